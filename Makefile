@@ -1,0 +1,93 @@
+# TGrad lab. `make help` lists the targets. `make bench` and `make test` each do all set-up first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_SYS ?= python3
+VENV       := .venv
+PY         := $(VENV)/bin/python
+PIP        := $(PY) -m pip
+CARGO      ?= cargo
+STAMP      := $(VENV)/.stamp
+RUST_SRC   := $(shell find tgrad_ext -path tgrad_ext/target -prune -o \( -name '*.rs' -o -name 'Cargo.toml' -o -name 'Cargo.lock' \) -print 2>/dev/null)
+PY_SRC     := $(shell find tgrad_ext/python -name '*.py' -o -name '*.pyi' -o -name 'py.typed' 2>/dev/null)
+CARGO_MANIFEST := tgrad_ext/Cargo.toml
+
+.PHONY: help setup sysdeps test test-rust test-py test-fast bench bench-quick bench-pytest lint fmt clean distclean \
+        check-regressions report diff peak
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------- set-up (idempotent: stamps)
+setup: $(STAMP)/tgrad ## create .venv, install system packages and Python deps, build tgrad (release)
+
+sysdeps: ## install the C compiler (clang) that tinygrad's CPU backend and tgrad's CPU compiler use
+	@bash .ci/sysdeps.sh
+
+$(STAMP)/sys: .ci/sysdeps.sh
+	@bash .ci/sysdeps.sh
+	@mkdir -p $(STAMP) && touch $@
+
+$(PY):
+	@$(PYTHON_SYS) -m venv $(VENV) || { echo "error: '$(PYTHON_SYS) -m venv' failed; on Debian: apt-get install -y python3-venv"; exit 1; }
+	@$(PIP) install -q --upgrade pip
+
+$(STAMP)/deps: pyproject.toml | $(PY) $(STAMP)/sys
+	@# one source of truth for versions: the build requirement and every dependency group in pyproject.toml
+	$(PY) -c "import tomllib; d = tomllib.load(open('pyproject.toml', 'rb')); \
+	  groups = d['project'].get('optional-dependencies', {}).values(); \
+	  print('\n'.join(d['build-system']['requires'] + d['project']['dependencies'] + sum(groups, [])))" > $(VENV)/requirements.txt
+	$(PIP) install -q -r $(VENV)/requirements.txt
+	@mkdir -p $(STAMP) && touch $@
+
+$(STAMP)/tgrad: $(STAMP)/deps $(RUST_SRC) $(PY_SRC) pyproject.toml
+	@command -v $(CARGO) >/dev/null || { echo "error: cargo (the Rust toolchain) is not on PATH; install it with rustup (https://rustup.rs) or 'apt-get install -y cargo'"; exit 1; }
+	$(PIP) install -q --no-deps --no-build-isolation --force-reinstall .
+	@mkdir -p $(STAMP) && touch $@
+
+# ---------------------------------------------------------------- tests
+test: setup test-rust test-py ## all tests: Rust unit/golden tests, then pytest (CPU; GPU tests skip with a reason)
+
+test-rust: $(STAMP)/deps
+	$(CARGO) test --release --manifest-path $(CARGO_MANIFEST) --workspace --exclude tgrad-py
+
+test-py: setup
+	$(PY) -m pytest -q
+
+test-fast: setup ## pytest without the slow tests
+	$(PY) -m pytest -q -m "not slow"
+
+# ---------------------------------------------------------------- the lab
+bench: setup ## the five-benchmark table (tinygrad eager/jit/beam, tgrad, numpy), results/latest.md
+	$(PY) -m harness run scenarios/five.toml
+
+bench-quick: setup ## the five benchmarks at a small budget (CI); BEAM cells left out
+	$(PY) -m harness run scenarios/five.toml --quick
+
+bench-pytest: setup ## the five benchmarks as pytest-benchmark tests (--benchmark-compare works)
+	$(PY) -m pytest -q -m bench --benchmark-enable -p no:randomly tests/harness/test_bench_pytest.py
+
+diff: setup ## property-based differential campaign tinygrad vs tgrad
+	$(PY) -m harness diff
+
+peak: setup ## the machine's measured FP32 peak (FMA loop)
+	$(PY) -m harness peak
+
+# ---------------------------------------------------------------- hygiene
+lint: $(STAMP)/deps ## ruff, cargo clippy -D warnings, cargo fmt --check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(CARGO) fmt --manifest-path $(CARGO_MANIFEST) --all -- --check
+	$(CARGO) clippy --release --manifest-path $(CARGO_MANIFEST) --workspace --all-targets -- -D warnings
+
+fmt: $(STAMP)/deps ## apply ruff format and cargo fmt
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+	$(CARGO) fmt --manifest-path $(CARGO_MANIFEST) --all
+
+clean: ## remove build outputs (keeps .venv and results)
+	rm -rf tgrad_ext/target build .pytest_cache .ruff_cache .hypothesis $(STAMP)/tgrad
+	find . -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean ## also remove .venv
+	rm -rf $(VENV)
