@@ -1,2 +1,32 @@
+"""tgrad: tinygrad's matmul path with a native (Rust) core.
+
+Swap `from tinygrad import Tensor, dtypes, Device` for `from tgrad import ...`.
+"""
+
 from tgrad import _native
+from tgrad.device import Device
+from tgrad.dtype import DType, dtypes
+from tgrad.errors import TgradError
+from tgrad.helpers import Context
+from tgrad.jit import TinyJit
+from tgrad.tensor import Tensor
+from tgrad import nn
+
 __version__ = _native.__version__
+
+
+class Variable:
+    """tinygrad's symbolic Variable is outside tgrad's subset; the name exists for imports."""
+
+    def __init__(self, *args, **kwargs):
+        from tgrad.errors import UnsupportedError
+
+        raise UnsupportedError("symbolic shapes (Variable) are outside tgrad's subset")
+
+
+def build_info() -> dict:
+    """Version, build profile (release/debug), vector ISA, threads, compiler, cache dir."""
+    return dict(_native.build_info())
+
+
+__all__ = ["Context", "DType", "Device", "Tensor", "TgradError", "TinyJit", "Variable", "build_info", "dtypes", "nn"]

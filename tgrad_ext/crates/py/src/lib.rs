@@ -1,6 +1,365 @@
+//! The Python binding of tgrad-core: converts types, maps errors variant by variant to Python
+//! exception classes (defined in `tgrad/errors.py`), and exports thin wrappers. No logic.
+
+use std::sync::Arc;
+
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use tgrad_core::engine::{self, Launch};
+use tgrad_core::graph::{BinaryOp, LazyRef, ReduceOp, UnaryOp};
+use tgrad_core::runtime::buffer::Buffer;
+use tgrad_core::{rng, tensor, DType, Error};
+
+/// Map a core error to the Python exception class named for it.
+fn to_py(py: Python<'_>, e: Error) -> PyErr {
+    let class = match &e {
+        Error::Shape(_) => "ShapeError",
+        Error::DType(_) => "DTypeError",
+        Error::InvalidArgument(_) => "InvalidArgumentError",
+        Error::OutOfMemory { .. } => "OutOfMemoryError",
+        Error::CompilerMissing { .. } => "CompilerNotFoundError",
+        Error::CompileFailed { .. } => "CompileError",
+        Error::Runtime(_) => "DeviceError",
+        Error::Io(_) => "CacheError",
+        Error::Unsupported(_) => "UnsupportedError",
+    };
+    let msg = e.to_string();
+    match py.import("tgrad.errors").and_then(|m| m.getattr(class)) {
+        Ok(cls) => match cls.call1((msg.clone(),)) {
+            Ok(inst) => PyErr::from_value(inst),
+            Err(err) => err,
+        },
+        Err(_) => PyValueError::new_err(msg),
+    }
+}
+
+trait IntoPy<T> {
+    fn py_err(self, py: Python<'_>) -> PyResult<T>;
+}
+
+impl<T> IntoPy<T> for tgrad_core::Result<T> {
+    fn py_err(self, py: Python<'_>) -> PyResult<T> {
+        self.map_err(|e| to_py(py, e))
+    }
+}
+
+fn dtype(py: Python<'_>, name: &str) -> PyResult<DType> {
+    DType::from_name(name).py_err(py)
+}
+
+/// A lazy tensor node. Python's `Tensor` holds one of these.
+#[pyclass(name = "LazyBuffer", frozen, module = "tgrad._native")]
+pub struct PyLazy(LazyRef);
+
+fn wrap(x: LazyRef) -> PyLazy {
+    PyLazy(x)
+}
+
+#[pymethods]
+impl PyLazy {
+    #[getter]
+    fn shape(&self) -> Vec<usize> {
+        self.0.shape.clone()
+    }
+
+    #[getter]
+    fn dtype(&self) -> &'static str {
+        self.0.dtype.name()
+    }
+
+    fn numel(&self) -> usize {
+        self.0.numel()
+    }
+
+    fn is_realized(&self) -> bool {
+        self.0.buffer().is_some()
+    }
+
+    /// Identity of the realized buffer (None while lazy): TinyJit matches inputs by it.
+    fn buffer_id(&self) -> Option<u64> {
+        self.0.buffer().map(|b| b.id)
+    }
+
+    fn reshape(&self, py: Python<'_>, shape: Vec<i64>) -> PyResult<PyLazy> {
+        tensor::reshape(&self.0, &shape).py_err(py).map(wrap)
+    }
+
+    fn permute(&self, py: Python<'_>, order: Vec<i64>) -> PyResult<PyLazy> {
+        tensor::permute(&self.0, &order).py_err(py).map(wrap)
+    }
+
+    fn transpose(&self, py: Python<'_>, dim0: i64, dim1: i64) -> PyResult<PyLazy> {
+        tensor::transpose(&self.0, dim0, dim1).py_err(py).map(wrap)
+    }
+
+    fn expand(&self, py: Python<'_>, shape: Vec<i64>) -> PyResult<PyLazy> {
+        tensor::expand(&self.0, &shape).py_err(py).map(wrap)
+    }
+
+    fn shrink(&self, py: Python<'_>, ranges: Vec<(usize, usize)>) -> PyResult<PyLazy> {
+        tensor::shrink(&self.0, &ranges).py_err(py).map(wrap)
+    }
+
+    fn cast(&self, py: Python<'_>, dt: &str) -> PyResult<PyLazy> {
+        Ok(wrap(tensor::cast(&self.0, dtype(py, dt)?)))
+    }
+
+    fn contiguous(&self) -> PyLazy {
+        wrap(tensor::contiguous(&self.0))
+    }
+
+    fn clone(&self) -> PyLazy {
+        wrap(tensor::copy(&self.0))
+    }
+
+    fn unary(&self, py: Python<'_>, op: &str) -> PyResult<PyLazy> {
+        let op = match op {
+            "neg" => UnaryOp::Neg,
+            "relu" => UnaryOp::Relu,
+            other => return Err(PyValueError::new_err(format!("unknown unary op '{other}'"))),
+        };
+        let _ = py;
+        Ok(wrap(tensor::unary(op, &self.0)))
+    }
+
+    fn binary(&self, py: Python<'_>, op: &str, other: &PyLazy) -> PyResult<PyLazy> {
+        let op = match op {
+            "add" => BinaryOp::Add,
+            "sub" => BinaryOp::Sub,
+            "mul" => BinaryOp::Mul,
+            "div" => BinaryOp::Div,
+            "max" => BinaryOp::Max,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown binary op '{other}'"
+                )))
+            }
+        };
+        tensor::binary(op, &self.0, &other.0).py_err(py).map(wrap)
+    }
+
+    fn reduce(&self, py: Python<'_>, op: &str, axes: Vec<i64>, keepdim: bool) -> PyResult<PyLazy> {
+        let op = match op {
+            "sum" => ReduceOp::Sum,
+            "max" => ReduceOp::Max,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown reduce op '{other}'"
+                )))
+            }
+        };
+        tensor::reduce(op, &self.0, &axes, keepdim)
+            .py_err(py)
+            .map(wrap)
+    }
+
+    fn dot(&self, py: Python<'_>, other: &PyLazy) -> PyResult<PyLazy> {
+        tensor::dot(&self.0, &other.0).py_err(py).map(wrap)
+    }
+}
+
+/// A new realized tensor holding a copy of a C-contiguous buffer (a byte memoryview).
+#[pyfunction]
+fn from_bytes(py: Python<'_>, data: PyBuffer<u8>, dt: &str, shape: Vec<usize>) -> PyResult<PyLazy> {
+    let d = dtype(py, dt)?;
+    if !data.is_c_contiguous() {
+        return Err(PyValueError::new_err(
+            "from_bytes needs a C-contiguous buffer",
+        ));
+    }
+    let n = data.len_bytes();
+    // SAFETY: the buffer is C-contiguous and `n` bytes long while `data` is held.
+    let bytes = unsafe { std::slice::from_raw_parts(data.buf_ptr().cast::<u8>(), n) };
+    let buf = Buffer::from_bytes(d, bytes).py_err(py)?;
+    tensor::from_buffer(buf, shape).py_err(py).map(wrap)
+}
+
+#[pyfunction]
+fn full(py: Python<'_>, value: f64, dt: &str, shape: Vec<usize>) -> PyResult<PyLazy> {
+    Ok(wrap(tensor::constant(value, dtype(py, dt)?, shape)))
+}
+
+fn fill_random(py: Python<'_>, values: Vec<f64>, dt: &str, shape: Vec<usize>) -> PyResult<PyLazy> {
+    let d = dtype(py, dt)?;
+    let buf = Buffer::new(DType::F64, values.len(), false).py_err(py)?;
+    buf.as_mut_slice::<f64>().copy_from_slice(&values);
+    let x = tensor::from_buffer(buf, shape).py_err(py)?;
+    Ok(wrap(tensor::cast(&x, d)))
+}
+
+#[pyfunction]
+fn rand(py: Python<'_>, dt: &str, shape: Vec<usize>) -> PyResult<PyLazy> {
+    let n = tgrad_core::shape::numel(&shape);
+    fill_random(py, rng::uniform(n), dt, shape)
+}
+
+#[pyfunction]
+fn randn(py: Python<'_>, dt: &str, shape: Vec<usize>) -> PyResult<PyLazy> {
+    let n = tgrad_core::shape::numel(&shape);
+    fill_random(py, rng::normal(n), dt, shape)
+}
+
+#[pyfunction]
+fn manual_seed(seed: u64) {
+    rng::manual_seed(seed);
+}
+
+/// Realize every node (the GIL is released while kernels run).
+#[pyfunction]
+fn realize(py: Python<'_>, xs: Vec<PyRef<'_, PyLazy>>) -> PyResult<()> {
+    let roots: Vec<LazyRef> = xs.iter().map(|x| x.0.clone()).collect();
+    py.allow_threads(|| engine::realize(&roots)).py_err(py)
+}
+
+/// Realize `x` (contiguously) and copy its bytes into a writable byte memoryview.
+#[pyfunction]
+fn copy_out(py: Python<'_>, x: &PyLazy, out: PyBuffer<u8>) -> PyResult<()> {
+    let c = tensor::contiguous(&x.0);
+    let roots = [c.clone()];
+    py.allow_threads(|| engine::realize(&roots)).py_err(py)?;
+    let buf = c.buffer().expect("realized above");
+    if out.readonly() || !out.is_c_contiguous() || out.len_bytes() != buf.len_bytes() {
+        return Err(PyValueError::new_err(format!(
+            "copy_out needs a writable C-contiguous buffer of {} bytes, got {} bytes",
+            buf.len_bytes(),
+            out.len_bytes()
+        )));
+    }
+    // SAFETY: checked writable, contiguous and the same length.
+    unsafe {
+        std::ptr::copy_nonoverlapping(buf.as_ptr(), out.buf_ptr().cast::<u8>(), buf.len_bytes())
+    };
+    Ok(())
+}
+
+/// The kernels realizing `xs` would run, rendered: [(name, description, source)].
+#[pyfunction]
+fn render(py: Python<'_>, xs: Vec<PyRef<'_, PyLazy>>) -> PyResult<Vec<(String, String, String)>> {
+    let roots: Vec<LazyRef> = xs.iter().map(|x| x.0.clone()).collect();
+    let progs = engine::plan_only(&roots).py_err(py)?;
+    Ok(progs
+        .iter()
+        .map(|p| (p.name.clone(), p.signature.clone(), engine::render(p)))
+        .collect())
+}
+
+#[pyfunction]
+fn set_flag(py: Python<'_>, name: &str, value: i64) -> PyResult<i64> {
+    engine::set_flag(name, value).py_err(py)
+}
+
+#[pyfunction]
+fn get_flag(py: Python<'_>, name: &str) -> PyResult<i64> {
+    Ok(tgrad_core::flags::Flag::from_name(name).py_err(py)?.get())
+}
+
+/// Kernels recorded by a capture; replayed with new input buffers.
+#[pyclass(name = "CapturedGraph", frozen, module = "tgrad._native")]
+pub struct PyCaptured(Vec<Launch>);
+
+#[pymethods]
+impl PyCaptured {
+    fn __len__(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Replay with buffers swapped: [(captured buffer id, new realized node)].
+    fn replay(&self, py: Python<'_>, swaps: Vec<(u64, PyRef<'_, PyLazy>)>) -> PyResult<()> {
+        let mut pairs: Vec<(u64, Arc<Buffer>)> = Vec::with_capacity(swaps.len());
+        for (id, x) in &swaps {
+            let buf = x.0.buffer().ok_or_else(|| {
+                PyValueError::new_err("TinyJit inputs must be realized before replay")
+            })?;
+            pairs.push((*id, buf));
+        }
+        py.allow_threads(|| engine::replay(&self.0, &pairs))
+            .py_err(py)
+    }
+}
+
+#[pyfunction]
+fn capture_begin(py: Python<'_>) -> PyResult<()> {
+    engine::capture_begin().py_err(py)
+}
+
+#[pyfunction]
+fn capture_end() -> PyCaptured {
+    PyCaptured(engine::capture_end())
+}
+
+/// Build and machine facts, so benchmarks can refuse a debug build and results record it.
+#[pyfunction]
+fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("version", tgrad_core::version())?;
+    d.set_item(
+        "profile",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    )?;
+    let t = engine::target();
+    d.set_item("isa", t.isa.name())?;
+    d.set_item("threads", t.threads)?;
+    d.set_item(
+        "cache_dir",
+        tgrad_core::runtime::compiler::cache_dir()
+            .ok()
+            .map(|p| p.display().to_string()),
+    )?;
+    d.set_item(
+        "compiler",
+        tgrad_core::runtime::compiler::CCompiler::get()
+            .ok()
+            .map(|c| format!("{} ({})", c.path, c.identity)),
+    )?;
+    Ok(d)
+}
+
+#[pyfunction]
+fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let s = engine::stats();
+    let d = PyDict::new(py);
+    d.set_item("kernels_run", s.kernels_run)?;
+    d.set_item("programs_compiled", s.programs_compiled)?;
+    d.set_item("programs_from_disk", s.programs_from_disk)?;
+    d.set_item("compile_seconds", s.compile_seconds)?;
+    Ok(d)
+}
+
+#[pyfunction]
+fn clear_memory_cache() {
+    engine::clear_memory_cache();
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", tgrad_core::version())?;
+    m.add_class::<PyLazy>()?;
+    m.add_class::<PyCaptured>()?;
+    for f in [
+        wrap_pyfunction!(from_bytes, m)?,
+        wrap_pyfunction!(full, m)?,
+        wrap_pyfunction!(rand, m)?,
+        wrap_pyfunction!(randn, m)?,
+        wrap_pyfunction!(manual_seed, m)?,
+        wrap_pyfunction!(realize, m)?,
+        wrap_pyfunction!(copy_out, m)?,
+        wrap_pyfunction!(render, m)?,
+        wrap_pyfunction!(set_flag, m)?,
+        wrap_pyfunction!(get_flag, m)?,
+        wrap_pyfunction!(capture_begin, m)?,
+        wrap_pyfunction!(capture_end, m)?,
+        wrap_pyfunction!(build_info, m)?,
+        wrap_pyfunction!(stats, m)?,
+        wrap_pyfunction!(clear_memory_cache, m)?,
+    ] {
+        m.add_function(f)?;
+    }
     Ok(())
 }

@@ -1,0 +1,231 @@
+//! Recognising a contraction in a kernel AST and planning it as a BLIS-style GEMM.
+//!
+//! A kernel is a GEMM when its reduction is `sum(load_a * load_b)` over one axis K, every
+//! other axis is read by exactly one of A (an M axis) or B (an N axis), or by both or neither
+//! (a batch axis); there is at most one M and one N axis. Operands may be any strided views
+//! (transposed, broadcast): packing reads through the strides. The epilogue (bias, relu,
+//! casts) is the kernel body, applied to the accumulators in registers on the last K block.
+//!
+//! Parameter layout (int64): see `P_*` below; then per operand (output, A, B, epilogue
+//! loads in pre-order): offset, stride_m, stride_n, stride_k, stride_batch[0..MAX_BATCH].
+
+use crate::dtype::DType;
+use crate::graph::{BinaryOp, ReduceOp};
+use crate::kernel::{Expr, ExprOp, Kernel};
+use crate::shape::View;
+
+use super::opts::{CpuTarget, GemmOpts};
+
+pub const MAX_BATCH: usize = 4;
+pub const P_M: usize = 0;
+pub const P_N: usize = 1;
+pub const P_K: usize = 2;
+pub const P_BATCH: usize = 3;
+pub const P_BATCH_DIMS: usize = 4; // ..4+MAX_BATCH
+pub const P_MCHUNKS: usize = 8;
+pub const P_NCHUNKS: usize = 9;
+pub const P_KC: usize = 10;
+pub const P_MC: usize = 11;
+pub const P_NC: usize = 12;
+pub const P_OPERANDS: usize = 16;
+pub const OPERAND_PARAMS: usize = 4 + MAX_BATCH;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GemmPlan {
+    pub opts: GemmOpts,
+    /// The accumulator type (float for half and float inputs, double for double).
+    pub acc: DType,
+    pub out_dtype: DType,
+    /// (buffer, dtype) of A and B.
+    pub a: (usize, DType),
+    pub b: (usize, DType),
+    /// The kernel body: the epilogue applied to `Acc`.
+    pub epilogue: Expr,
+    /// (buffer, dtype) of each epilogue load, in pre-order (operand slots 3..).
+    pub epi_loads: Vec<(usize, DType)>,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub batch: usize,
+    pub threads: usize,
+    pub params: Vec<i64>,
+}
+
+fn load_of(e: &Expr) -> Option<(usize, DType, &View)> {
+    match &e.op {
+        ExprOp::Load { buf, view } => Some((*buf, e.dtype, view)),
+        // widening casts are exact, so they can happen while packing
+        ExprOp::Cast(inner) => match &inner.op {
+            ExprOp::Load { buf, view }
+                if inner.dtype.is_float() && inner.dtype.itemsize() <= e.dtype.itemsize() =>
+            {
+                Some((*buf, inner.dtype, view))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn round_up(x: usize, m: usize) -> usize {
+    x.div_ceil(m) * m
+}
+
+/// Recognise a GEMM in a simplified kernel and plan it.
+pub fn match_gemm(k: &Kernel, target: &CpuTarget) -> Option<GemmPlan> {
+    let r = k.reduction.as_ref()?;
+    if r.op != ReduceOp::Sum || k.reduce_axes.len() != 1 || !r.dtype.is_float() {
+        return None;
+    }
+    let acc = r.dtype.compute();
+    let ExprOp::Binary(BinaryOp::Mul, ea, eb) = &r.src.op else {
+        return None;
+    };
+    let (abuf, adt, av) = load_of(ea)?;
+    let (bbuf, bdt, bv) = load_of(eb)?;
+    if !adt.is_float()
+        || !bdt.is_float()
+        || adt.compute() != acc && adt != DType::F16
+        || bdt.compute() != acc && bdt != DType::F16
+    {
+        return None;
+    }
+    if !k.buf_dtypes[0].is_float() {
+        return None;
+    }
+    let kd = k.reduce_axes[0];
+    let (mut m_ax, mut n_ax, mut batch_ax) = (vec![], vec![], vec![]);
+    for d in (0..k.full_shape.len()).filter(|&d| d != kd) {
+        match (av.strides[d] != 0, bv.strides[d] != 0) {
+            (true, false) => m_ax.push(d),
+            (false, true) => n_ax.push(d),
+            _ => batch_ax.push(d),
+        }
+    }
+    if m_ax.len() > 1
+        || n_ax.len() > 1
+        || (m_ax.is_empty() && n_ax.is_empty())
+        || batch_ax.len() > MAX_BATCH
+    {
+        return None;
+    }
+    // the epilogue may only read, never reduce; its loads become operands 3..
+    let mut epi_views: Vec<(usize, DType, View)> = vec![];
+    collect_loads(&k.body, &mut epi_views);
+
+    let size = |ax: &[usize]| ax.first().map_or(1, |&d| k.full_shape[d]);
+    let (m, n, kk) = (size(&m_ax), size(&n_ax), k.full_shape[kd]);
+    let batch: usize = batch_ax.iter().map(|&d| k.full_shape[d]).product();
+    let opts = GemmOpts::heuristic(target.isa, acc.itemsize());
+
+    let flops = batch * m * n * kk;
+    let threads = if flops < 1 << 16 {
+        1
+    } else {
+        target.threads.max(1)
+    };
+    let (mut mch, mut nch) = (1usize, 1usize);
+    if threads > 1 && batch < threads {
+        let need = threads.div_ceil(batch);
+        if n >= opts.nr * need {
+            nch = need;
+        } else if m >= opts.mr * need {
+            mch = need;
+        } else if n >= 2 * opts.nr {
+            nch = n / opts.nr;
+        }
+    }
+    let kc = if k.buf_dtypes[0] == acc {
+        opts.kc.min(kk).max(1)
+    } else {
+        kk.max(1)
+    };
+    let mc = opts.mc.min(round_up(m.div_ceil(mch), opts.mr));
+    let nc = opts.nc.min(round_up(n.div_ceil(nch), opts.nr));
+
+    let mut params = vec![0i64; P_OPERANDS];
+    params[P_M] = m as i64;
+    params[P_N] = n as i64;
+    params[P_K] = kk as i64;
+    params[P_BATCH] = batch as i64;
+    for i in 0..MAX_BATCH {
+        // batch dims right-aligned so the innermost is last
+        let j = (i + batch_ax.len()).checked_sub(MAX_BATCH);
+        params[P_BATCH_DIMS + i] = j.map_or(1, |j| k.full_shape[batch_ax[j]] as i64);
+    }
+    params[P_MCHUNKS] = mch as i64;
+    params[P_NCHUNKS] = nch as i64;
+    params[P_KC] = kc as i64;
+    params[P_MC] = mc as i64;
+    params[P_NC] = nc as i64;
+    let mut operand = |v: &View| {
+        let st = |ax: &[usize]| ax.first().map_or(0, |&d| v.strides[d] as i64);
+        params.push(v.offset as i64);
+        params.push(st(&m_ax));
+        params.push(st(&n_ax));
+        params.push(v.strides[kd] as i64);
+        for i in 0..MAX_BATCH {
+            let j = (i + batch_ax.len()).checked_sub(MAX_BATCH);
+            params.push(j.map_or(0, |j| v.strides[batch_ax[j]] as i64));
+        }
+    };
+    operand(&k.out_view());
+    operand(av);
+    operand(bv);
+    for (_, _, v) in &epi_views {
+        operand(v);
+    }
+    Some(GemmPlan {
+        opts,
+        acc,
+        out_dtype: k.buf_dtypes[0],
+        a: (abuf, adt),
+        b: (bbuf, bdt),
+        epilogue: k.body.clone(),
+        epi_loads: epi_views.iter().map(|(b, d, _)| (*b, *d)).collect(),
+        m,
+        n,
+        k: kk,
+        batch,
+        threads,
+        params,
+    })
+}
+
+fn collect_loads(e: &Expr, out: &mut Vec<(usize, DType, View)>) {
+    e.for_each_load(&mut |b, d, v| out.push((b, d, v.clone())));
+}
+
+impl GemmPlan {
+    /// What the rendered source depends on: dtypes, buffers, the epilogue's structure and the
+    /// compile-time opts. Not the rank, sizes or strides (all run-time parameters).
+    pub fn signature(&self) -> String {
+        let mut epi = String::new();
+        self.epilogue.structure(&mut epi, false);
+        format!(
+            "gemm|vw{}mr{}nr{}|acc:{}|a{}:{}|b{}:{}|out:{}|{epi}",
+            self.opts.vw,
+            self.opts.mr,
+            self.opts.nr,
+            self.acc.name(),
+            self.a.0,
+            self.a.1.name(),
+            self.b.0,
+            self.b.1.name(),
+            self.out_dtype.name()
+        )
+    }
+
+    /// Scratch per thread: a packed A block (MC x KC) and a packed B panel (KC x NC), in
+    /// accumulator elements, plus alignment slack.
+    pub fn workspace_bytes(&self) -> usize {
+        let (kc, mc, nc) = (
+            self.params[P_KC] as usize,
+            self.params[P_MC] as usize,
+            self.params[P_NC] as usize,
+        );
+        let mc = round_up(mc, self.opts.mr);
+        let nc = round_up(nc, self.opts.nr);
+        (mc * kc + kc * nc) * self.acc.itemsize() + 256
+    }
+}

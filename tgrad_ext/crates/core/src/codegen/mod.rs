@@ -1,0 +1,101 @@
+//! From a kernel AST to a program description: simplify the index space, pick a strategy
+//! (generic loops as micro-ops, or a packed, register-blocked GEMM), and choose its
+//! optimisation parameters. Everything chosen here is data, printed at TGRAD_DEBUG>=2.
+
+pub mod gemm;
+pub mod opts;
+pub mod uops;
+
+use crate::flags::Flag;
+use crate::kernel::Kernel;
+use crate::shape::View;
+
+pub use gemm::GemmPlan;
+pub use uops::UOp;
+
+/// How a kernel runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Strategy {
+    /// Loops over the full shape, written as micro-ops.
+    Loops(Vec<UOp>),
+    /// A GEMM with a fused epilogue: packed panels, a register-blocked microkernel.
+    Gemm(GemmPlan),
+}
+
+/// A kernel ready to render: its strategy, and the run-time parameters of this instance.
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub name: String,
+    /// Identifies the rendered source up to run-time parameters (the in-memory cache key).
+    pub signature: String,
+    pub kernel: Kernel,
+    pub strategy: Strategy,
+    /// int64 parameters the compiled function reads (sizes, strides, offsets, splits).
+    pub params: Vec<i64>,
+    /// Bytes of scratch memory each thread needs.
+    pub workspace_bytes: usize,
+    /// Threads the launch uses (1 for tiny kernels).
+    pub threads: usize,
+}
+
+/// Merge neighbouring dims that every view walks contiguously (never a reduced dim with a
+/// kept one) and drop size-1 dims: fewer loops, and one program serves many shapes.
+pub fn simplify(kernel: &Kernel) -> Kernel {
+    let mut views: Vec<View> = vec![kernel.out_view()];
+    views.extend(kernel.loads().into_iter().map(|(_, v)| v.clone()));
+    let red = &kernel.reduce_axes;
+    let (merged, groups) = View::merge_dims(&views, |a, b| red.contains(&a) != red.contains(&b));
+    let mut out = kernel.clone();
+    out.full_shape = merged[0].shape.clone();
+    out.reduce_axes = groups
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| red.contains(&g[0]))
+        .map(|(i, _)| i)
+        .collect();
+    let mut next = 1;
+    out.map_views(|_| {
+        let v = merged[next].clone();
+        next += 1;
+        v
+    });
+    if out.reduce_axes.is_empty() && out.reduction.is_some() {
+        // every reduced dim had size 1: the reduction is over one element
+        out.reduce_axes = vec![];
+    }
+    out
+}
+
+/// Plan a kernel for the CPU target.
+pub fn plan(kernel: &Kernel, target: &opts::CpuTarget) -> Program {
+    let k = simplify(kernel);
+    let name = kernel.name();
+    if Flag::NoOpt.get() == 0 {
+        if let Some(g) = gemm::match_gemm(&k, target) {
+            let signature = g.signature();
+            let params = g.params.clone();
+            let workspace_bytes = g.workspace_bytes();
+            let threads = g.threads;
+            return Program {
+                name,
+                signature,
+                kernel: k,
+                strategy: Strategy::Gemm(g),
+                params,
+                workspace_bytes,
+                threads,
+            };
+        }
+    }
+    let (uops, params, threads) = uops::linearize(&k, target);
+    let signature = format!("loops|{}", k.signature());
+    Program {
+        name,
+        signature,
+        kernel: k,
+        strategy: Strategy::Loops(uops),
+        params,
+        workspace_bytes: 0,
+        threads,
+    }
+}

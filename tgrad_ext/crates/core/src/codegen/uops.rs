@@ -1,0 +1,293 @@
+//! Micro-ops: a kernel as a linear program of ranges, loads through strided views, ALU ops,
+//! accumulation and a store. Values are SSA ids (`Val`); sizes, strides and offsets are
+//! run-time parameters, so one compiled program serves every shape with the same structure.
+//!
+//! Parameter layout: `full_shape[0..rank]`, then per view slot (slot 0 is the output):
+//! `offset, stride[0..rank]`.
+
+use crate::dtype::DType;
+use crate::graph::{BinaryOp, ReduceOp, UnaryOp};
+use crate::kernel::{Expr, ExprOp, Kernel};
+
+use super::opts::CpuTarget;
+
+/// An SSA value id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Val(pub usize);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RangeKind {
+    /// Split across threads.
+    Parallel,
+    Loop,
+    Reduce,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UOp {
+    Range {
+        dim: usize,
+        kind: RangeKind,
+    },
+    EndRange {
+        dim: usize,
+    },
+    /// Element `slot`'s view index: offset + sum(range_d * stride_d).
+    Load {
+        out: Val,
+        buf: usize,
+        slot: usize,
+        dtype: DType,
+    },
+    Const {
+        out: Val,
+        value: f64,
+        dtype: DType,
+    },
+    Unary {
+        out: Val,
+        op: UnaryOp,
+        src: Val,
+        dtype: DType,
+    },
+    Binary {
+        out: Val,
+        op: BinaryOp,
+        a: Val,
+        b: Val,
+        dtype: DType,
+    },
+    /// Convert `src` (held in `from.compute()`) to `to`, rounding to `to`'s precision.
+    Cast {
+        out: Val,
+        src: Val,
+        from: DType,
+        to: DType,
+    },
+    DefineAcc {
+        out: Val,
+        op: ReduceOp,
+        dtype: DType,
+    },
+    Accumulate {
+        acc: Val,
+        op: ReduceOp,
+        src: Val,
+    },
+    /// Store to the output (slot 0) at the current index.
+    Store {
+        src: Val,
+        dtype: DType,
+    },
+}
+
+struct Builder {
+    uops: Vec<UOp>,
+    next: usize,
+    slots: usize,
+    acc: Option<Val>,
+}
+
+impl Builder {
+    fn val(&mut self) -> Val {
+        self.next += 1;
+        Val(self.next - 1)
+    }
+
+    fn expr(&mut self, e: &Expr) -> Val {
+        let out = self.val();
+        let uop = match &e.op {
+            ExprOp::Load { buf, .. } => {
+                self.slots += 1;
+                UOp::Load {
+                    out,
+                    buf: *buf,
+                    slot: self.slots - 1,
+                    dtype: e.dtype,
+                }
+            }
+            ExprOp::Const(value) => UOp::Const {
+                out,
+                value: *value,
+                dtype: e.dtype,
+            },
+            ExprOp::Acc => {
+                self.next -= 1;
+                return self
+                    .acc
+                    .expect("Acc only appears in kernels with a reduction");
+            }
+            ExprOp::Unary(op, a) => {
+                let src = self.expr(a);
+                UOp::Unary {
+                    out,
+                    op: *op,
+                    src,
+                    dtype: e.dtype,
+                }
+            }
+            ExprOp::Binary(op, a, b) => {
+                let (a, b) = (self.expr(a), self.expr(b));
+                UOp::Binary {
+                    out,
+                    op: *op,
+                    a,
+                    b,
+                    dtype: e.dtype,
+                }
+            }
+            ExprOp::Cast(a) => {
+                let src = self.expr(a);
+                UOp::Cast {
+                    out,
+                    src,
+                    from: a.dtype,
+                    to: e.dtype,
+                }
+            }
+        };
+        self.uops.push(uop);
+        out
+    }
+}
+
+/// Linearize a (simplified) kernel. Returns the micro-ops, the run-time parameters and the
+/// number of threads to launch.
+pub fn linearize(k: &Kernel, target: &CpuTarget) -> (Vec<UOp>, Vec<i64>, usize) {
+    let rank = k.full_shape.len();
+    let outer: Vec<usize> = (0..rank).filter(|d| !k.reduce_axes.contains(d)).collect();
+    let mut b = Builder {
+        uops: vec![],
+        next: 0,
+        slots: 1,
+        acc: None,
+    };
+    for (i, &d) in outer.iter().enumerate() {
+        let kind = if i == 0 {
+            RangeKind::Parallel
+        } else {
+            RangeKind::Loop
+        };
+        b.uops.push(UOp::Range { dim: d, kind });
+    }
+    if let Some(r) = &k.reduction {
+        let acc = b.val();
+        b.uops.push(UOp::DefineAcc {
+            out: acc,
+            op: r.op,
+            dtype: r.dtype,
+        });
+        for &d in &k.reduce_axes {
+            b.uops.push(UOp::Range {
+                dim: d,
+                kind: RangeKind::Reduce,
+            });
+        }
+        let src = b.expr(&r.src);
+        b.uops.push(UOp::Accumulate { acc, op: r.op, src });
+        for &d in k.reduce_axes.iter().rev() {
+            b.uops.push(UOp::EndRange { dim: d });
+        }
+        b.acc = Some(acc);
+    }
+    let v = b.expr(&k.body);
+    b.uops.push(UOp::Store {
+        src: v,
+        dtype: k.buf_dtypes[0],
+    });
+    for &d in outer.iter().rev() {
+        b.uops.push(UOp::EndRange { dim: d });
+    }
+
+    let mut params: Vec<i64> = k.full_shape.iter().map(|&s| s as i64).collect();
+    let mut push_view = |v: &crate::shape::View| {
+        params.push(v.offset as i64);
+        params.extend(v.strides.iter().map(|&s| s as i64));
+    };
+    push_view(&k.out_view());
+    for (_, v) in k.loads() {
+        push_view(v);
+    }
+    // threads: only for enough work, and no more than the parallel dim's size
+    let work: usize = k.full_shape.iter().product();
+    let par = outer.first().map_or(1, |&d| k.full_shape[d]);
+    let threads = if work < 1 << 15 {
+        1
+    } else {
+        target.threads.min(par).max(1)
+    };
+    (b.uops, params, threads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shape::View;
+
+    #[test]
+    fn reduce_kernel_linearizes_in_loop_order() {
+        let load = |buf, strides: Vec<isize>| Expr {
+            op: ExprOp::Load {
+                buf,
+                view: View {
+                    shape: vec![4, 8],
+                    strides,
+                    offset: 0,
+                },
+            },
+            dtype: DType::F32,
+        };
+        let k = Kernel {
+            full_shape: vec![4, 8],
+            reduce_axes: vec![1],
+            reduction: Some(crate::kernel::Reduction {
+                op: ReduceOp::Sum,
+                src: load(1, vec![8, 1]),
+                dtype: DType::F32,
+            }),
+            body: Expr {
+                op: ExprOp::Binary(
+                    BinaryOp::Add,
+                    Box::new(Expr {
+                        op: ExprOp::Acc,
+                        dtype: DType::F32,
+                    }),
+                    Box::new(load(2, vec![1, 0])),
+                ),
+                dtype: DType::F32,
+            },
+            buf_dtypes: vec![DType::F32; 3],
+        };
+        let (u, params, threads) = linearize(
+            &k,
+            &CpuTarget {
+                isa: super::super::opts::VectorIsa::Portable,
+                threads: 4,
+            },
+        );
+        assert!(matches!(
+            u[0],
+            UOp::Range {
+                dim: 0,
+                kind: RangeKind::Parallel
+            }
+        ));
+        assert!(matches!(u[1], UOp::DefineAcc { .. }));
+        assert!(matches!(
+            u[2],
+            UOp::Range {
+                dim: 1,
+                kind: RangeKind::Reduce
+            }
+        ));
+        assert!(matches!(u.last(), Some(UOp::EndRange { dim: 0 })));
+        // shape (2) + 3 views * (1 offset + 2 strides)
+        assert_eq!(params.len(), 2 + 3 * 3);
+        assert_eq!(
+            &params[2..5],
+            &[0, 1, 0],
+            "output view: contiguous over (4,1), broadcast on the reduce dim"
+        );
+        assert_eq!(threads, 1, "tiny kernels run on one thread");
+    }
+}

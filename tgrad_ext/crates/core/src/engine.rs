@@ -1,0 +1,285 @@
+//! The engine: realize lazy nodes by scheduling, planning, rendering, compiling (once per
+//! program signature) and launching kernels; record kernels for `TinyJit` and replay them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use crate::codegen::{self, opts::CpuTarget, Program, Strategy};
+use crate::error::{Error, Result};
+use crate::flags::{self, Flag};
+use crate::graph::LazyRef;
+use crate::render::{c::CRenderer, Renderer};
+use crate::runtime::buffer::Buffer;
+use crate::runtime::compiler::CCompiler;
+use crate::runtime::cpu::CpuProgram;
+use crate::schedule::{schedule, ScheduleItem};
+
+/// A compiled program with what it was built from.
+#[derive(Debug)]
+pub struct Compiled {
+    pub program: CpuProgram,
+    pub source: String,
+    pub compile_seconds: f64,
+    pub from_disk: bool,
+}
+
+/// One kernel launch as recorded by a capture.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub name: String,
+    pub compiled: Arc<Compiled>,
+    pub params: Vec<i64>,
+    pub bufs: Vec<Arc<Buffer>>,
+    pub threads: usize,
+    pub workspace_bytes: usize,
+    pub flops: f64,
+}
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub kernels_run: u64,
+    pub programs_compiled: u64,
+    pub programs_from_disk: u64,
+    pub compile_seconds: f64,
+}
+
+#[derive(Default)]
+struct Engine {
+    programs: Mutex<HashMap<String, Arc<Compiled>>>,
+    capture: Mutex<Option<Vec<Launch>>>,
+    stats: Mutex<Stats>,
+}
+
+fn engine() -> &'static Engine {
+    static E: OnceLock<Engine> = OnceLock::new();
+    E.get_or_init(Engine::default)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn host_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let pick = |key: &str| {
+            cpuinfo
+                .lines()
+                .find(|l| l.starts_with(key))
+                .map(|l| l.to_string())
+                .unwrap_or_default()
+        };
+        format!(
+            "{}|{}|{}",
+            std::env::consts::ARCH,
+            pick("model name"),
+            pick("flags")
+        )
+    })
+}
+
+pub fn target() -> CpuTarget {
+    CpuTarget::host()
+}
+
+pub fn stats() -> Stats {
+    let s = lock(&engine().stats);
+    Stats { ..*s }
+}
+
+/// Render a program (no compile): what TGRAD_DEBUG=4 prints.
+pub fn render(p: &Program) -> String {
+    CRenderer.render(p)
+}
+
+fn compile(p: &Program) -> Result<Arc<Compiled>> {
+    let e = engine();
+    if let Some(c) = lock(&e.programs).get(&p.signature) {
+        return Ok(c.clone());
+    }
+    let source = render(p);
+    let cc = CCompiler::get()?;
+    let t0 = Instant::now();
+    let (path, built) = cc.build(&source, host_id())?;
+    let program = CpuProgram::load(&path)?;
+    let secs = t0.elapsed().as_secs_f64();
+    if flags::debug() >= 4 {
+        eprintln!("{source}");
+    }
+    if flags::debug() >= 2 {
+        eprintln!(
+            "tgrad: {} {} in {:.1} ms: {}",
+            if built {
+                "compiled"
+            } else {
+                "loaded from cache"
+            },
+            p.name,
+            secs * 1e3,
+            path.display()
+        );
+    }
+    let compiled = Arc::new(Compiled {
+        program,
+        source,
+        compile_seconds: secs,
+        from_disk: !built,
+    });
+    {
+        let mut st = lock(&e.stats);
+        if built {
+            st.programs_compiled += 1;
+            st.compile_seconds += secs;
+        } else {
+            st.programs_from_disk += 1;
+        }
+    }
+    lock(&e.programs).insert(p.signature.clone(), compiled.clone());
+    Ok(compiled)
+}
+
+fn flops_of(p: &Program) -> f64 {
+    let full: usize = p.kernel.full_shape.iter().product();
+    match &p.strategy {
+        Strategy::Gemm(g) => 2.0 * (g.batch * g.m * g.n * g.k) as f64,
+        Strategy::Loops(_) => full as f64,
+    }
+}
+
+fn describe(p: &Program) -> String {
+    match &p.strategy {
+        Strategy::Gemm(g) => format!(
+            "gemm M={} N={} K={} batch={} {} threads={} chunks(m,n)=({},{})",
+            g.m, g.n, g.k, g.batch, g.opts, p.threads, g.params[8], g.params[9]
+        ),
+        Strategy::Loops(u) => format!(
+            "loops full={:?} reduce={:?} uops={} threads={}",
+            p.kernel.full_shape,
+            p.kernel.reduce_axes,
+            u.len(),
+            p.threads
+        ),
+    }
+}
+
+fn run_launch(l: &Launch) -> Result<()> {
+    let ptrs: Vec<*mut u8> = l.bufs.iter().map(|b| b.as_ptr()).collect();
+    let dbg = flags::debug();
+    let t0 = (dbg >= 1).then(Instant::now);
+    l.compiled
+        .program
+        .launch(&l.params, &ptrs, l.threads, l.workspace_bytes)?;
+    if let Some(t0) = t0 {
+        let us = t0.elapsed().as_secs_f64() * 1e6;
+        let n = {
+            let mut st = lock(&engine().stats);
+            st.kernels_run += 1;
+            st.kernels_run
+        };
+        eprintln!(
+            "*** CPU {n:6} {:<28} arg {:2} tm {us:10.2}us {:9.2} GFLOPS",
+            l.name,
+            l.bufs.len(),
+            l.flops / us / 1e3
+        );
+    } else {
+        lock(&engine().stats).kernels_run += 1;
+    }
+    Ok(())
+}
+
+fn prepare(item: &ScheduleItem, target: &CpuTarget) -> Result<Launch> {
+    let p = codegen::plan(&item.kernel, target);
+    if flags::debug() >= 2 {
+        eprintln!("tgrad: {} {}", p.name, describe(&p));
+    }
+    let compiled = compile(&p)?;
+    Ok(Launch {
+        flops: flops_of(&p),
+        name: p.name,
+        compiled,
+        params: p.params,
+        bufs: item.bufs.clone(),
+        threads: p.threads,
+        workspace_bytes: p.workspace_bytes,
+    })
+}
+
+/// Realize every root: schedule, then run the kernels in order.
+pub fn realize(roots: &[LazyRef]) -> Result<()> {
+    let sched = schedule(roots)?;
+    let target = target();
+    for item in &sched.items {
+        let launch = prepare(item, &target)?;
+        run_launch(&launch)?;
+        if let Some(cap) = lock(&engine().capture).as_mut() {
+            cap.push(launch);
+        }
+    }
+    for (node, buf) in sched.realized {
+        node.set_realized(buf);
+    }
+    Ok(())
+}
+
+/// Plan and render the kernels `roots` would run, without running them.
+pub fn plan_only(roots: &[LazyRef]) -> Result<Vec<Program>> {
+    let sched = schedule(roots)?;
+    let target = target();
+    Ok(sched
+        .items
+        .iter()
+        .map(|i| codegen::plan(&i.kernel, &target))
+        .collect())
+}
+
+/// Start recording launches (for TinyJit).
+pub fn capture_begin() -> Result<()> {
+    let mut c = lock(&engine().capture);
+    if c.is_some() {
+        return Err(Error::Runtime(
+            "a TinyJit capture is already running (nested jit functions are not supported)".into(),
+        ));
+    }
+    *c = Some(Vec::new());
+    Ok(())
+}
+
+pub fn capture_end() -> Vec<Launch> {
+    lock(&engine().capture).take().unwrap_or_default()
+}
+
+/// Replay recorded launches with some buffers swapped for others of the same size and dtype.
+pub fn replay(launches: &[Launch], swaps: &[(u64, Arc<Buffer>)]) -> Result<()> {
+    let swap: HashMap<u64, &Arc<Buffer>> = swaps.iter().map(|(id, b)| (*id, b)).collect();
+    for l in launches {
+        let mut l2 = l.clone();
+        for b in &mut l2.bufs {
+            if let Some(nb) = swap.get(&b.id) {
+                if nb.dtype != b.dtype || nb.len_bytes() != b.len_bytes() {
+                    return Err(Error::Shape(format!(
+                        "TinyJit input changed: captured a {} buffer of {} bytes, got a {} buffer of {} bytes",
+                        b.dtype.name(),
+                        b.len_bytes(),
+                        nb.dtype.name(),
+                        nb.len_bytes()
+                    )));
+                }
+                *b = (*nb).clone();
+            }
+        }
+        run_launch(&l2)?;
+    }
+    Ok(())
+}
+
+/// Forget programs compiled in this process (the disk cache stays); for tests of the cache.
+pub fn clear_memory_cache() {
+    lock(&engine().programs).clear();
+}
+
+pub fn set_flag(name: &str, value: i64) -> Result<i64> {
+    Ok(Flag::from_name(name)?.set(value))
+}

@@ -1,0 +1,187 @@
+//! The kernel AST: what one kernel computes, independent of how it is looped or rendered.
+//!
+//! A kernel iterates a *full shape*. Axes in `reduce_axes` are reduced by the kernel's single
+//! `Reduction`; the output is contiguous over the full shape with those axes set to 1. Every
+//! load reads through a strided `View` over the full shape (stride 0 where it broadcasts).
+
+use std::fmt::Write as _;
+
+use crate::dtype::DType;
+use crate::graph::{BinaryOp, ReduceOp, UnaryOp};
+use crate::shape::View;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprOp {
+    /// Read buffer `buf` (index into the kernel's buffer list; 0 is the output) through `view`.
+    Load {
+        buf: usize,
+        view: View,
+    },
+    Const(f64),
+    Unary(UnaryOp, Box<Expr>),
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    /// Convert the source value to this expression's dtype (rounding as a store would).
+    Cast(Box<Expr>),
+    /// The value of the kernel's reduction at this output element.
+    Acc,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub op: ExprOp,
+    pub dtype: DType,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reduction {
+    pub op: ReduceOp,
+    pub src: Expr,
+    /// The reduction's result dtype (it accumulates in `dtype.compute()`).
+    pub dtype: DType,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kernel {
+    pub full_shape: Vec<usize>,
+    pub reduce_axes: Vec<usize>,
+    pub reduction: Option<Reduction>,
+    /// The value stored at each output element (may contain `Acc`).
+    pub body: Expr,
+    /// dtypes of the buffers: [output, inputs...].
+    pub buf_dtypes: Vec<DType>,
+}
+
+impl Expr {
+    pub fn new(op: ExprOp, dtype: DType) -> Expr {
+        Expr { op, dtype }
+    }
+
+    /// Visit every load (pre-order).
+    pub fn for_each_load<'a>(&'a self, f: &mut impl FnMut(usize, DType, &'a View)) {
+        match &self.op {
+            ExprOp::Load { buf, view } => f(*buf, self.dtype, view),
+            ExprOp::Const(_) | ExprOp::Acc => {}
+            ExprOp::Unary(_, a) | ExprOp::Cast(a) => a.for_each_load(f),
+            ExprOp::Binary(_, a, b) => {
+                a.for_each_load(f);
+                b.for_each_load(f);
+            }
+        }
+    }
+
+    pub fn map_views(&mut self, f: &mut impl FnMut(&View) -> View) {
+        match &mut self.op {
+            ExprOp::Load { view, .. } => *view = f(view),
+            ExprOp::Const(_) | ExprOp::Acc => {}
+            ExprOp::Unary(_, a) | ExprOp::Cast(a) => a.map_views(f),
+            ExprOp::Binary(_, a, b) => {
+                a.map_views(f);
+                b.map_views(f);
+            }
+        }
+    }
+
+    /// Structure without sizes or strides: two kernels with the same signature compile to the
+    /// same program (shapes and strides are run-time parameters).
+    pub fn signature(&self, out: &mut String) {
+        self.structure(out, true);
+    }
+
+    /// The signature, with or without the rank of each load's view.
+    pub fn structure(&self, out: &mut String, with_rank: bool) {
+        let _ = match &self.op {
+            ExprOp::Load { buf, view } if with_rank => {
+                write!(out, "L{buf}r{}:{}", view.ndim(), self.dtype.name())
+            }
+            ExprOp::Load { buf, .. } => write!(out, "L{buf}:{}", self.dtype.name()),
+            ExprOp::Const(v) => write!(out, "C{v:e}:{}", self.dtype.name()),
+            ExprOp::Acc => write!(out, "ACC"),
+            ExprOp::Unary(op, a) => {
+                let _ = write!(out, "{}(", op.name());
+                a.structure(out, with_rank);
+                write!(out, ")")
+            }
+            ExprOp::Cast(a) => {
+                let _ = write!(out, "cast:{}(", self.dtype.name());
+                a.structure(out, with_rank);
+                write!(out, ")")
+            }
+            ExprOp::Binary(op, a, b) => {
+                let _ = write!(out, "{}(", op.name());
+                a.structure(out, with_rank);
+                out.push(',');
+                b.structure(out, with_rank);
+                write!(out, ")")
+            }
+        };
+    }
+
+    pub fn contains_acc(&self) -> bool {
+        match &self.op {
+            ExprOp::Acc => true,
+            ExprOp::Load { .. } | ExprOp::Const(_) => false,
+            ExprOp::Unary(_, a) | ExprOp::Cast(a) => a.contains_acc(),
+            ExprOp::Binary(_, a, b) => a.contains_acc() || b.contains_acc(),
+        }
+    }
+}
+
+impl Kernel {
+    pub fn out_shape(&self) -> Vec<usize> {
+        self.full_shape
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| if self.reduce_axes.contains(&i) { 1 } else { s })
+            .collect()
+    }
+
+    /// The output's view over the full shape: contiguous, stride 0 on reduced axes.
+    pub fn out_view(&self) -> View {
+        let mut v = View::contiguous(&self.out_shape());
+        v.shape.clone_from(&self.full_shape);
+        v
+    }
+
+    pub fn signature(&self) -> String {
+        let mut s = format!("r{}red{:?}:", self.full_shape.len(), self.reduce_axes);
+        if let Some(r) = &self.reduction {
+            let _ = write!(s, "{}:{}[", r.op.name(), r.dtype.name());
+            r.src.signature(&mut s);
+            s.push(']');
+        }
+        self.body.signature(&mut s);
+        let _ = write!(s, "->{}", self.buf_dtypes[0].name());
+        s
+    }
+
+    /// tinygrad-style kernel name: `E_` elementwise or `r_` reduce, then the full shape.
+    pub fn name(&self) -> String {
+        let prefix = if self.reduction.is_some() { "r" } else { "E" };
+        let dims: Vec<String> = self.full_shape.iter().map(ToString::to_string).collect();
+        format!(
+            "{prefix}_{}",
+            if dims.is_empty() {
+                "1".to_string()
+            } else {
+                dims.join("_")
+            }
+        )
+    }
+
+    /// Every (buffer, view) the kernel reads, reduction source first.
+    pub fn loads(&self) -> Vec<(usize, &View)> {
+        let mut out = Vec::new();
+        if let Some(r) = &self.reduction {
+            r.src.for_each_load(&mut |b, _, v| out.push((b, v)));
+        }
+        self.body.for_each_load(&mut |b, _, v| out.push((b, v)));
+        out
+    }
+
+    pub fn map_views(&mut self, mut f: impl FnMut(&View) -> View) {
+        if let Some(r) = &mut self.reduction {
+            r.src.map_views(&mut f);
+        }
+        self.body.map_views(&mut f);
+    }
+}

@@ -1,0 +1,629 @@
+//! C for the CPU: generic loops from micro-ops, and a packed, register-blocked GEMM whose
+//! microkernel is generated from the plan's MR x NR tile and vector width using the C vector
+//! extension (`vector_size`), so no intrinsics header has to be parsed at compile time.
+
+use std::fmt::Write as _;
+
+use super::{Renderer, ENTRY};
+use crate::codegen::gemm::{GemmPlan, MAX_BATCH, OPERAND_PARAMS, P_OPERANDS};
+use crate::codegen::uops::{RangeKind, UOp, Val};
+use crate::codegen::{Program, Strategy};
+use crate::dtype::DType;
+use crate::graph::{BinaryOp, ReduceOp, UnaryOp};
+use crate::kernel::{Expr, ExprOp};
+
+pub struct CRenderer;
+
+/// Storage type of a dtype in memory.
+pub fn storage(d: DType) -> &'static str {
+    match d {
+        DType::F16 => "uint16_t",
+        DType::F32 => "float",
+        DType::F64 => "double",
+        DType::I32 => "int32_t",
+    }
+}
+
+/// The type values of a dtype are computed in (half computes in float).
+pub fn compute(d: DType) -> &'static str {
+    storage(d.compute())
+}
+
+fn load_cvt(d: DType, x: &str) -> String {
+    if d == DType::F16 {
+        format!("tg_h2f({x})")
+    } else {
+        x.to_string()
+    }
+}
+
+fn store_cvt(d: DType, x: &str) -> String {
+    if d == DType::F16 {
+        format!("tg_f2h({x})")
+    } else {
+        x.to_string()
+    }
+}
+
+pub fn literal(v: f64, d: DType) -> String {
+    match d {
+        DType::I32 => format!("{}", v as i64 as i32),
+        DType::F64 => {
+            if v.is_nan() {
+                "__builtin_nan(\"\")".into()
+            } else if v.is_infinite() {
+                (if v > 0.0 {
+                    "__builtin_inf()"
+                } else {
+                    "(-__builtin_inf())"
+                })
+                .into()
+            } else {
+                format!("{v:e}")
+            }
+        }
+        DType::F16 | DType::F32 => {
+            if v.is_nan() {
+                "__builtin_nanf(\"\")".into()
+            } else if v.is_infinite() {
+                (if v > 0.0 {
+                    "__builtin_inff()"
+                } else {
+                    "(-__builtin_inff())"
+                })
+                .into()
+            } else {
+                // round to the dtype first so the literal is exactly representable
+                let r = if d == DType::F16 {
+                    f64::from(half_round(v as f32))
+                } else {
+                    f64::from(v as f32)
+                };
+                format!("{r:e}f")
+            }
+        }
+    }
+}
+
+/// Round a float to the nearest half-precision value (used for half constants).
+pub fn half_round(x: f32) -> f32 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    let e = x.abs().log2().floor().max(-14.0);
+    let ulp = 2f32.powf(e - 10.0);
+    let r = (x / ulp).round_ties_even() * ulp;
+    if r.abs() > 65504.0 {
+        f32::INFINITY.copysign(x)
+    } else {
+        r
+    }
+}
+
+fn unary(op: UnaryOp, x: &str) -> String {
+    match op {
+        UnaryOp::Neg => format!("(-{x})"),
+        UnaryOp::Relu => format!("({x} > 0 ? {x} : 0)"),
+    }
+}
+
+fn binary(op: BinaryOp, a: &str, b: &str, d: DType) -> String {
+    match op {
+        BinaryOp::Add => format!("({a} + {b})"),
+        BinaryOp::Sub => format!("({a} - {b})"),
+        BinaryOp::Mul => format!("({a} * {b})"),
+        BinaryOp::Div if d == DType::I32 => format!("({b} == 0 ? 0 : {a} / {b})"),
+        BinaryOp::Div => format!("({a} / {b})"),
+        BinaryOp::Max => format!("({a} > {b} ? {a} : {b})"),
+    }
+}
+
+fn cast(x: &str, from: DType, to: DType) -> String {
+    match to {
+        DType::F16 => format!("tg_hround((float)({x}))"),
+        _ if from.compute() == to.compute() => x.to_string(),
+        _ => format!("(({}){x})", compute(to)),
+    }
+}
+
+const HALF_HELPERS: &str = r"
+static inline float tg_h2f(uint16_t h) {
+  uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, bits;
+  if (e == 0) { float f = (float)m * 5.9604644775390625e-8f; return s ? -f : f; }
+  if (e == 31) bits = s | 0x7f800000u | (m << 13);
+  else bits = s | ((e + 112u) << 23) | (m << 13);
+  union { uint32_t u; float f; } v = { bits }; return v.f;
+}
+static inline uint16_t tg_f2h(float f) {
+  union { float f; uint32_t u; } v = { f }; uint32_t x = v.u;
+  uint16_t s = (uint16_t)((x >> 16) & 0x8000u); uint32_t e = (x >> 23) & 0xffu, m = x & 0x7fffffu;
+  if (e == 255) return (uint16_t)(s | 0x7c00u | (m ? 0x200u : 0u));
+  int32_t ne = (int32_t)e - 112;
+  if (ne >= 31) return (uint16_t)(s | 0x7c00u);
+  if (ne <= 0) {
+    if (ne < -10) return s;
+    m |= 0x800000u; uint32_t shift = (uint32_t)(14 - ne);
+    uint32_t hm = m >> shift, rem = m & ((1u << shift) - 1u), halfway = 1u << (shift - 1u);
+    if (rem > halfway || (rem == halfway && (hm & 1u))) hm++;
+    return (uint16_t)(s | hm);
+  }
+  uint32_t hm = m >> 13, rem = m & 0x1fffu;
+  uint32_t r = (uint32_t)s | ((uint32_t)ne << 10) | hm;
+  if (rem > 0x1000u || (rem == 0x1000u && (hm & 1u))) r++;
+  return (uint16_t)r;
+}
+static inline float tg_hround(float x) { return tg_h2f(tg_f2h(x)); }
+";
+
+fn prelude(uses_half: bool) -> String {
+    let mut s = String::from(
+        "#include <stdint.h>\n#include <stddef.h>\nstatic inline int64_t tg_min(int64_t a, int64_t b) { return a < b ? a : b; }\n",
+    );
+    if uses_half {
+        s.push_str(HALF_HELPERS);
+    }
+    s
+}
+
+impl Renderer for CRenderer {
+    fn name(&self) -> &'static str {
+        "c"
+    }
+
+    fn render(&self, p: &Program) -> String {
+        let uses_half = p.kernel.buf_dtypes.contains(&DType::F16) || p.signature.contains("half");
+        let mut s = prelude(uses_half);
+        let _ = writeln!(s, "/* {} : {} */", p.name, p.signature.replace("*/", "* /"));
+        match &p.strategy {
+            Strategy::Loops(uops) => render_loops(
+                &mut s,
+                uops,
+                &p.kernel.buf_dtypes,
+                p.kernel.full_shape.len(),
+            ),
+            Strategy::Gemm(g) => render_gemm(&mut s, g, &p.kernel.buf_dtypes),
+        }
+        s
+    }
+}
+
+fn v(x: Val) -> String {
+    format!("v{}", x.0)
+}
+
+fn render_loops(s: &mut String, uops: &[UOp], bufs: &[DType], rank: usize) {
+    let _ = writeln!(
+        s,
+        "void {ENTRY}(const int64_t* restrict p, char** restrict bufs, char* restrict ws, int64_t tid, int64_t nth) {{"
+    );
+    s.push_str("  (void)ws;\n");
+    for (i, d) in bufs.iter().enumerate() {
+        let q = if i == 0 { "" } else { "const " };
+        let _ = writeln!(
+            s,
+            "  {q}{t}* restrict b{i} = ({q}{t}*)bufs[{i}];",
+            t = storage(*d)
+        );
+    }
+    for d in 0..rank {
+        let _ = writeln!(s, "  const int64_t n{d} = p[{d}];");
+    }
+    let slot = |k: usize, j: usize| rank + k * (rank + 1) + j; // j = 0 offset, 1.. strides
+    let mut open: Vec<usize> = vec![];
+    let mut ind = 1usize;
+    let pad = |n: usize| "  ".repeat(n);
+    let index = |k: usize, open: &[usize]| {
+        let mut e = format!("p[{}]", slot(k, 0));
+        for &d in open {
+            let _ = write!(e, " + i{d}*p[{}]", slot(k, 1 + d));
+        }
+        e
+    };
+    let mut accs: Vec<(Val, DType)> = vec![];
+    for u in uops {
+        match u {
+            UOp::Range { dim, kind } => {
+                let line = match kind {
+                    RangeKind::Parallel => {
+                        format!("for (int64_t i{dim} = n{dim}*tid/nth; i{dim} < n{dim}*(tid+1)/nth; i{dim}++) {{")
+                    }
+                    _ => format!("for (int64_t i{dim} = 0; i{dim} < n{dim}; i{dim}++) {{"),
+                };
+                let _ = writeln!(s, "{}{line}", pad(ind));
+                open.push(*dim);
+                ind += 1;
+            }
+            UOp::EndRange { .. } => {
+                open.pop();
+                ind -= 1;
+                let _ = writeln!(s, "{}}}", pad(ind));
+            }
+            UOp::Load {
+                out,
+                buf,
+                slot: k,
+                dtype,
+            } => {
+                let x = format!("b{buf}[{}]", index(*k, &open));
+                let _ = writeln!(
+                    s,
+                    "{}const {} {} = {};",
+                    pad(ind),
+                    compute(*dtype),
+                    v(*out),
+                    load_cvt(*dtype, &x)
+                );
+            }
+            UOp::Const { out, value, dtype } => {
+                let _ = writeln!(
+                    s,
+                    "{}const {} {} = {};",
+                    pad(ind),
+                    compute(*dtype),
+                    v(*out),
+                    literal(*value, *dtype)
+                );
+            }
+            UOp::Unary {
+                out,
+                op,
+                src,
+                dtype,
+            } => {
+                let _ = writeln!(
+                    s,
+                    "{}const {} {} = {};",
+                    pad(ind),
+                    compute(*dtype),
+                    v(*out),
+                    unary(*op, &v(*src))
+                );
+            }
+            UOp::Binary {
+                out,
+                op,
+                a,
+                b,
+                dtype,
+            } => {
+                let e = binary(*op, &v(*a), &v(*b), *dtype);
+                let _ = writeln!(
+                    s,
+                    "{}const {} {} = {};",
+                    pad(ind),
+                    compute(*dtype),
+                    v(*out),
+                    e
+                );
+            }
+            UOp::Cast { out, src, from, to } => {
+                let _ = writeln!(
+                    s,
+                    "{}const {} {} = {};",
+                    pad(ind),
+                    compute(*to),
+                    v(*out),
+                    cast(&v(*src), *from, *to)
+                );
+            }
+            UOp::DefineAcc { out, op, dtype } => {
+                let init = match op {
+                    ReduceOp::Sum => literal(0.0, dtype.compute()),
+                    ReduceOp::Max => literal(f64::NEG_INFINITY, dtype.compute()),
+                };
+                let init = if *dtype == DType::I32 && *op == ReduceOp::Max {
+                    "INT32_MIN".to_string()
+                } else {
+                    init
+                };
+                let _ = writeln!(s, "{}{} {} = {};", pad(ind), compute(*dtype), v(*out), init);
+                accs.push((*out, *dtype));
+            }
+            UOp::Accumulate { acc, op, src } => {
+                let line = match op {
+                    ReduceOp::Sum => format!("{} += {};", v(*acc), v(*src)),
+                    ReduceOp::Max => format!(
+                        "{a} = ({s} > {a} || {s} != {s}) ? {s} : {a};",
+                        a = v(*acc),
+                        s = v(*src)
+                    ),
+                };
+                let _ = writeln!(s, "{}{line}", pad(ind));
+            }
+            UOp::Store { src, dtype } => {
+                // the accumulated value is rounded to the reduction's dtype when it is read
+                let x = accs
+                    .iter()
+                    .find(|(a, _)| a == src)
+                    .map_or_else(|| v(*src), |(a, d)| cast(&v(*a), d.compute(), *d));
+                let _ = writeln!(
+                    s,
+                    "{}b0[{}] = {};",
+                    pad(ind),
+                    index(0, &open),
+                    store_cvt(*dtype, &x)
+                );
+            }
+        }
+    }
+    s.push_str("}\n");
+}
+
+/// Render an expression as one C expression. `load(slot, dtype)` renders the n-th load.
+pub fn render_expr(
+    e: &Expr,
+    acc: &str,
+    load: &mut impl FnMut(usize, DType) -> String,
+    next: &mut usize,
+) -> String {
+    match &e.op {
+        ExprOp::Acc => acc.to_string(),
+        ExprOp::Load { .. } => {
+            *next += 1;
+            load(*next - 1, e.dtype)
+        }
+        ExprOp::Const(c) => literal(*c, e.dtype),
+        ExprOp::Unary(op, a) => unary(*op, &render_expr(a, acc, load, next)),
+        ExprOp::Binary(op, a, b) => {
+            let ra = render_expr(a, acc, load, next);
+            let rb = render_expr(b, acc, load, next);
+            binary(*op, &ra, &rb, e.dtype)
+        }
+        ExprOp::Cast(a) => cast(&render_expr(a, acc, load, next), a.dtype, e.dtype),
+    }
+}
+
+/// Whether the epilogue can run on whole vectors of accumulators.
+fn vector_epilogue(e: &Expr, acc: DType) -> bool {
+    match &e.op {
+        ExprOp::Acc | ExprOp::Const(_) => true,
+        ExprOp::Load { .. } => e.dtype == acc,
+        ExprOp::Unary(_, a) => e.dtype == acc && vector_epilogue(a, acc),
+        ExprOp::Binary(op, a, b) => {
+            e.dtype == acc
+                && *op != BinaryOp::Div
+                && vector_epilogue(a, acc)
+                && vector_epilogue(b, acc)
+        }
+        // a cast between the accumulator type and itself is free; anything else rounds
+        ExprOp::Cast(a) => e.dtype == acc && a.dtype == acc && vector_epilogue(a, acc),
+    }
+}
+
+fn render_vexpr(e: &Expr, acc: DType, next: &mut usize) -> String {
+    let t = compute(acc);
+    match &e.op {
+        ExprOp::Acc => "x".into(),
+        ExprOp::Load { .. } => {
+            let i = *next;
+            *next += 1;
+            format!(
+                "(e->sn{i} == 0 ? (tg_v){{0}} + ({t})e->p{i}[(m)*e->sm{i}] : *(const tg_vu*)(e->p{i} + (m)*e->sm{i} + (n)))"
+            )
+        }
+        ExprOp::Const(c) => format!("((tg_v){{0}} + {})", literal(*c, acc)),
+        ExprOp::Unary(UnaryOp::Neg, a) => format!("(-{})", render_vexpr(a, acc, next)),
+        ExprOp::Unary(UnaryOp::Relu, a) => format!("tg_vrelu({})", render_vexpr(a, acc, next)),
+        ExprOp::Binary(op, a, b) => {
+            let (ra, rb) = (render_vexpr(a, acc, next), render_vexpr(b, acc, next));
+            match op {
+                BinaryOp::Max => format!("tg_vmax({ra}, {rb})"),
+                _ => binary(*op, &ra, &rb, acc),
+            }
+        }
+        ExprOp::Cast(a) => render_vexpr(a, acc, next),
+    }
+}
+
+fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
+    let o = &g.opts;
+    let acc = compute(g.acc);
+    let (ta, tb, tc) = (storage(g.a.1), storage(g.b.1), storage(g.out_dtype));
+    let vb = o.vw * g.acc.itemsize();
+    let ity = if g.acc == DType::F64 {
+        "int64_t"
+    } else {
+        "int32_t"
+    };
+    let direct = g.out_dtype == g.acc;
+    let vec_epi = direct && vector_epilogue(&g.epilogue, g.acc);
+    let _ = write!(
+        s,
+        "typedef {acc} tg_v __attribute__((vector_size({vb})));\n\
+         typedef {acc} tg_vu __attribute__((vector_size({vb}), aligned({al})));\n\
+         typedef {ity} tg_vi __attribute__((vector_size({vb})));\n\
+         static inline tg_v tg_vrelu(tg_v x) {{ return (tg_v)((tg_vi)(x > 0) & (tg_vi)x); }}\n\
+         static inline tg_v tg_vmax(tg_v a, tg_v b) {{ tg_vi m = (tg_vi)(a > b); return (tg_v)((m & (tg_vi)a) | (~m & (tg_vi)b)); }}\n\
+         #define MR {mr}\n#define NR {nr}\n#define VW {vw}\n",
+        al = g.acc.itemsize(),
+        mr = o.mr,
+        nr = o.nr,
+        vw = o.vw
+    );
+    // epilogue context: one pointer and (m, n) strides per epilogue load
+    s.push_str("typedef struct {\n");
+    for (i, (_, d)) in g.epi_loads.iter().enumerate() {
+        let _ = writeln!(s, "  const {}* p{i}; int64_t sm{i}, sn{i};", storage(*d));
+    }
+    s.push_str("  int vec_ok;\n} tg_epi;\n");
+
+    // packing: A into MR-row micro-panels, B into NR-column micro-panels, zero-padded
+    let la = load_cvt(g.a.1, "a[(i0+i)*sm + k*sk]");
+    let lb = load_cvt(g.b.1, "b[k*sk + (j0+j)*sn]");
+    let _ = write!(
+        s,
+        "static void pack_a(int64_t mc, int64_t kc, const {ta}* restrict a, int64_t sm, int64_t sk, {acc}* restrict ap) {{\n\
+         \x20 for (int64_t i0 = 0; i0 < mc; i0 += MR, ap += MR*kc) {{\n\
+         \x20   const int64_t mr = tg_min(MR, mc - i0);\n\
+         \x20   if (mr == MR) {{ for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = ({acc}){la}; }}\n\
+         \x20   else {{ for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = i < mr ? ({acc}){la} : 0; }}\n\
+         \x20 }}\n}}\n\
+         static void pack_b(int64_t kc, int64_t nc, const {tb}* restrict b, int64_t sk, int64_t sn, {acc}* restrict bp) {{\n\
+         \x20 for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR*kc) {{\n\
+         \x20   const int64_t nr = tg_min(NR, nc - j0);\n\
+         \x20   if (nr == NR && sn == 1) {{ for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = ({acc}){lb1}; }}\n\
+         \x20   else if (nr == NR) {{ for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = ({acc}){lb}; }}\n\
+         \x20   else {{ for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = j < nr ? ({acc}){lb} : 0; }}\n\
+         \x20 }}\n}}\n",
+        lb1 = load_cvt(g.b.1, "b[k*sk + j0 + j]"),
+    );
+
+    // the microkernel: MR x (NR/VW) vector accumulators
+    let nv = o.nr / o.vw;
+    let accs: Vec<String> = (0..o.mr)
+        .flat_map(|r| (0..nv).map(move |c| format!("c{r}_{c}")))
+        .collect();
+    let _ = writeln!(
+        s,
+        "static inline __attribute__((always_inline)) void ukr(int64_t kc, const {acc}* restrict a, const {acc}* restrict b, \
+         {tc}* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {{"
+    );
+    let _ = writeln!(
+        s,
+        "  tg_v {};",
+        accs.iter()
+            .map(|a| format!("{a} = {{0}}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if direct {
+        s.push_str(
+            "  if (!first) for (int r = 0; r < MR; r++) __builtin_prefetch(c + r*csm, 1);\n",
+        );
+    }
+    s.push_str("  for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {\n");
+    for c in 0..nv {
+        let _ = writeln!(s, "    const tg_v b{c} = *(const tg_v*)(b + {});", c * o.vw);
+    }
+    for r in 0..o.mr {
+        let _ = write!(s, "    {{ const {acc} a{r} = a[{r}];");
+        for c in 0..nv {
+            let _ = write!(s, " c{r}_{c} += a{r} * b{c};");
+        }
+        s.push_str(" }\n");
+    }
+    s.push_str("  }\n");
+    // scalar epilogue over a tile (edges, non-unit strides, half output)
+    let mut next = 0;
+    let epi_s = render_expr(
+        &g.epilogue,
+        "x",
+        &mut |i, d| load_cvt(d, &format!("e->p{i}[(m+i)*e->sm{i} + (n+j)*e->sn{i}]")),
+        &mut next,
+    );
+    if vec_epi {
+        s.push_str("  if (mr == MR && nr == NR && csn == 1 && e->vec_ok) {\n");
+        let mut next = 0;
+        let ve = render_vexpr(&g.epilogue, g.acc, &mut next);
+        for r in 0..o.mr {
+            for c in 0..nv {
+                let _ = writeln!(
+                    s,
+                    "    {{ tg_v x = c{r}_{c}; {acc}* cp = c + {r}*csm + {off}; if (!first) x += *(const tg_vu*)cp; \
+                     if (last) {{ const int64_t m_ = m + {r}, n_ = n + {off}; (void)m_; (void)n_; x = {ve2}; }} *(tg_vu*)cp = x; }}",
+                    off = c * o.vw,
+                    ve2 = ve.replace("(m)", "(m_)").replace("(n)", "(n_)")
+                );
+            }
+        }
+        s.push_str("    return;\n  }\n");
+    }
+    let _ = writeln!(s, "  {acc} t[MR*NR] __attribute__((aligned(64)));");
+    for r in 0..o.mr {
+        for c in 0..nv {
+            let _ = writeln!(s, "  *(tg_v*)(t + {}) = c{r}_{c};", r * o.nr + c * o.vw);
+        }
+    }
+    let accum = if direct { "if (!first) x += *cp; " } else { "" };
+    let _ = writeln!(
+        s,
+        "  for (int64_t i = 0; i < mr; i++) for (int64_t j = 0; j < nr; j++) {{\n\
+         \x20   {tc}* cp = c + i*csm + j*csn; {acc} x = t[i*NR + j]; {accum}(void)first;\n\
+         \x20   if (last) x = {epi_s};\n\
+         \x20   *cp = {st};\n  }}\n}}",
+        st = store_cvt(g.out_dtype, "x")
+    );
+
+    // the driver: chunks of (batch, m-range, n-range) over threads, BLIS loops inside
+    let _ = writeln!(
+        s,
+        "void {ENTRY}(const int64_t* restrict p, char** restrict bufs, char* restrict ws, int64_t tid, int64_t nth) {{"
+    );
+    let _ = write!(
+        s,
+        "  const int64_t M = p[0], N = p[1], K = p[2], NB = p[3], mch = p[8], nch = p[9], KC = p[10], MC = p[11], NC = p[12];\n\
+         \x20 const int64_t mstep = ((M + mch - 1) / mch + MR - 1) / MR * MR, nstep = ((N + nch - 1) / nch + NR - 1) / NR * NR;\n\
+         \x20 {acc}* ap = ({acc}*)ws;\n\
+         \x20 {acc}* bp = ({acc}*)(ws + ((((MC + MR - 1) / MR * MR) * KC * (int64_t)sizeof({acc}) + 63) & ~(int64_t)63));\n\
+         \x20 for (int64_t ch = tid; ch < NB * mch * nch; ch += nth) {{\n\
+         \x20   const int64_t bi = ch / (mch * nch), mi = (ch / nch) % mch, ni = ch % nch;\n\
+         \x20   const int64_t m0 = mi * mstep, n0 = ni * nstep, m1 = tg_min(M, m0 + mstep), n1 = tg_min(N, n0 + nstep);\n\
+         \x20   if (m0 >= m1 || n0 >= n1) continue;\n\
+         \x20   int64_t bidx[{MAX_BATCH}]; {{ int64_t r = bi; for (int d = {last}; d >= 0; d--) {{ bidx[d] = r % p[4+d]; r /= p[4+d]; }} }}\n",
+        last = MAX_BATCH - 1
+    );
+    let opnd = |o: usize, j: usize| P_OPERANDS + o * OPERAND_PARAMS + j;
+    let boff = |o: usize| {
+        let mut e = format!("p[{}]", opnd(o, 0));
+        for d in 0..MAX_BATCH {
+            let _ = write!(e, " + bidx[{d}]*p[{}]", opnd(o, 4 + d));
+        }
+        e
+    };
+    let _ = writeln!(
+        s,
+        "    {tc}* C = ({tc}*)bufs[0] + {}; const int64_t csm = p[{}], csn = p[{}];",
+        boff(0),
+        opnd(0, 1),
+        opnd(0, 2)
+    );
+    let _ = writeln!(
+        s,
+        "    const {ta}* A = (const {ta}*)bufs[{}] + {}; const int64_t asm_ = p[{}], ask = p[{}];",
+        g.a.0,
+        boff(1),
+        opnd(1, 1),
+        opnd(1, 3)
+    );
+    let _ = writeln!(
+        s,
+        "    const {tb}* B = (const {tb}*)bufs[{}] + {}; const int64_t bsn = p[{}], bsk = p[{}];",
+        g.b.0,
+        boff(2),
+        opnd(2, 2),
+        opnd(2, 3)
+    );
+    s.push_str("    tg_epi e; e.vec_ok = 1;\n");
+    for (i, (buf, d)) in g.epi_loads.iter().enumerate() {
+        let t = storage(*d);
+        let _ = writeln!(
+            s,
+            "    e.p{i} = (const {t}*)bufs[{buf}] + {}; e.sm{i} = p[{}]; e.sn{i} = p[{}]; e.vec_ok &= (e.sn{i} == 0 || e.sn{i} == 1);",
+            boff(3 + i),
+            opnd(3 + i, 1),
+            opnd(3 + i, 2)
+        );
+    }
+    let _ = bufs;
+    s.push_str(
+        "    for (int64_t jc = n0; jc < n1; jc += NC) {\n\
+         \x20     const int64_t nc = tg_min(NC, n1 - jc);\n\
+         \x20     int64_t pc = 0;\n\
+         \x20     do {\n\
+         \x20       const int64_t kc = tg_min(KC, K - pc);\n\
+         \x20       const int first = pc == 0, last = pc + kc >= K;\n\
+         \x20       pack_b(kc, nc, B + pc*bsk + jc*bsn, bsk, bsn, bp);\n\
+         \x20       for (int64_t ic = m0; ic < m1; ic += MC) {\n\
+         \x20         const int64_t mc = tg_min(MC, m1 - ic);\n\
+         \x20         pack_a(mc, kc, A + ic*asm_ + pc*ask, asm_, ask, ap);\n\
+         \x20         for (int64_t jr = 0; jr < nc; jr += NR)\n\
+         \x20           for (int64_t ir = 0; ir < mc; ir += MR)\n\
+         \x20             ukr(kc, ap + ir*kc, bp + jr*kc, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,\n\
+         \x20                 tg_min(MR, mc - ir), tg_min(NR, nc - jr), first, last, &e, ic + ir, jc + jr);\n\
+         \x20       }\n\
+         \x20       pc += kc;\n\
+         \x20     } while (pc < K);\n\
+         \x20   }\n\
+         \x20 }\n}\n",
+    );
+}

@@ -1,0 +1,93 @@
+//! CPU programs: a compiled shared object, loaded once, launched across the worker pool.
+
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+use libloading::Library;
+
+use super::buffer::Buffer;
+use super::pool::Pool;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::render::ENTRY;
+
+/// `void tgrad_kernel(const int64_t* p, char** bufs, char* ws, int64_t tid, int64_t nth)`
+pub type KernelFn = unsafe extern "C" fn(*const i64, *const *mut u8, *mut u8, i64, i64);
+
+pub struct CpuProgram {
+    _lib: Library,
+    func: KernelFn,
+}
+
+impl std::fmt::Debug for CpuProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CpuProgram")
+    }
+}
+
+impl CpuProgram {
+    pub fn load(path: &Path) -> Result<CpuProgram> {
+        // SAFETY: the library is one we compiled; its initialisers are the C runtime's.
+        let lib = unsafe { Library::new(path) }.map_err(|e| {
+            Error::Runtime(format!(
+                "cannot load compiled kernel {}: {e}",
+                path.display()
+            ))
+        })?;
+        // SAFETY: every rendered program defines ENTRY with the KernelFn signature.
+        let func = unsafe { lib.get::<KernelFn>(format!("{ENTRY}\0").as_bytes()) }
+            .map(|s| *s)
+            .map_err(|e| {
+                Error::Runtime(format!("kernel {} has no entry point: {e}", path.display()))
+            })?;
+        Ok(CpuProgram { _lib: lib, func })
+    }
+
+    /// Run on `threads` threads. `params` and `bufs` must match what the program was rendered
+    /// for (the engine guarantees it); each thread gets `workspace_bytes` of scratch.
+    pub fn launch(
+        &self,
+        params: &[i64],
+        bufs: &[*mut u8],
+        threads: usize,
+        workspace_bytes: usize,
+    ) -> Result<()> {
+        let ws = workspaces(threads, workspace_bytes)?;
+        let ws_ptrs: Vec<usize> = ws.iter().map(|b| b.as_ptr() as usize).collect();
+        let (pp, bp, f) = (params.as_ptr() as usize, bufs.as_ptr() as usize, self.func);
+        let nth = threads as i64;
+        Pool::global().run(threads, &|tid| {
+            // SAFETY: params/bufs outlive the launch; each thread writes a disjoint part of the
+            // output and its own workspace.
+            unsafe {
+                f(
+                    pp as *const i64,
+                    bp as *const *mut u8,
+                    ws_ptrs[tid] as *mut u8,
+                    tid as i64,
+                    nth,
+                )
+            };
+        });
+        drop(ws);
+        Ok(())
+    }
+}
+
+/// Per-thread scratch, grown on demand and reused across launches.
+fn workspaces(threads: usize, bytes: usize) -> Result<std::sync::MutexGuard<'static, Vec<Buffer>>> {
+    static WS: OnceLock<Mutex<Vec<Buffer>>> = OnceLock::new();
+    let mut ws = WS
+        .get_or_init(|| Mutex::new(Vec::new()))
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let need = bytes.max(64);
+    for i in 0..threads {
+        if i >= ws.len() {
+            ws.push(Buffer::new(DType::F32, need.div_ceil(4), false)?);
+        } else if ws[i].len_bytes() < need {
+            ws[i] = Buffer::new(DType::F32, need.div_ceil(4), false)?;
+        }
+    }
+    Ok(ws)
+}

@@ -1,0 +1,373 @@
+//! The scheduler: which nodes become kernels, and what each kernel computes.
+//!
+//! Elementwise ops fuse into their consumer; one reduction per kernel, with the elementwise ops
+//! after it fused as its epilogue (so `relu(x @ w + b)` is one kernel). A node is realized on its
+//! own when it is the target, a `contiguous()`, a second reduction, or a reduction seen through a
+//! view that is not its natural layout; a view that no single strided view can express through
+//! an elementwise chain realizes the view.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::graph::{LazyOp, LazyRef, State};
+use crate::kernel::{Expr, ExprOp, Kernel, Reduction};
+use crate::runtime::buffer::Buffer;
+use crate::shape::{contiguous_strides, View};
+
+#[derive(Debug)]
+pub struct ScheduleItem {
+    pub kernel: Kernel,
+    /// [output, inputs...], matching `kernel.buf_dtypes`.
+    pub bufs: Vec<Arc<Buffer>>,
+}
+
+#[derive(Debug, Default)]
+pub struct Schedule {
+    pub items: Vec<ScheduleItem>,
+    /// Nodes to mark realized once the items have run.
+    pub realized: Vec<(LazyRef, Arc<Buffer>)>,
+}
+
+/// Compose `iv` (full shape -> flat position in a node of `node_shape`) with `v` (the node's
+/// multi-index -> its source's flat position). Exact whenever it returns `Some`.
+pub fn compose(iv: &View, node_shape: &[usize], v: &View) -> Option<View> {
+    // Case 1: iv walks the node's dims in order (contiguous strides, maybe broadcast): then each
+    // full dim moves exactly one node dim and the composite takes that dim's stride in v.
+    if iv.offset == 0 {
+        let cs = contiguous_strides(node_shape);
+        let node_dims: Vec<usize> = (0..node_shape.len())
+            .filter(|&j| node_shape[j] != 1)
+            .collect();
+        let mut strides = vec![0isize; iv.ndim()];
+        let mut next = 0usize;
+        let mut ok = true;
+        for k in 0..iv.ndim() {
+            if iv.strides[k] == 0 || iv.shape[k] == 1 {
+                continue;
+            }
+            match node_dims.get(next) {
+                Some(&j) if node_shape[j] == iv.shape[k] && cs[j] == iv.strides[k] => {
+                    strides[k] = v.strides[j];
+                    next += 1;
+                }
+                _ => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if ok && next == node_dims.len() {
+            return Some(View {
+                shape: iv.shape.clone(),
+                strides,
+                offset: v.offset,
+            });
+        }
+    }
+    // Case 2: v is one linear run over the node's flat layout.
+    let flat = v.reshape(&[v.numel()])?;
+    let s = flat.strides.first().copied().unwrap_or(0);
+    Some(View {
+        shape: iv.shape.clone(),
+        strides: iv.strides.iter().map(|&x| x * s).collect(),
+        offset: flat.offset + iv.offset * s,
+    })
+}
+
+#[derive(Default)]
+struct Scheduler {
+    out: Schedule,
+    memo: HashMap<usize, Arc<Buffer>>,
+}
+
+impl Scheduler {
+    fn buffer_of(&self, node: &LazyRef) -> Option<Arc<Buffer>> {
+        node.buffer()
+            .or_else(|| self.memo.get(&node.key()).cloned())
+    }
+
+    fn done(&mut self, node: &LazyRef, buf: &Arc<Buffer>) {
+        self.memo.insert(node.key(), buf.clone());
+        self.out.realized.push((node.clone(), buf.clone()));
+    }
+
+    fn realize(&mut self, node: &LazyRef) -> Result<Arc<Buffer>> {
+        if let Some(b) = self.buffer_of(node) {
+            return Ok(b);
+        }
+        let state = node.state();
+        // A contiguous view of a whole buffer is that buffer.
+        if let State::Lazy(LazyOp::View(base, v)) = &state {
+            if v.is_contiguous() && base.numel() == node.numel() {
+                let b = self.realize(base)?;
+                self.done(node, &b);
+                return Ok(b);
+            }
+        }
+        let target = match &state {
+            State::Lazy(LazyOp::Contiguous(src)) => src.clone(),
+            _ => node.clone(),
+        };
+        let out = Arc::new(Buffer::new(node.dtype, node.numel(), false)?);
+        if node.numel() > 0 {
+            let item = self.lower_kernel(&target, &out)?;
+            self.out.items.push(item);
+        }
+        self.done(node, &out);
+        Ok(out)
+    }
+
+    fn lower_kernel(&mut self, root: &LazyRef, out: &Arc<Buffer>) -> Result<ScheduleItem> {
+        if let Some(red) = find_reduce(root) {
+            if let Some(item) = self.lower_with(root, out, Some(red))? {
+                return Ok(item);
+            }
+        }
+        Ok(self
+            .lower_with(root, out, None)?
+            .expect("a kernel without a reduction always lowers"))
+    }
+
+    /// Lower `root` into one kernel, with `red` as its reduction. `None` when `red` turned out
+    /// not to be reachable in its natural layout (the caller then lowers without it).
+    fn lower_with(
+        &mut self,
+        root: &LazyRef,
+        out: &Arc<Buffer>,
+        red: Option<LazyRef>,
+    ) -> Result<Option<ScheduleItem>> {
+        let (full, reduce_axes, out_shape) = match &red {
+            Some(r) => match r.state() {
+                State::Lazy(LazyOp::Reduce(_, src, axes)) => {
+                    (src.shape.clone(), axes, r.shape.clone())
+                }
+                _ => unreachable!("find_reduce returns reduce nodes"),
+            },
+            None => (root.shape.clone(), vec![], root.shape.clone()),
+        };
+        let out_map = View {
+            shape: full.clone(),
+            strides: contiguous_strides(&out_shape),
+            offset: 0,
+        };
+        let mut lw = Lowerer {
+            sched: self,
+            bufs: vec![out.clone()],
+            full,
+            red,
+            out_map: out_map.clone(),
+            reduction: None,
+            inside: false,
+        };
+        let body = lw.lower(root, &out_map)?;
+        if lw.red.is_some() && lw.reduction.is_none() {
+            return Ok(None);
+        }
+        let Lowerer {
+            bufs,
+            full,
+            reduction,
+            ..
+        } = lw;
+        let kernel = Kernel {
+            full_shape: full,
+            reduce_axes: if reduction.is_some() {
+                reduce_axes
+            } else {
+                vec![]
+            },
+            reduction,
+            body,
+            buf_dtypes: bufs.iter().map(|b| b.dtype).collect(),
+        };
+        Ok(Some(ScheduleItem { kernel, bufs }))
+    }
+}
+
+/// The first unrealized reduction reachable from `root` through elementwise ops and views,
+/// when its result has as many elements as `root` (so it can be the kernel's reduction).
+fn find_reduce(root: &LazyRef) -> Option<LazyRef> {
+    let mut stack = vec![root.clone()];
+    let mut seen = HashSet::new();
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n.key()) {
+            continue;
+        }
+        match n.state() {
+            State::Lazy(LazyOp::Reduce(..)) => return (n.numel() == root.numel()).then_some(n),
+            State::Lazy(LazyOp::Unary(_, a) | LazyOp::Cast(a) | LazyOp::View(a, _)) => {
+                stack.push(a)
+            }
+            State::Lazy(LazyOp::Binary(_, a, b)) => {
+                stack.push(b);
+                stack.push(a);
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+struct Lowerer<'a> {
+    sched: &'a mut Scheduler,
+    bufs: Vec<Arc<Buffer>>,
+    full: Vec<usize>,
+    red: Option<LazyRef>,
+    out_map: View,
+    reduction: Option<Reduction>,
+    inside: bool,
+}
+
+impl Lowerer<'_> {
+    fn load(&mut self, buf: Arc<Buffer>, map: &View) -> Expr {
+        let dtype = buf.dtype;
+        let idx = match self.bufs.iter().position(|b| b.id == buf.id) {
+            Some(i) => i,
+            None => {
+                self.bufs.push(buf);
+                self.bufs.len() - 1
+            }
+        };
+        debug_assert_ne!(idx, 0, "a kernel never reads its own output");
+        Expr::new(
+            ExprOp::Load {
+                buf: idx,
+                view: map.clone(),
+            },
+            dtype,
+        )
+    }
+
+    fn realized_load(&mut self, node: &LazyRef, map: &View) -> Result<Expr> {
+        let buf = self.sched.realize(node)?;
+        Ok(self.load(buf, map))
+    }
+
+    /// `map`: a view over the kernel's full shape into `node`'s flat contiguous layout.
+    fn lower(&mut self, node: &LazyRef, map: &View) -> Result<Expr> {
+        debug_assert_eq!(map.shape, self.full);
+        if let Some(buf) = self.sched.buffer_of(node) {
+            return Ok(self.load(buf, map));
+        }
+        let dtype = node.dtype;
+        let State::Lazy(op) = node.state() else {
+            unreachable!("realized nodes have a buffer")
+        };
+        Ok(match op {
+            LazyOp::Const(v) => Expr::new(ExprOp::Const(v), dtype),
+            LazyOp::View(src, v) => match compose(map, &node.shape, &v) {
+                Some(m) => self.lower(&src, &m)?,
+                None => self.realized_load(node, map)?,
+            },
+            LazyOp::Unary(op, a) => {
+                Expr::new(ExprOp::Unary(op, Box::new(self.lower(&a, map)?)), dtype)
+            }
+            LazyOp::Binary(op, a, b) => {
+                let (ea, eb) = (self.lower(&a, map)?, self.lower(&b, map)?);
+                Expr::new(ExprOp::Binary(op, Box::new(ea), Box::new(eb)), dtype)
+            }
+            LazyOp::Cast(a) => Expr::new(ExprOp::Cast(Box::new(self.lower(&a, map)?)), dtype),
+            LazyOp::Reduce(rop, src, _) => {
+                let is_ours = self.red.as_ref().is_some_and(|r| r.key() == node.key());
+                if is_ours && !self.inside && *map == self.out_map {
+                    if self.reduction.is_none() {
+                        self.inside = true;
+                        let inner = View::contiguous(&self.full);
+                        let src_expr = self.lower(&src, &inner)?;
+                        self.inside = false;
+                        self.reduction = Some(Reduction {
+                            op: rop,
+                            src: src_expr,
+                            dtype,
+                        });
+                    }
+                    Expr::new(ExprOp::Acc, dtype)
+                } else {
+                    self.realized_load(node, map)?
+                }
+            }
+            LazyOp::Contiguous(_) => self.realized_load(node, map)?,
+        })
+    }
+}
+
+/// Schedule everything needed to realize `roots`.
+pub fn schedule(roots: &[LazyRef]) -> Result<Schedule> {
+    let mut s = Scheduler::default();
+    for r in roots {
+        s.realize(r)?;
+    }
+    Ok(s.out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtype::DType;
+    use crate::graph::{BinaryOp, ReduceOp, UnaryOp};
+    use crate::tensor;
+
+    fn buf(shape: &[usize]) -> LazyRef {
+        let n = crate::shape::numel(shape);
+        tensor::from_buffer(Buffer::new(DType::F32, n, true).unwrap(), shape.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn linear_relu_is_one_kernel_with_an_epilogue() {
+        let (x, w, b) = (buf(&[8, 16]), buf(&[16, 4]), buf(&[4]));
+        let y = tensor::dot(&x, &w).unwrap();
+        let y = tensor::binary(BinaryOp::Add, &y, &b).unwrap();
+        let y = tensor::unary(UnaryOp::Relu, &y);
+        let s = schedule(&[y]).unwrap();
+        assert_eq!(s.items.len(), 1);
+        let k = &s.items[0].kernel;
+        assert_eq!(k.full_shape, vec![8, 4, 16]);
+        assert_eq!(k.reduce_axes, vec![2]);
+        assert!(k.body.contains_acc());
+        assert_eq!(s.items[0].bufs.len(), 4);
+        // w is read transposed: (m, n, k) -> strides (0, 1, 4)
+        let loads = k.loads();
+        assert_eq!(loads[1].1.strides, vec![0, 1, 4]);
+        assert_eq!(loads[0].1.strides, vec![16, 0, 1]);
+    }
+
+    #[test]
+    fn second_reduction_gets_its_own_kernel() {
+        let x = buf(&[4, 5]);
+        let s1 = tensor::reduce(ReduceOp::Sum, &x, &[1], true).unwrap();
+        let e = tensor::binary(BinaryOp::Sub, &x, &s1).unwrap();
+        let s2 = tensor::reduce(ReduceOp::Sum, &e, &[0], false).unwrap();
+        let s = schedule(&[s2]).unwrap();
+        assert_eq!(s.items.len(), 2);
+    }
+
+    #[test]
+    fn contiguous_views_of_buffers_alias() {
+        let x = buf(&[6, 4]);
+        let r = tensor::reshape(&x, &[2, 3, 4]).unwrap();
+        let s = schedule(&[r]).unwrap();
+        assert!(s.items.is_empty());
+        assert_eq!(s.realized[0].1.id, x.buffer().unwrap().id);
+    }
+
+    #[test]
+    fn compose_through_broadcast_and_transpose() {
+        // node (3,4) read through full (3,4,5) with broadcast on the last dim
+        let iv = View {
+            shape: vec![3, 4, 5],
+            strides: vec![4, 1, 0],
+            offset: 0,
+        };
+        let v = View::contiguous(&[4, 3]).permute(&[1, 0]);
+        let c = compose(&iv, &[3, 4], &v).unwrap();
+        assert_eq!(c.strides, vec![1, 3, 0]);
+        // flat walk over a transposed node cannot be composed
+        let iv2 = View {
+            shape: vec![12],
+            strides: vec![1],
+            offset: 0,
+        };
+        assert!(compose(&iv2, &[3, 4], &v).is_none());
+    }
+}

@@ -1,0 +1,315 @@
+//! tinygrad's tensor semantics on lazy nodes: broadcasting, dtype promotion, movement ops as
+//! views, reductions, and `dot`/`matmul` decomposed exactly as tinygrad does it
+//! (`(x.reshape(.., 1, K) * w.T.reshape(..)).sum(-1)`), so the scheduler sees the same graph.
+
+use std::sync::Arc;
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::graph::{BinaryOp, Lazy, LazyOp, LazyRef, ReduceOp, State, UnaryOp};
+use crate::runtime::buffer::Buffer;
+use crate::shape::{numel, resolve_axis, View};
+use crate::{bail, ensure};
+
+pub fn from_buffer(buf: Buffer, shape: Vec<usize>) -> Result<LazyRef> {
+    ensure!(
+        buf.count() == numel(&shape),
+        Shape,
+        "buffer of {} elements does not fill shape {shape:?}",
+        buf.count()
+    );
+    Ok(Lazy::realized(Arc::new(buf), shape))
+}
+
+pub fn constant(value: f64, dtype: DType, shape: Vec<usize>) -> LazyRef {
+    Lazy::new(LazyOp::Const(value), dtype, shape)
+}
+
+/// Apply a movement op to a node's view. Views never stack: a view of a view is one view over
+/// the same base; when no single strided view can express the result, the source is made
+/// contiguous first.
+fn movement(x: &LazyRef, new_shape: Vec<usize>, f: impl Fn(&View) -> Option<View>) -> LazyRef {
+    let (base, view) = match x.state() {
+        State::Lazy(LazyOp::View(base, v)) => (base, v),
+        _ => (x.clone(), View::contiguous(&x.shape)),
+    };
+    let (base, new_view) = match f(&view) {
+        Some(nv) => (base, nv),
+        None => {
+            let c = Lazy::new(LazyOp::Contiguous(x.clone()), x.dtype, x.shape.clone());
+            let nv = f(&View::contiguous(&x.shape))
+                .expect("movement ops on a contiguous view always succeed");
+            (c, nv)
+        }
+    };
+    debug_assert_eq!(new_view.shape, new_shape);
+    if new_view.shape == base.shape && new_view.is_contiguous() {
+        return base;
+    }
+    Lazy::new(LazyOp::View(base, new_view), x.dtype, new_shape)
+}
+
+/// Reshape; one dim may be -1 (inferred), as in tinygrad.
+pub fn reshape(x: &LazyRef, dims: &[i64]) -> Result<LazyRef> {
+    let infer: Vec<usize> = (0..dims.len()).filter(|&i| dims[i] == -1).collect();
+    ensure!(
+        infer.len() <= 1,
+        InvalidArgument,
+        "only one dimension can be inferred in reshape {dims:?}"
+    );
+    if let Some(d) = dims.iter().find(|&&d| d < -1) {
+        bail!(
+            InvalidArgument,
+            "negative dimension {d} in reshape {dims:?}"
+        );
+    }
+    let known: usize = dims
+        .iter()
+        .filter(|&&d| d != -1)
+        .map(|&d| d as usize)
+        .product();
+    let mut shape: Vec<usize> = dims
+        .iter()
+        .map(|&d| if d == -1 { 0 } else { d as usize })
+        .collect();
+    if let Some(&i) = infer.first() {
+        ensure!(
+            known != 0 && x.numel() % known == 0,
+            Shape,
+            "cannot reshape tensor of shape {:?} into {dims:?}",
+            x.shape
+        );
+        shape[i] = x.numel() / known;
+    }
+    ensure!(
+        numel(&shape) == x.numel(),
+        Shape,
+        "cannot reshape tensor of shape {:?} into {:?}",
+        x.shape,
+        shape
+    );
+    if shape == x.shape {
+        return Ok(x.clone());
+    }
+    let s = shape.clone();
+    Ok(movement(x, shape, move |v| v.reshape(&s)))
+}
+
+pub fn permute(x: &LazyRef, order: &[i64]) -> Result<LazyRef> {
+    let n = x.shape.len();
+    let order: Vec<usize> = order
+        .iter()
+        .map(|&a| resolve_axis(a, n))
+        .collect::<Result<_>>()?;
+    let mut seen = order.clone();
+    seen.sort_unstable();
+    ensure!(
+        seen == (0..n).collect::<Vec<_>>(),
+        InvalidArgument,
+        "permute order {order:?} is not a permutation of {n} dims"
+    );
+    if order.iter().enumerate().all(|(i, &o)| i == o) {
+        return Ok(x.clone());
+    }
+    let shape = order.iter().map(|&i| x.shape[i]).collect();
+    Ok(movement(x, shape, move |v| Some(v.permute(&order))))
+}
+
+pub fn transpose(x: &LazyRef, dim0: i64, dim1: i64) -> Result<LazyRef> {
+    let n = x.shape.len();
+    let (a, b) = (resolve_axis(dim0, n)?, resolve_axis(dim1, n)?);
+    let mut order: Vec<i64> = (0..n as i64).collect();
+    order.swap(a, b);
+    permute(x, &order)
+}
+
+/// Broadcast to `dims` (-1 keeps a dim), prepending dims as numpy does.
+pub fn expand(x: &LazyRef, dims: &[i64]) -> Result<LazyRef> {
+    ensure!(
+        dims.len() >= x.shape.len(),
+        Shape,
+        "cannot expand shape {:?} to {dims:?}: fewer dims",
+        x.shape
+    );
+    let pad = dims.len() - x.shape.len();
+    let padded: Vec<usize> = std::iter::repeat(1)
+        .take(pad)
+        .chain(x.shape.iter().copied())
+        .collect();
+    let mut target = Vec::with_capacity(dims.len());
+    for (i, (&d, &s)) in dims.iter().zip(&padded).enumerate() {
+        let t = if d == -1 {
+            s
+        } else {
+            usize::try_from(d)
+                .map_err(|_| Error::Shape(format!("negative dimension in expand {dims:?}")))?
+        };
+        ensure!(
+            s == t || s == 1,
+            Shape,
+            "cannot expand shape {:?} to {dims:?}: dim {i} has size {s}",
+            x.shape
+        );
+        target.push(t);
+    }
+    let x = if pad > 0 {
+        reshape(x, &padded.iter().map(|&d| d as i64).collect::<Vec<_>>())?
+    } else {
+        x.clone()
+    };
+    if target == x.shape {
+        return Ok(x);
+    }
+    let t = target.clone();
+    Ok(movement(&x, target, move |v| Some(v.expand(&t))))
+}
+
+/// Keep `[start, end)` along every dim.
+pub fn shrink(x: &LazyRef, ranges: &[(usize, usize)]) -> Result<LazyRef> {
+    ensure!(
+        ranges.len() == x.shape.len(),
+        Shape,
+        "shrink needs one range per dim of {:?}",
+        x.shape
+    );
+    for (i, (&(b, e), &s)) in ranges.iter().zip(&x.shape).enumerate() {
+        ensure!(
+            b <= e && e <= s,
+            Shape,
+            "shrink range {b}..{e} out of bounds for dim {i} of size {s}"
+        );
+    }
+    let shape: Vec<usize> = ranges.iter().map(|&(b, e)| e - b).collect();
+    if shape == x.shape {
+        return Ok(x.clone());
+    }
+    let r = ranges.to_vec();
+    Ok(movement(x, shape, move |v| Some(v.shrink(&r))))
+}
+
+pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+    let n = a.len().max(b.len());
+    let get = |s: &[usize], i: usize| {
+        if i + s.len() >= n {
+            s[i + s.len() - n]
+        } else {
+            1
+        }
+    };
+    (0..n)
+        .map(|i| match (get(a, i), get(b, i)) {
+            (x, y) if x == y => Ok(x),
+            (1, y) => Ok(y),
+            (x, 1) => Ok(x),
+            _ => Err(Error::Shape(format!(
+                "cannot broadcast shapes {a:?} and {b:?}"
+            ))),
+        })
+        .collect()
+}
+
+fn to_i64(shape: &[usize]) -> Vec<i64> {
+    shape.iter().map(|&d| d as i64).collect()
+}
+
+pub fn cast(x: &LazyRef, dtype: DType) -> LazyRef {
+    if x.dtype == dtype {
+        return x.clone();
+    }
+    Lazy::new(LazyOp::Cast(x.clone()), dtype, x.shape.clone())
+}
+
+pub fn unary(op: UnaryOp, x: &LazyRef) -> LazyRef {
+    Lazy::new(LazyOp::Unary(op, x.clone()), x.dtype, x.shape.clone())
+}
+
+pub fn binary(op: BinaryOp, a: &LazyRef, b: &LazyRef) -> Result<LazyRef> {
+    let shape = broadcast_shape(&a.shape, &b.shape)?;
+    let dtype = DType::promote(a.dtype, b.dtype);
+    let a = expand(&cast(a, dtype), &to_i64(&shape))?;
+    let b = expand(&cast(b, dtype), &to_i64(&shape))?;
+    Ok(Lazy::new(LazyOp::Binary(op, a, b), dtype, shape))
+}
+
+/// Reduce over `axes` (all dims when empty and `all` is set); tinygrad's keepdim semantics.
+pub fn reduce(op: ReduceOp, x: &LazyRef, axes: &[i64], keepdim: bool) -> Result<LazyRef> {
+    let n = x.shape.len();
+    let mut ax: Vec<usize> = axes
+        .iter()
+        .map(|&a| resolve_axis(a, n))
+        .collect::<Result<_>>()?;
+    ax.sort_unstable();
+    ax.dedup();
+    let kept: Vec<usize> = x
+        .shape
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| if ax.contains(&i) { 1 } else { s })
+        .collect();
+    let red = if ax.iter().all(|&a| x.shape[a] == 1) {
+        x.clone()
+    } else {
+        Lazy::new(
+            LazyOp::Reduce(op, x.clone(), ax.clone()),
+            x.dtype,
+            kept.clone(),
+        )
+    };
+    if keepdim {
+        return Ok(red);
+    }
+    let out: Vec<i64> = (0..n)
+        .filter(|i| !ax.contains(i))
+        .map(|i| x.shape[i] as i64)
+        .collect();
+    reshape(&red, &out)
+}
+
+/// tinygrad's `Tensor.dot` (also `matmul` and `@`): numpy's rules for 1-D, 2-D and batched
+/// operands with broadcast batch dims.
+pub fn dot(x: &LazyRef, w: &LazyRef) -> Result<LazyRef> {
+    let (dx, dw) = (x.shape.len(), w.shape.len());
+    ensure!(
+        dx > 0 && dw > 0,
+        Shape,
+        "both tensors need to be at least 1D, got {dx}D and {dw}D"
+    );
+    let axis_w = dw - dw.min(2);
+    ensure!(
+        x.shape[dx - 1] == w.shape[axis_w],
+        Shape,
+        "cannot dot {:?} and {:?}: inner dims {} and {} differ",
+        x.shape,
+        w.shape,
+        x.shape[dx - 1],
+        w.shape[axis_w]
+    );
+    let dtype = DType::promote(x.dtype, w.dtype);
+    let (x, w) = (cast(x, dtype), cast(w, dtype));
+    let ones = (dx - 1).min(dw - 1).min(1);
+    let mut xs: Vec<i64> = to_i64(&x.shape[..dx - 1]);
+    xs.extend(std::iter::repeat(1).take(ones));
+    xs.push(x.shape[dx - 1] as i64);
+    let mut ws: Vec<i64> = to_i64(&w.shape[..dw.saturating_sub(2)]);
+    ws.extend(std::iter::repeat(1).take(ones));
+    ws.extend(to_i64(&w.shape[axis_w..]));
+    let xr = reshape(&x, &xs)?;
+    let wr = reshape(&w, &ws)?;
+    // tinygrad: `.transpose(-1, axis_w)` with axis_w = -min(w.ndim, 2)
+    let wt = transpose(&wr, -1, -(dw.min(2) as i64))?;
+    let prod = binary(BinaryOp::Mul, &xr, &wt)?;
+    reduce(ReduceOp::Sum, &prod, &[-1], false)
+}
+
+pub fn contiguous(x: &LazyRef) -> LazyRef {
+    match x.state() {
+        State::Realized(_) => x.clone(),
+        State::Lazy(LazyOp::Contiguous(_)) => x.clone(),
+        State::Lazy(_) => Lazy::new(LazyOp::Contiguous(x.clone()), x.dtype, x.shape.clone()),
+    }
+}
+
+/// A copy into a new buffer (tinygrad's `clone`), even when `x` is already realized.
+pub fn copy(x: &LazyRef) -> LazyRef {
+    Lazy::new(LazyOp::Contiguous(x.clone()), x.dtype, x.shape.clone())
+}

@@ -1,0 +1,140 @@
+//! Differential tests: the engine against a plain f64 reference, at awkward sizes, seeded.
+
+use tgrad_core::graph::{BinaryOp, LazyRef, UnaryOp};
+use tgrad_core::runtime::buffer::Buffer;
+use tgrad_core::{engine, rng, tensor, DType};
+
+fn tensor_f32(data: &[f32], shape: &[usize]) -> LazyRef {
+    let bytes: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+    tensor::from_buffer(
+        Buffer::from_bytes(DType::F32, &bytes).unwrap(),
+        shape.to_vec(),
+    )
+    .unwrap()
+}
+
+fn read_f32(x: &LazyRef) -> Vec<f32> {
+    engine::realize(std::slice::from_ref(x)).unwrap();
+    let b = x.buffer().expect("realized");
+    b.as_bytes()
+        .chunks(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn random(n: usize) -> Vec<f32> {
+    rng::normal(n).into_iter().map(|x| x as f32).collect()
+}
+
+/// (..., m, k) @ (..., k, n) in f64 with row-major data.
+fn reference(a: &[f32], b: &[f32], batch: usize, m: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut out = vec![0f64; batch * m * n];
+    for z in 0..batch {
+        for i in 0..m {
+            for j in 0..n {
+                out[z * m * n + i * n + j] = (0..k)
+                    .map(|p| {
+                        f64::from(a[z * m * k + i * k + p]) * f64::from(b[z * k * n + p * n + j])
+                    })
+                    .sum();
+            }
+        }
+    }
+    out
+}
+
+fn check(got: &[f32], want: &[f64], absprod: &[f64], k: usize) {
+    assert_eq!(got.len(), want.len());
+    let u = 2f64.powi(-24);
+    for (i, ((&g, &w), &ap)) in got.iter().zip(want).zip(absprod).enumerate() {
+        let bound = (k as f64 * u / (1.0 - k as f64 * u)) * ap + 1e-30;
+        assert!(
+            (f64::from(g) - w).abs() <= bound,
+            "element {i}: got {g}, want {w}, bound {bound}"
+        );
+    }
+}
+
+fn abs_ref(a: &[f32], b: &[f32], batch: usize, m: usize, k: usize, n: usize) -> Vec<f64> {
+    let aa: Vec<f32> = a.iter().map(|x| x.abs()).collect();
+    let bb: Vec<f32> = b.iter().map(|x| x.abs()).collect();
+    reference(&aa, &bb, batch, m, k, n)
+}
+
+macro_rules! matmul_case {
+    ($name:ident, $batch:expr, $m:expr, $k:expr, $n:expr) => {
+        #[test]
+        fn $name() {
+            let (batch, m, k, n) = ($batch, $m, $k, $n);
+            rng::manual_seed((batch * 1_000_003 + m * 1009 + k * 31 + n) as u64);
+            let (a, b) = (random(batch * m * k), random(batch * k * n));
+            let shape = |r: usize, c: usize| {
+                if batch == 1 {
+                    vec![r, c]
+                } else {
+                    vec![batch, r, c]
+                }
+            };
+            let ta = tensor_f32(&a, &shape(m, k));
+            let tb = tensor_f32(&b, &shape(k, n));
+            let out = read_f32(&tensor::dot(&ta, &tb).unwrap());
+            check(
+                &out,
+                &reference(&a, &b, batch, m, k, n),
+                &abs_ref(&a, &b, batch, m, k, n),
+                k,
+            );
+        }
+    };
+}
+
+matmul_case!(gemm_1x1x1, 1, 1, 1, 1);
+matmul_case!(gemm_3x50x7, 1, 3, 50, 7);
+matmul_case!(gemm_64, 1, 64, 64, 64);
+matmul_case!(gemm_127x129x131, 1, 127, 129, 131);
+matmul_case!(gemm_300x783x17, 1, 300, 783, 17);
+matmul_case!(gemv_1x257x300, 1, 1, 257, 300);
+matmul_case!(bmm_5x33x65x17, 5, 33, 65, 17);
+
+#[test]
+fn transposed_operands_and_fused_epilogue() {
+    rng::manual_seed(7);
+    let (m, k, n) = (37, 300, 29);
+    let at = random(k * m); // stored (k, m), used transposed
+    let b = random(k * n);
+    let bias = random(n);
+    let ta = tensor::transpose(&tensor_f32(&at, &[k, m]), 0, 1).unwrap();
+    let y = tensor::dot(&ta, &tensor_f32(&b, &[k, n])).unwrap();
+    let y = tensor::binary(BinaryOp::Add, &y, &tensor_f32(&bias, &[n])).unwrap();
+    let y = tensor::unary(UnaryOp::Relu, &y);
+    let got = read_f32(&y);
+    let a: Vec<f32> = (0..m * k).map(|i| at[(i % k) * m + i / k]).collect();
+    let want = reference(&a, &b, 1, m, k, n);
+    for i in 0..m {
+        for j in 0..n {
+            let w = (want[i * n + j] + f64::from(bias[j])).max(0.0);
+            let g = f64::from(got[i * n + j]);
+            assert!(
+                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                "({i},{j}): {g} vs {w}"
+            );
+        }
+    }
+}
+
+#[test]
+fn elementwise_and_reduce_kernels() {
+    let x = tensor_f32(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
+    let s = tensor::reduce(tgrad_core::graph::ReduceOp::Sum, &x, &[1], false).unwrap();
+    assert_eq!(read_f32(&s), vec![6.0, 15.0]);
+    let t = tensor::transpose(&x, 0, 1).unwrap();
+    let c = tensor::contiguous(
+        &tensor::binary(
+            BinaryOp::Mul,
+            &t,
+            &tensor::constant(2.0, DType::F32, vec![]),
+        )
+        .unwrap(),
+    );
+    assert_eq!(read_f32(&c), vec![2.0, 8.0, 4.0, 10.0, 6.0, 12.0]);
+}

@@ -1,0 +1,45 @@
+"""tgrad's exception classes. The native core maps each of its error kinds to one of these.
+
+They subclass the builtin exceptions people already catch (and that tinygrad raises in the same
+situations), so `except RuntimeError` around a bad matmul works with either library.
+"""
+
+
+class TgradError(Exception):
+    """Base class of every tgrad error."""
+
+
+class ShapeError(TgradError, ValueError, RuntimeError):
+    """Operand shapes that do not fit together (matmul, broadcasting, reshape)."""
+
+
+class DTypeError(TgradError, TypeError):
+    """A dtype tgrad does not support for this operation."""
+
+
+class InvalidArgumentError(TgradError, ValueError):
+    """A bad argument: negative or non-integer dims, an axis out of range, ..."""
+
+
+class OutOfMemoryError(TgradError, MemoryError):
+    """An allocation larger than the machine's memory."""
+
+
+class CompilerNotFoundError(TgradError, RuntimeError):
+    """No working C compiler: tgrad's CPU backend compiles kernels at run time."""
+
+
+class CompileError(TgradError, RuntimeError):
+    """The C compiler rejected a rendered kernel (the message names the kept source file)."""
+
+
+class DeviceError(TgradError, RuntimeError):
+    """Loading or running a compiled program failed, or a device is unavailable."""
+
+
+class CacheError(TgradError, OSError):
+    """The kernel cache directory could not be used."""
+
+
+class UnsupportedError(TgradError, NotImplementedError):
+    """Part of tinygrad's API that tgrad does not implement."""

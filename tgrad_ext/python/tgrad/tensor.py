@@ -1,0 +1,399 @@
+"""`Tensor`: tinygrad's API over tgrad's native lazy graph.
+
+Every op is one call into the core (`LazyBuffer` methods), which owns the semantics:
+broadcasting, dtype promotion, views, `dot`. This file only adapts Python arguments.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tgrad import _native
+from tgrad.device import Device
+from tgrad.dtype import DType, dtypes, from_name, from_numpy, to_dtype
+from tgrad.errors import DTypeError, InvalidArgumentError, UnsupportedError
+
+
+def _shape_arg(args: tuple) -> tuple[int, ...]:
+    """tinygrad accepts `f(2, 3)` and `f((2, 3))`."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    for a in args:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise InvalidArgumentError(f"shape dims must be integers, got {a!r} in {args}")
+    return tuple(int(a) for a in args)
+
+
+def _dims(args: tuple) -> tuple[int, ...]:
+    shape = _shape_arg(args)
+    if any(d < 0 for d in shape):
+        raise InvalidArgumentError(f"negative dimension in shape {shape}")
+    return shape
+
+
+class Tensor:
+    __slots__ = ("_lb",)
+    __array_priority__ = 1000  # so `ndarray @ Tensor` defers to Tensor.__rmatmul__
+
+    def __init__(self, data: Any, device: str | None = None, dtype: Any = None, requires_grad: bool | None = None):
+        if requires_grad:
+            raise UnsupportedError("autograd (requires_grad=True) is outside tgrad's subset")
+        Device.canonicalize(device)
+        dt = to_dtype(dtype) if dtype is not None else None
+        if isinstance(data, Tensor):
+            self._lb = data._lb if dt is None else data._lb.cast(dt.name)
+            return
+        if isinstance(data, _native.LazyBuffer):
+            self._lb = data
+            return
+        if isinstance(data, (bool, np.bool_)):
+            raise DTypeError("bool tensors are outside tgrad's subset (supported: half, float, double, int)")
+        if isinstance(data, (int, float, np.integer, np.floating)) and not isinstance(data, bool):
+            if dt is None:
+                dt = dtypes.default_float if isinstance(data, (float, np.floating)) else dtypes.default_int
+            self._lb = _native.full(float(data), dt.name, [])
+            return
+        if data is None:
+            self._lb = _native.full(0.0, (dt or dtypes.default_float).name, [0])
+            return
+        arr = np.asarray(data)
+        if dt is None:
+            if arr.dtype.kind == "f" and not isinstance(data, np.ndarray):
+                dt = dtypes.default_float  # python floats -> float32, as in tinygrad
+            elif arr.dtype.kind in "iu" and not isinstance(data, np.ndarray):
+                dt = dtypes.default_int
+            elif arr.size == 0 and arr.dtype == np.float64 and not isinstance(data, np.ndarray):
+                dt = dtypes.default_float
+            elif arr.dtype.kind == "b":
+                raise DTypeError("bool tensors are outside tgrad's subset (supported: half, float, double, int)")
+            else:
+                dt = from_numpy(arr.dtype)
+        arr = np.ascontiguousarray(arr, dtype=dt.np)
+        self._lb = _native.from_bytes(memoryview(arr).cast("B"), dt.name, list(arr.shape))
+
+    @classmethod
+    def _wrap(cls, lb) -> Tensor:
+        t = object.__new__(cls)
+        t._lb = lb
+        return t
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._lb.shape)
+
+    @property
+    def dtype(self) -> DType:
+        return from_name(self._lb.dtype)
+
+    @property
+    def device(self) -> str:
+        return Device.DEFAULT
+
+    @property
+    def ndim(self) -> int:
+        return len(self._lb.shape)
+
+    @property
+    def requires_grad(self) -> None:
+        return None
+
+    def numel(self) -> int:
+        return self._lb.numel()
+
+    def element_size(self) -> int:
+        return self.dtype.itemsize
+
+    def nbytes(self) -> int:
+        return self.numel() * self.element_size()
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        state = "realized" if self._lb.is_realized() else "lazy"
+        return f"<Tensor {state} {self.shape} {self.dtype!r} on {self.device}>"
+
+    # ------------------------------------------------------------------ realization
+    def realize(self, *lst: Tensor) -> Tensor:
+        _native.realize([self._lb, *(t._lb for t in lst)])
+        return self
+
+    def numpy(self) -> np.ndarray:
+        out = np.empty(self.shape, dtype=self.dtype.np)
+        if out.size:
+            _native.copy_out(self._lb, memoryview(out.reshape(-1)).cast("B"))
+        return out
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def item(self) -> Any:
+        if self.numel() != 1:
+            raise InvalidArgumentError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def data(self) -> memoryview:
+        return memoryview(self.numpy())
+
+    def contiguous(self) -> Tensor:
+        return Tensor._wrap(self._lb.contiguous())
+
+    def clone(self) -> Tensor:
+        """A copy in a new buffer."""
+        return Tensor._wrap(self._lb.clone())
+
+    def cast(self, dtype: Any) -> Tensor:
+        return Tensor._wrap(self._lb.cast(to_dtype(dtype).name))
+
+    def float(self) -> Tensor:
+        return self.cast(dtypes.float32)
+
+    def half(self) -> Tensor:
+        return self.cast(dtypes.float16)
+
+    def double(self) -> Tensor:
+        return self.cast(dtypes.float64)
+
+    def int(self) -> Tensor:
+        return self.cast(dtypes.int32)
+
+    # ------------------------------------------------------------------ creation
+    @staticmethod
+    def full(shape: tuple[int, ...] | int, fill_value: builtins.float | builtins.int, dtype: Any = None, **kwargs) -> Tensor:
+        shape = _dims(shape if isinstance(shape, tuple) else (shape,))
+        if dtype is None:
+            dtype = dtypes.default_float if isinstance(fill_value, builtins.float) else dtypes.default_int
+        return Tensor._wrap(_native.full(builtins.float(fill_value), to_dtype(dtype).name, list(shape)))
+
+    @staticmethod
+    def zeros(*shape, dtype: Any = None, **kwargs) -> Tensor:
+        return Tensor.full(_dims(shape), 0.0, dtype or dtypes.default_float)
+
+    @staticmethod
+    def ones(*shape, dtype: Any = None, **kwargs) -> Tensor:
+        return Tensor.full(_dims(shape), 1.0, dtype or dtypes.default_float)
+
+    @staticmethod
+    def empty(*shape, dtype: Any = None, **kwargs) -> Tensor:
+        dt = to_dtype(dtype or dtypes.default_float)
+        return Tensor(np.empty(_dims(shape), dtype=dt.np), dtype=dt)
+
+    @staticmethod
+    def eye(n: int, m: int | None = None, dtype: Any = None, **kwargs) -> Tensor:
+        dt = to_dtype(dtype or dtypes.default_float)
+        (n, m) = _dims((n, n if m is None else m))
+        return Tensor(np.eye(n, m, dtype=dt.np), dtype=dt)
+
+    @staticmethod
+    def arange(start, stop=None, step=1, dtype: Any = None, **kwargs) -> Tensor:
+        if stop is None:
+            start, stop = 0, start
+        if dtype is None:
+            is_int = all(isinstance(x, builtins.int) for x in (start, stop, step))
+            dtype = dtypes.default_int if is_int else dtypes.default_float
+        dt = to_dtype(dtype)
+        return Tensor(np.arange(start, stop, step).astype(dt.np), dtype=dt)
+
+    @staticmethod
+    def manual_seed(seed: builtins.int = 0) -> None:
+        _native.manual_seed(builtins.int(seed) & (2**64 - 1))
+
+    @staticmethod
+    def rand(*shape, dtype: Any = None, **kwargs) -> Tensor:
+        return Tensor._wrap(_native.rand(to_dtype(dtype or dtypes.default_float).name, list(_dims(shape))))
+
+    @staticmethod
+    def randn(*shape, dtype: Any = None, **kwargs) -> Tensor:
+        return Tensor._wrap(_native.randn(to_dtype(dtype or dtypes.default_float).name, list(_dims(shape))))
+
+    @staticmethod
+    def uniform(*shape, low=0.0, high=1.0, dtype: Any = None, **kwargs) -> Tensor:
+        return Tensor.rand(*shape, dtype=dtype) * (high - low) + low
+
+    @staticmethod
+    def zeros_like(t: Tensor, dtype: Any = None) -> Tensor:
+        return Tensor.zeros(t.shape, dtype=dtype or t.dtype)
+
+    @staticmethod
+    def ones_like(t: Tensor, dtype: Any = None) -> Tensor:
+        return Tensor.ones(t.shape, dtype=dtype or t.dtype)
+
+    # ------------------------------------------------------------------ movement (views)
+    def reshape(self, shape, *args) -> Tensor:
+        dims = tuple(shape) if isinstance(shape, (tuple, list)) else (shape, *args)
+        dims = tuple(self.shape[i] if d is None else d for i, d in enumerate(dims))
+        for d in dims:
+            if isinstance(d, bool) or not isinstance(d, (builtins.int, np.integer)):
+                raise InvalidArgumentError(f"reshape dims must be integers, got {d!r} in {dims}")
+        return Tensor._wrap(self._lb.reshape([builtins.int(d) for d in dims]))
+
+    def view(self, shape, *args) -> Tensor:
+        return self.reshape(shape, *args)
+
+    def permute(self, order, *args) -> Tensor:
+        order = tuple(order) if isinstance(order, (tuple, list)) else (order, *args)
+        return Tensor._wrap(self._lb.permute([builtins.int(o) for o in order]))
+
+    def transpose(self, dim0: builtins.int = 1, dim1: builtins.int = 0) -> Tensor:
+        return Tensor._wrap(self._lb.transpose(dim0, dim1))
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - tinygrad's name
+        return self.transpose()
+
+    def expand(self, shape, *args) -> Tensor:
+        dims = tuple(shape) if isinstance(shape, (tuple, list)) else (shape, *args)
+        return Tensor._wrap(self._lb.expand([builtins.int(d) for d in dims]))
+
+    def flatten(self, start_dim: builtins.int = 0, end_dim: builtins.int = -1) -> Tensor:
+        if self.ndim == 0:
+            return self.reshape(1)
+        s, e = start_dim % self.ndim, end_dim % self.ndim
+        return self.reshape(self.shape[:s] + (math.prod(self.shape[s : e + 1]),) + self.shape[e + 1 :])
+
+    def unsqueeze(self, dim: builtins.int) -> Tensor:
+        dim = dim + self.ndim + 1 if dim < 0 else dim
+        if not 0 <= dim <= self.ndim:
+            raise InvalidArgumentError(f"unsqueeze dim {dim} out of range for {self.ndim} dims")
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze(self, dim: builtins.int | None = None) -> Tensor:
+        if dim is None:
+            return self.reshape(tuple(d for d in self.shape if d != 1))
+        if self.ndim == 0:
+            return self
+        dim = dim % self.ndim
+        if self.shape[dim] != 1:
+            return self
+        return self.reshape(self.shape[:dim] + self.shape[dim + 1 :])
+
+    def shrink(self, arg: Sequence[tuple[builtins.int, builtins.int] | None]) -> Tensor:
+        ranges = [(0, s) if a is None else (builtins.int(a[0]), builtins.int(a[1])) for a, s in zip(arg, self.shape)]
+        return Tensor._wrap(self._lb.shrink(ranges))
+
+    # ------------------------------------------------------------------ math
+    def _const_like(self, x: Any) -> Tensor:
+        if isinstance(x, Tensor):
+            return x
+        if isinstance(x, (bool, np.bool_)):
+            x = builtins.int(x)
+        if isinstance(x, (builtins.float, np.floating)) and not dtypes.is_float(self.dtype):
+            return Tensor._wrap(_native.full(builtins.float(x), dtypes.default_float.name, []))
+        if isinstance(x, (builtins.int, builtins.float, np.integer, np.floating)):
+            return Tensor._wrap(_native.full(builtins.float(x), self._lb.dtype, []))
+        return Tensor(x)
+
+    def _binary(self, op: str, x: Any, reverse: bool = False) -> Tensor:
+        y = self._const_like(x)
+        a, b = (y, self) if reverse else (self, y)
+        return Tensor._wrap(a._lb.binary(op, b._lb))
+
+    def add(self, x, reverse: bool = False) -> Tensor:
+        return self._binary("add", x, reverse)
+
+    def sub(self, x, reverse: bool = False) -> Tensor:
+        return self._binary("sub", x, reverse)
+
+    def mul(self, x, reverse: bool = False) -> Tensor:
+        return self._binary("mul", x, reverse)
+
+    def div(self, x, reverse: bool = False) -> Tensor:
+        # true division: integers divide as floats, as in tinygrad
+        a = self if dtypes.is_float(self.dtype) else self.float()
+        y = self._const_like(x)
+        y = y if dtypes.is_float(y.dtype) else y.float()
+        return a._binary("div", y, reverse)
+
+    def maximum(self, x) -> Tensor:
+        return self._binary("max", x)
+
+    def __add__(self, x) -> Tensor:
+        return self.add(x)
+
+    def __radd__(self, x) -> Tensor:
+        return self.add(x, True)
+
+    def __sub__(self, x) -> Tensor:
+        return self.sub(x)
+
+    def __rsub__(self, x) -> Tensor:
+        return self.sub(x, True)
+
+    def __mul__(self, x) -> Tensor:
+        return self.mul(x)
+
+    def __rmul__(self, x) -> Tensor:
+        return self.mul(x, True)
+
+    def __truediv__(self, x) -> Tensor:
+        return self.div(x)
+
+    def __rtruediv__(self, x) -> Tensor:
+        return self.div(x, True)
+
+    def __neg__(self) -> Tensor:
+        return Tensor._wrap(self._lb.unary("neg"))
+
+    def neg(self) -> Tensor:
+        return -self
+
+    def relu(self) -> Tensor:
+        return Tensor._wrap(self._lb.unary("relu"))
+
+    def _axes(self, axis) -> list[builtins.int]:
+        if axis is None:
+            return list(range(self.ndim))
+        return [builtins.int(a) for a in (axis if isinstance(axis, (tuple, list)) else (axis,))]
+
+    def sum(self, axis=None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+        x = self if dtype is None else self.cast(dtype)
+        return Tensor._wrap(x._lb.reduce("sum", self._axes(axis), keepdim))
+
+    def max(self, axis=None, keepdim: bool = False) -> Tensor:
+        return Tensor._wrap(self._lb.reduce("max", self._axes(axis), keepdim))
+
+    def mean(self, axis=None, keepdim: bool = False) -> Tensor:
+        s = self.float().sum(axis, keepdim) if not dtypes.is_float(self.dtype) else self.sum(axis, keepdim)
+        n = math.prod(self.shape) // max(1, math.prod(s.shape)) if self.shape else 1
+        return s / n
+
+    def dot(self, w: Tensor, dtype: Any = None) -> Tensor:
+        out = Tensor._wrap(self._lb.dot(w._lb))
+        return out if dtype is None else out.cast(dtype)
+
+    def matmul(self, x: Tensor, reverse: bool = False, dtype: Any = None) -> Tensor:
+        return x.dot(self, dtype=dtype) if reverse else self.dot(x, dtype=dtype)
+
+    def __matmul__(self, x) -> Tensor:
+        return self.matmul(x if isinstance(x, Tensor) else Tensor(x))
+
+    def __rmatmul__(self, x) -> Tensor:
+        return self.matmul(x if isinstance(x, Tensor) else Tensor(x), reverse=True)
+
+    def linear(self, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+        x = self @ weight
+        return x if bias is None else x + bias
+
+    def sequential(self, layers) -> Tensor:
+        x = self
+        for f in layers:
+            x = f(x)
+        return x
+
+    @staticmethod
+    def cat(*args, dim: builtins.int = 0) -> Tensor:
+        raise UnsupportedError("Tensor.cat is outside tgrad's subset")
+
+    def elu(self, alpha: builtins.float = 1.0) -> Tensor:
+        raise UnsupportedError("Tensor.elu is outside tgrad's subset")
+
+    def __getitem__(self, idx):
+        raise UnsupportedError("Tensor indexing is outside tgrad's subset (use shrink/reshape)")
