@@ -3,14 +3,13 @@
 Swap `from tinygrad import Tensor, dtypes, Device` for `from tgrad import ...`.
 """
 
-from tgrad import _native
+from tgrad import _native, nn
 from tgrad.device import Device
 from tgrad.dtype import DType, dtypes
 from tgrad.errors import TgradError
 from tgrad.helpers import Context
 from tgrad.jit import TinyJit
 from tgrad.tensor import Tensor
-from tgrad import nn
 
 __version__ = _native.__version__
 

@@ -17,7 +17,9 @@ class _CPU:
 
 class _Device:
     DEFAULT = "CPU"
-    _devices = {"CPU": _CPU()}
+
+    def __init__(self) -> None:
+        self._devices = {"CPU": _CPU()}
 
     def canonicalize(self, device: str | None) -> str:
         if device is None:

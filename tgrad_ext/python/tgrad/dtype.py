@@ -30,11 +30,11 @@ class DType:
 _CANONICAL = {"half": "half", "float": "float", "double": "double", "int": "int"}
 
 
-class dtypes:  # noqa: N801 - tinygrad's name
+class dtypes:
     half = float16 = DType(9, 2, "half", "e")
-    float = float32 = DType(11, 4, "float", "f")  # noqa: A003
+    float = float32 = DType(11, 4, "float", "f")
     double = float64 = DType(12, 8, "double", "d")
-    int = int32 = DType(6, 4, "int", "i")  # noqa: A003
+    int = int32 = DType(6, 4, "int", "i")
     default_float = float32
     default_int = int32
 
@@ -64,7 +64,9 @@ def from_numpy(dt: np.dtype) -> DType:
     try:
         return _BY_NP[np.dtype(dt)]
     except KeyError:
-        raise DTypeError(f"numpy dtype {np.dtype(dt)} is not supported by tgrad (supported: float16, float32, float64, int32)") from None
+        raise DTypeError(
+            f"numpy dtype {np.dtype(dt)} is not supported by tgrad (supported: float16, float32, float64, int32)"
+        ) from None
 
 
 def from_name(name: str) -> DType:

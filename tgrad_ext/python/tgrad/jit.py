@@ -52,7 +52,7 @@ class TinyJit(Generic[R]):
         if self.cnt >= 2:
             if sig != self.input_sig:
                 raise ShapeError(f"TinyJit was captured with inputs {self.input_sig}, called with {sig}")
-            self.captured.replay([(i, t._lb) for i, t in zip(self.input_ids, inputs)])
+            self.captured.replay([(i, t._lb) for i, t in zip(self.input_ids, inputs, strict=True)])
             self.cnt += 1
             return self.ret
         if self.cnt == 0:

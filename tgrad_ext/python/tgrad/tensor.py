@@ -74,7 +74,8 @@ class Tensor:
             else:
                 dt = from_numpy(arr.dtype)
         arr = np.ascontiguousarray(arr, dtype=dt.np)
-        self._lb = _native.from_bytes(memoryview(arr).cast("B"), dt.name, list(arr.shape))
+        raw = memoryview(arr.reshape(-1)).cast("B") if arr.size else b""
+        self._lb = _native.from_bytes(raw, dt.name, list(arr.shape))
 
     @classmethod
     def _wrap(cls, lb) -> Tensor:
@@ -167,7 +168,9 @@ class Tensor:
 
     # ------------------------------------------------------------------ creation
     @staticmethod
-    def full(shape: tuple[int, ...] | int, fill_value: builtins.float | builtins.int, dtype: Any = None, **kwargs) -> Tensor:
+    def full(
+        shape: tuple[int, ...] | int, fill_value: builtins.float | builtins.int, dtype: Any = None, **kwargs
+    ) -> Tensor:
         shape = _dims(shape if isinstance(shape, tuple) else (shape,))
         if dtype is None:
             dtype = dtypes.default_float if isinstance(fill_value, builtins.float) else dtypes.default_int
@@ -246,7 +249,7 @@ class Tensor:
         return Tensor._wrap(self._lb.transpose(dim0, dim1))
 
     @property
-    def T(self) -> Tensor:  # noqa: N802 - tinygrad's name
+    def T(self) -> Tensor:
         return self.transpose()
 
     def expand(self, shape, *args) -> Tensor:
@@ -257,13 +260,13 @@ class Tensor:
         if self.ndim == 0:
             return self.reshape(1)
         s, e = start_dim % self.ndim, end_dim % self.ndim
-        return self.reshape(self.shape[:s] + (math.prod(self.shape[s : e + 1]),) + self.shape[e + 1 :])
+        return self.reshape((*self.shape[:s], math.prod(self.shape[s : e + 1]), *self.shape[e + 1 :]))
 
     def unsqueeze(self, dim: builtins.int) -> Tensor:
         dim = dim + self.ndim + 1 if dim < 0 else dim
         if not 0 <= dim <= self.ndim:
             raise InvalidArgumentError(f"unsqueeze dim {dim} out of range for {self.ndim} dims")
-        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+        return self.reshape((*self.shape[:dim], 1, *self.shape[dim:]))
 
     def squeeze(self, dim: builtins.int | None = None) -> Tensor:
         if dim is None:
@@ -273,10 +276,10 @@ class Tensor:
         dim = dim % self.ndim
         if self.shape[dim] != 1:
             return self
-        return self.reshape(self.shape[:dim] + self.shape[dim + 1 :])
+        return self.reshape((*self.shape[:dim], *self.shape[dim + 1 :]))
 
     def shrink(self, arg: Sequence[tuple[builtins.int, builtins.int] | None]) -> Tensor:
-        ranges = [(0, s) if a is None else (builtins.int(a[0]), builtins.int(a[1])) for a, s in zip(arg, self.shape)]
+        ranges = [(0, s) if a is None else (builtins.int(a[0]), builtins.int(a[1])) for a, s in zip(arg, self.shape, strict=True)]
         return Tensor._wrap(self._lb.shrink(ranges))
 
     # ------------------------------------------------------------------ math

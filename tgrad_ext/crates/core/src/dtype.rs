@@ -37,9 +37,11 @@ impl DType {
             "float" | "float32" => DType::F32,
             "double" | "float64" => DType::F64,
             "int" | "int32" => DType::I32,
-            other => return Err(Error::DType(format!(
+            other => {
+                return Err(Error::DType(format!(
                 "dtype '{other}' is not supported by tgrad (supported: half, float, double, int)"
-            ))),
+            )))
+            }
         })
     }
 

@@ -228,12 +228,28 @@ impl View {
     }
 }
 
+/// Formats dims as Python prints a shape tuple: `(2, 3)`, `(3,)`, `()`.
+pub struct Dims<'a, T>(pub &'a [T]);
+
+impl<T: std::fmt::Display> std::fmt::Display for Dims<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(")?;
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        f.write_str(if self.0.len() == 1 { ",)" } else { ")" })
+    }
+}
+
 /// Validate user-supplied dims (from Python ints) into a shape.
 pub fn checked_shape(dims: &[i64]) -> Result<Vec<usize>> {
     dims.iter()
         .map(|&d| {
             usize::try_from(d).map_err(|_| {
-                Error::InvalidArgument(format!("negative dimension {d} in shape {dims:?}"))
+                Error::InvalidArgument(format!("negative dimension {d} in shape {}", Dims(dims)))
             })
         })
         .collect()

@@ -8,15 +8,16 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{BinaryOp, Lazy, LazyOp, LazyRef, ReduceOp, State, UnaryOp};
 use crate::runtime::buffer::Buffer;
-use crate::shape::{numel, resolve_axis, View};
+use crate::shape::{numel, resolve_axis, Dims, View};
 use crate::{bail, ensure};
 
 pub fn from_buffer(buf: Buffer, shape: Vec<usize>) -> Result<LazyRef> {
     ensure!(
         buf.count() == numel(&shape),
         Shape,
-        "buffer of {} elements does not fill shape {shape:?}",
-        buf.count()
+        "buffer of {} elements does not fill shape {}",
+        buf.count(),
+        Dims(&shape)
     );
     Ok(Lazy::realized(Arc::new(buf), shape))
 }
@@ -55,12 +56,14 @@ pub fn reshape(x: &LazyRef, dims: &[i64]) -> Result<LazyRef> {
     ensure!(
         infer.len() <= 1,
         InvalidArgument,
-        "only one dimension can be inferred in reshape {dims:?}"
+        "only one dimension can be inferred in reshape {}",
+        Dims(dims)
     );
     if let Some(d) = dims.iter().find(|&&d| d < -1) {
         bail!(
             InvalidArgument,
-            "negative dimension {d} in reshape {dims:?}"
+            "negative dimension {d} in reshape {}",
+            Dims(dims)
         );
     }
     let known: usize = dims
@@ -76,17 +79,18 @@ pub fn reshape(x: &LazyRef, dims: &[i64]) -> Result<LazyRef> {
         ensure!(
             known != 0 && x.numel() % known == 0,
             Shape,
-            "cannot reshape tensor of shape {:?} into {dims:?}",
-            x.shape
+            "cannot reshape tensor of shape {} into {}",
+            Dims(&x.shape),
+            Dims(dims)
         );
         shape[i] = x.numel() / known;
     }
     ensure!(
         numel(&shape) == x.numel(),
         Shape,
-        "cannot reshape tensor of shape {:?} into {:?}",
-        x.shape,
-        shape
+        "cannot reshape tensor of shape {} into {}",
+        Dims(&x.shape),
+        Dims(&shape)
     );
     if shape == x.shape {
         return Ok(x.clone());
@@ -106,7 +110,8 @@ pub fn permute(x: &LazyRef, order: &[i64]) -> Result<LazyRef> {
     ensure!(
         seen == (0..n).collect::<Vec<_>>(),
         InvalidArgument,
-        "permute order {order:?} is not a permutation of {n} dims"
+        "permute order {} is not a permutation of {n} dims",
+        Dims(&order)
     );
     if order.iter().enumerate().all(|(i, &o)| i == o) {
         return Ok(x.clone());
@@ -128,8 +133,9 @@ pub fn expand(x: &LazyRef, dims: &[i64]) -> Result<LazyRef> {
     ensure!(
         dims.len() >= x.shape.len(),
         Shape,
-        "cannot expand shape {:?} to {dims:?}: fewer dims",
-        x.shape
+        "cannot expand shape {} to {}: fewer dims",
+        Dims(&x.shape),
+        Dims(dims)
     );
     let pad = dims.len() - x.shape.len();
     let padded: Vec<usize> = std::iter::repeat(1)
@@ -142,13 +148,14 @@ pub fn expand(x: &LazyRef, dims: &[i64]) -> Result<LazyRef> {
             s
         } else {
             usize::try_from(d)
-                .map_err(|_| Error::Shape(format!("negative dimension in expand {dims:?}")))?
+                .map_err(|_| Error::Shape(format!("negative dimension in expand {}", Dims(dims))))?
         };
         ensure!(
             s == t || s == 1,
             Shape,
-            "cannot expand shape {:?} to {dims:?}: dim {i} has size {s}",
-            x.shape
+            "cannot expand shape {} to {}: dim {i} has size {s}",
+            Dims(&x.shape),
+            Dims(dims)
         );
         target.push(t);
     }
@@ -169,8 +176,8 @@ pub fn shrink(x: &LazyRef, ranges: &[(usize, usize)]) -> Result<LazyRef> {
     ensure!(
         ranges.len() == x.shape.len(),
         Shape,
-        "shrink needs one range per dim of {:?}",
-        x.shape
+        "shrink needs one range per dim of {}",
+        Dims(&x.shape)
     );
     for (i, (&(b, e), &s)) in ranges.iter().zip(&x.shape).enumerate() {
         ensure!(
@@ -202,7 +209,9 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
             (1, y) => Ok(y),
             (x, 1) => Ok(x),
             _ => Err(Error::Shape(format!(
-                "cannot broadcast shapes {a:?} and {b:?}"
+                "cannot broadcast shapes {} and {}",
+                Dims(a),
+                Dims(b)
             ))),
         })
         .collect()
@@ -278,9 +287,9 @@ pub fn dot(x: &LazyRef, w: &LazyRef) -> Result<LazyRef> {
     ensure!(
         x.shape[dx - 1] == w.shape[axis_w],
         Shape,
-        "cannot dot {:?} and {:?}: inner dims {} and {} differ",
-        x.shape,
-        w.shape,
+        "cannot dot {} and {}: inner dims {} and {} differ",
+        Dims(&x.shape),
+        Dims(&w.shape),
         x.shape[dx - 1],
         w.shape[axis_w]
     );
@@ -297,7 +306,15 @@ pub fn dot(x: &LazyRef, w: &LazyRef) -> Result<LazyRef> {
     let wr = reshape(&w, &ws)?;
     // tinygrad: `.transpose(-1, axis_w)` with axis_w = -min(w.ndim, 2)
     let wt = transpose(&wr, -1, -(dw.min(2) as i64))?;
-    let prod = binary(BinaryOp::Mul, &xr, &wt)?;
+    let prod = binary(BinaryOp::Mul, &xr, &wt).map_err(|_| {
+        Error::Shape(format!(
+            "cannot matmul {} and {}: batch dims {} and {} do not broadcast",
+            Dims(&x.shape),
+            Dims(&w.shape),
+            Dims(&x.shape[..dx.saturating_sub(2)]),
+            Dims(&w.shape[..dw.saturating_sub(2)])
+        ))
+    })?;
     reduce(ReduceOp::Sum, &prod, &[-1], false)
 }
 

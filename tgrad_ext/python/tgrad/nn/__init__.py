@@ -15,5 +15,5 @@ Linear = _unsupported("Linear")
 BatchNorm = _unsupported("BatchNorm")
 
 
-class state:  # noqa: N801 - tinygrad's module name
+class state:
     get_parameters = staticmethod(_unsupported("state.get_parameters"))
