@@ -125,3 +125,31 @@ def compare(out: np.ndarray, oracle: np.ndarray, bound: np.ndarray) -> Agreement
         max_ulp = 0
     ok = nonfinite == 0 and max_ratio <= 1.0
     return Agreement(max_abs, max_rel, max_ulp, max_ratio, nonfinite, ok)
+
+
+@dataclasses.dataclass(frozen=True)
+class Difference:
+    """How far one engine's output is from another's (upstream tinygrad's): data, not a verdict."""
+
+    max_abs: float  # over positions where both are finite
+    max_ulp: int  # in the first output's dtype (0 when the dtypes differ and no ULP is defined)
+    nonfinite_mismatches: int  # positions where NaN/Inf differ
+    identical: bool  # bitwise equal values (NaN equal to NaN)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def difference(out: np.ndarray, ref: np.ndarray) -> Difference:
+    """Compare two engines' outputs with each other (no bound: summation orders legitimately differ)."""
+    out, ref = np.asarray(out), np.asarray(ref)
+    if out.shape != ref.shape:
+        raise ValueError(f"shape mismatch: {out.shape} vs {ref.shape}")
+    out64, ref64 = out.astype(np.float64), ref.astype(np.float64)
+    nonfinite = int(np.count_nonzero((np.isnan(out64) != np.isnan(ref64)) | (np.isinf(out64) & (out64 != ref64))))
+    both = np.isfinite(out64) & np.isfinite(ref64)
+    max_abs = float(np.abs(out64[both] - ref64[both]).max()) if np.any(both) else 0.0
+    same_float = out.dtype == ref.dtype and out.dtype.kind == "f"
+    max_ulp = int(_ulp_distance(out[both], ref[both]).max()) if same_float and np.any(both) else 0
+    identical = bool(np.array_equal(out64, ref64, equal_nan=True))
+    return Difference(max_abs, max_ulp, nonfinite, identical)

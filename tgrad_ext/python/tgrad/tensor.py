@@ -279,7 +279,8 @@ class Tensor:
         return self.reshape((*self.shape[:dim], *self.shape[dim + 1 :]))
 
     def shrink(self, arg: Sequence[tuple[builtins.int, builtins.int] | None]) -> Tensor:
-        ranges = [(0, s) if a is None else (builtins.int(a[0]), builtins.int(a[1])) for a, s in zip(arg, self.shape, strict=True)]
+        pairs = zip(arg, self.shape, strict=True)
+        ranges = [(0, s) if a is None else (builtins.int(a[0]), builtins.int(a[1])) for a, s in pairs]
         return Tensor._wrap(self._lb.shrink(ranges))
 
     # ------------------------------------------------------------------ math
