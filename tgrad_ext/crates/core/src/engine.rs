@@ -9,6 +9,7 @@ use crate::codegen::{self, opts::CpuTarget, Program, Strategy};
 use crate::error::{Error, Result};
 use crate::flags::{self, Flag};
 use crate::graph::LazyRef;
+use crate::kernel::Kernel;
 use crate::render::{c::CRenderer, Renderer};
 use crate::runtime::buffer::Buffer;
 use crate::runtime::compiler::CCompiler;
@@ -36,17 +37,39 @@ pub struct Launch {
     pub flops: f64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Stats {
     pub kernels_run: u64,
     pub programs_compiled: u64,
     pub programs_from_disk: u64,
     pub compile_seconds: f64,
+    pub beam_searches: u64,
+    pub beam_cache_hits: u64,
+    pub beam_seconds: f64,
 }
+
+/// A planned, compiled kernel without its buffers: what `prepare` caches per kernel AST, so a
+/// repeated op skips planning, rendering and signature building on the hot path.
+#[derive(Debug)]
+struct Planned {
+    name: String,
+    describe: String,
+    compiled: Arc<Compiled>,
+    params: Vec<i64>,
+    threads: usize,
+    workspace_bytes: usize,
+    flops: f64,
+}
+
+/// (kernel, BEAM, NOOPT, threads): everything a plan depends on besides the machine.
+type PlanKey = (Kernel, i64, i64, usize);
+
+const PLAN_CACHE_LIMIT: usize = 4096;
 
 #[derive(Default)]
 struct Engine {
     programs: Mutex<HashMap<String, Arc<Compiled>>>,
+    plans: Mutex<HashMap<u64, Vec<(PlanKey, Arc<Planned>)>>>,
     capture: Mutex<Option<Vec<Launch>>>,
     stats: Mutex<Stats>,
 }
@@ -68,7 +91,7 @@ fn host_id() -> &'static str {
             cpuinfo
                 .lines()
                 .find(|l| l.starts_with(key))
-                .map(|l| l.to_string())
+                .map(std::string::ToString::to_string)
                 .unwrap_or_default()
         };
         format!(
@@ -85,8 +108,17 @@ pub fn target() -> CpuTarget {
 }
 
 pub fn stats() -> Stats {
-    let s = lock(&engine().stats);
-    Stats { ..*s }
+    lock(&engine().stats).clone()
+}
+
+pub(crate) fn note_beam(searched: bool, secs: f64) {
+    let mut st = lock(&engine().stats);
+    if searched {
+        st.beam_searches += 1;
+        st.beam_seconds += secs;
+    } else {
+        st.beam_cache_hits += 1;
+    }
 }
 
 /// Render a program (no compile): what TGRAD_DEBUG=4 prints.
@@ -164,6 +196,14 @@ fn describe(p: &Program) -> String {
     }
 }
 
+/// Run without debug output or counting (BEAM's timing runs).
+pub(crate) fn launch_quiet(l: &Launch) -> Result<()> {
+    let ptrs: Vec<*mut u8> = l.bufs.iter().map(|b| b.as_ptr()).collect();
+    l.compiled
+        .program
+        .launch(&l.params, &ptrs, l.threads, l.workspace_bytes)
+}
+
 fn run_launch(l: &Launch) -> Result<()> {
     let ptrs: Vec<*mut u8> = l.bufs.iter().map(|b| b.as_ptr()).collect();
     let dbg = flags::debug();
@@ -190,12 +230,75 @@ fn run_launch(l: &Launch) -> Result<()> {
     Ok(())
 }
 
+fn plan_key_hash(k: &Kernel, flags: (i64, i64, usize)) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    k.hash(&mut h);
+    flags.hash(&mut h);
+    h.finish()
+}
+
 fn prepare(item: &ScheduleItem, target: &CpuTarget) -> Result<Launch> {
-    let p = codegen::plan(&item.kernel, target);
+    let flags = (Flag::Beam.get(), Flag::NoOpt.get(), target.threads);
+    let hash = plan_key_hash(&item.kernel, flags);
+    let hit = lock(&engine().plans).get(&hash).and_then(|v| {
+        v.iter()
+            .find(|((k, b, n, t), _)| (*b, *n, *t) == flags && *k == item.kernel)
+            .map(|(_, p)| p.clone())
+    });
+    let planned = match hit {
+        Some(p) => p,
+        None => {
+            let p = Arc::new(plan_and_compile(item, target)?);
+            let mut plans = lock(&engine().plans);
+            if plans.len() > PLAN_CACHE_LIMIT {
+                plans.clear();
+            }
+            plans
+                .entry(hash)
+                .or_default()
+                .push(((item.kernel.clone(), flags.0, flags.1, flags.2), p.clone()));
+            p
+        }
+    };
     if flags::debug() >= 2 {
-        eprintln!("tgrad: {} {}", p.name, describe(&p));
+        eprintln!("tgrad: {} {}", planned.name, planned.describe);
+    }
+    Ok(Launch {
+        name: planned.name.clone(),
+        compiled: planned.compiled.clone(),
+        params: planned.params.clone(),
+        bufs: item.bufs.clone(),
+        threads: planned.threads,
+        workspace_bytes: planned.workspace_bytes,
+        flops: planned.flops,
+    })
+}
+
+fn plan_and_compile(item: &ScheduleItem, target: &CpuTarget) -> Result<Planned> {
+    let mut p = codegen::plan(&item.kernel, target);
+    let width = Flag::Beam.get();
+    if width > 0 {
+        if let Some(t) = crate::beam::tune(item, &p, width as usize, target, host_id())? {
+            p = codegen::plan_tuned(&item.kernel, target, Some(&t));
+        }
     }
     let compiled = compile(&p)?;
+    Ok(Planned {
+        describe: describe(&p),
+        flops: flops_of(&p),
+        name: p.name,
+        compiled,
+        params: p.params,
+        threads: p.threads,
+        workspace_bytes: p.workspace_bytes,
+    })
+}
+
+/// Compile (or find) a planned program and bind it to the item's buffers.
+pub(crate) fn launch_for(p: &Program, item: &ScheduleItem) -> Result<Launch> {
+    let compiled = compile(p)?;
+    let p = p.clone();
     Ok(Launch {
         flops: flops_of(&p),
         name: p.name,
@@ -278,6 +381,7 @@ pub fn replay(launches: &[Launch], swaps: &[(u64, Arc<Buffer>)]) -> Result<()> {
 /// Forget programs compiled in this process (the disk cache stays); for tests of the cache.
 pub fn clear_memory_cache() {
     lock(&engine().programs).clear();
+    lock(&engine().plans).clear();
 }
 
 pub fn set_flag(name: &str, value: i64) -> Result<i64> {

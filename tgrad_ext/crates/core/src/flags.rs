@@ -8,6 +8,7 @@
 //! | BEAM | TGRAD_BEAM | >0: search GEMM block sizes, keep the winner in the disk cache |
 //! | NOOPT | TGRAD_NOOPT | 1: no GEMM specialisation, every kernel takes the generic loop path |
 //! | CC | TGRAD_CC | the C compiler (default: clang, else cc) |
+//! | COPT | TGRAD_COPT | C optimisation flags (default `-O2 -fno-unroll-loops`: the renderer unrolls; -O3 compiles 5x slower for no measured gain) |
 //! | CACHE | TGRAD_CACHE | the on-disk kernel cache directory ("off" disables it) |
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -83,6 +84,13 @@ pub fn debug() -> i64 {
 pub fn threads() -> usize {
     match Flag::Threads.get() {
         n if n > 0 => n as usize,
-        _ => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        _ => cores(),
     }
+}
+
+/// Cores available to this process, read once (std reads cgroup files, far too slow per call).
+pub fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES
+        .get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
 }

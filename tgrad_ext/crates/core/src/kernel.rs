@@ -10,7 +10,7 @@ use crate::dtype::DType;
 use crate::graph::{BinaryOp, ReduceOp, UnaryOp};
 use crate::shape::View;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum ExprOp {
     /// Read buffer `buf` (index into the kernel's buffer list; 0 is the output) through `view`.
     Load {
@@ -26,13 +26,59 @@ pub enum ExprOp {
     Acc,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// Equality and hashing compare constants bit for bit, so kernels are usable as map keys (the
+/// engine caches plans by kernel) even when a constant is NaN.
+impl PartialEq for ExprOp {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ExprOp::Load { buf: a, view: va }, ExprOp::Load { buf: b, view: vb }) => {
+                a == b && va == vb
+            }
+            (ExprOp::Const(a), ExprOp::Const(b)) => a.to_bits() == b.to_bits(),
+            (ExprOp::Unary(o1, a), ExprOp::Unary(o2, b)) => o1 == o2 && a == b,
+            (ExprOp::Binary(o1, a1, b1), ExprOp::Binary(o2, a2, b2)) => {
+                o1 == o2 && a1 == a2 && b1 == b2
+            }
+            (ExprOp::Cast(a), ExprOp::Cast(b)) => a == b,
+            (ExprOp::Acc, ExprOp::Acc) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ExprOp {}
+
+impl std::hash::Hash for ExprOp {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        std::mem::discriminant(self).hash(h);
+        match self {
+            ExprOp::Load { buf, view } => {
+                buf.hash(h);
+                view.hash(h);
+            }
+            ExprOp::Const(v) => v.to_bits().hash(h),
+            ExprOp::Unary(op, a) => {
+                op.hash(h);
+                a.hash(h);
+            }
+            ExprOp::Binary(op, a, b) => {
+                op.hash(h);
+                a.hash(h);
+                b.hash(h);
+            }
+            ExprOp::Cast(a) => a.hash(h),
+            ExprOp::Acc => {}
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Expr {
     pub op: ExprOp,
     pub dtype: DType,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Reduction {
     pub op: ReduceOp,
     pub src: Expr,
@@ -40,7 +86,7 @@ pub struct Reduction {
     pub dtype: DType,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Kernel {
     pub full_shape: Vec<usize>,
     pub reduce_axes: Vec<usize>,

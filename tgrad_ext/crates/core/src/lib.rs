@@ -4,6 +4,7 @@
 //! optimisation and micro-ops (`codegen`) -> renderer (`render`) -> compiler and runtime
 //! (`runtime`), driven by `engine`. This crate knows nothing of Python.
 
+pub mod beam;
 pub mod codegen;
 pub mod dtype;
 pub mod engine;

@@ -42,12 +42,12 @@ pub fn compose(iv: &View, node_shape: &[usize], v: &View) -> Option<View> {
         let mut strides = vec![0isize; iv.ndim()];
         let mut next = 0usize;
         let mut ok = true;
-        for k in 0..iv.ndim() {
-            if iv.strides[k] == 0 || iv.shape[k] == 1 {
+        for (k, (&ivs, &ivn)) in iv.strides.iter().zip(&iv.shape).enumerate() {
+            if ivs == 0 || ivn == 1 {
                 continue;
             }
             match node_dims.get(next) {
-                Some(&j) if node_shape[j] == iv.shape[k] && cs[j] == iv.strides[k] => {
+                Some(&j) if node_shape[j] == ivn && cs[j] == ivs => {
                     strides[k] = v.strides[j];
                     next += 1;
                 }
@@ -197,7 +197,7 @@ fn find_reduce(root: &LazyRef) -> Option<LazyRef> {
         match n.state() {
             State::Lazy(LazyOp::Reduce(..)) => return (n.numel() == root.numel()).then_some(n),
             State::Lazy(LazyOp::Unary(_, a) | LazyOp::Cast(a) | LazyOp::View(a, _)) => {
-                stack.push(a)
+                stack.push(a);
             }
             State::Lazy(LazyOp::Binary(_, a, b)) => {
                 stack.push(b);
@@ -222,12 +222,11 @@ struct Lowerer<'a> {
 impl Lowerer<'_> {
     fn load(&mut self, buf: Arc<Buffer>, map: &View) -> Expr {
         let dtype = buf.dtype;
-        let idx = match self.bufs.iter().position(|b| b.id == buf.id) {
-            Some(i) => i,
-            None => {
-                self.bufs.push(buf);
-                self.bufs.len() - 1
-            }
+        let idx = if let Some(i) = self.bufs.iter().position(|b| b.id == buf.id) {
+            i
+        } else {
+            self.bufs.push(buf);
+            self.bufs.len() - 1
         };
         debug_assert_ne!(idx, 0, "a kernel never reads its own output");
         Expr::new(

@@ -34,14 +34,13 @@ fn movement(x: &LazyRef, new_shape: Vec<usize>, f: impl Fn(&View) -> Option<View
         State::Lazy(LazyOp::View(base, v)) => (base, v),
         _ => (x.clone(), View::contiguous(&x.shape)),
     };
-    let (base, new_view) = match f(&view) {
-        Some(nv) => (base, nv),
-        None => {
-            let c = Lazy::new(LazyOp::Contiguous(x.clone()), x.dtype, x.shape.clone());
-            let nv = f(&View::contiguous(&x.shape))
-                .expect("movement ops on a contiguous view always succeed");
-            (c, nv)
-        }
+    let (base, new_view) = if let Some(nv) = f(&view) {
+        (base, nv)
+    } else {
+        let c = Lazy::new(LazyOp::Contiguous(x.clone()), x.dtype, x.shape.clone());
+        let nv = f(&View::contiguous(&x.shape))
+            .expect("movement ops on a contiguous view always succeed");
+        (c, nv)
     };
     debug_assert_eq!(new_view.shape, new_shape);
     if new_view.shape == base.shape && new_view.is_contiguous() {
@@ -77,7 +76,7 @@ pub fn reshape(x: &LazyRef, dims: &[i64]) -> Result<LazyRef> {
         .collect();
     if let Some(&i) = infer.first() {
         ensure!(
-            known != 0 && x.numel() % known == 0,
+            known != 0 && x.numel().is_multiple_of(known),
             Shape,
             "cannot reshape tensor of shape {} into {}",
             Dims(&x.shape),
@@ -138,8 +137,7 @@ pub fn expand(x: &LazyRef, dims: &[i64]) -> Result<LazyRef> {
         Dims(dims)
     );
     let pad = dims.len() - x.shape.len();
-    let padded: Vec<usize> = std::iter::repeat(1)
-        .take(pad)
+    let padded: Vec<usize> = std::iter::repeat_n(1, pad)
         .chain(x.shape.iter().copied())
         .collect();
     let mut target = Vec::with_capacity(dims.len());
@@ -297,10 +295,10 @@ pub fn dot(x: &LazyRef, w: &LazyRef) -> Result<LazyRef> {
     let (x, w) = (cast(x, dtype), cast(w, dtype));
     let ones = (dx - 1).min(dw - 1).min(1);
     let mut xs: Vec<i64> = to_i64(&x.shape[..dx - 1]);
-    xs.extend(std::iter::repeat(1).take(ones));
+    xs.extend(std::iter::repeat_n(1, ones));
     xs.push(x.shape[dx - 1] as i64);
     let mut ws: Vec<i64> = to_i64(&w.shape[..dw.saturating_sub(2)]);
-    ws.extend(std::iter::repeat(1).take(ones));
+    ws.extend(std::iter::repeat_n(1, ones));
     ws.extend(to_i64(&w.shape[axis_w..]));
     let xr = reshape(&x, &xs)?;
     let wr = reshape(&w, &ws)?;
@@ -320,8 +318,7 @@ pub fn dot(x: &LazyRef, w: &LazyRef) -> Result<LazyRef> {
 
 pub fn contiguous(x: &LazyRef) -> LazyRef {
     match x.state() {
-        State::Realized(_) => x.clone(),
-        State::Lazy(LazyOp::Contiguous(_)) => x.clone(),
+        State::Realized(_) | State::Lazy(LazyOp::Contiguous(_)) => x.clone(),
         State::Lazy(_) => Lazy::new(LazyOp::Contiguous(x.clone()), x.dtype, x.shape.clone()),
     }
 }

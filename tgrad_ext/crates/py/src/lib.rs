@@ -1,6 +1,9 @@
 //! The Python binding of tgrad-core: converts types, maps errors variant by variant to Python
 //! exception classes (defined in `tgrad/errors.py`), and exports thin wrappers. No logic.
 
+// PyO3 extracts arguments as owned values (Vec, PyBuffer): by-value is the binding contract
+#![allow(clippy::needless_pass_by_value)]
+
 use std::sync::Arc;
 
 use pyo3::buffer::PyBuffer;
@@ -184,7 +187,7 @@ fn full(py: Python<'_>, value: f64, dt: &str, shape: Vec<usize>) -> PyResult<PyL
 
 fn fill_random(py: Python<'_>, values: Vec<f64>, dt: &str, shape: Vec<usize>) -> PyResult<PyLazy> {
     let d = dtype(py, dt)?;
-    let buf = Buffer::new(DType::F64, values.len(), false).py_err(py)?;
+    let mut buf = Buffer::new(DType::F64, values.len(), false).py_err(py)?;
     buf.as_mut_slice::<f64>().copy_from_slice(&values);
     let x = tensor::from_buffer(buf, shape).py_err(py)?;
     Ok(wrap(tensor::cast(&x, d)))
@@ -230,7 +233,7 @@ fn copy_out(py: Python<'_>, x: &PyLazy, out: PyBuffer<u8>) -> PyResult<()> {
     }
     // SAFETY: checked writable, contiguous and the same length.
     unsafe {
-        std::ptr::copy_nonoverlapping(buf.as_ptr(), out.buf_ptr().cast::<u8>(), buf.len_bytes())
+        std::ptr::copy_nonoverlapping(buf.as_ptr(), out.buf_ptr().cast::<u8>(), buf.len_bytes());
     };
     Ok(())
 }
@@ -329,6 +332,9 @@ fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("programs_compiled", s.programs_compiled)?;
     d.set_item("programs_from_disk", s.programs_from_disk)?;
     d.set_item("compile_seconds", s.compile_seconds)?;
+    d.set_item("beam_searches", s.beam_searches)?;
+    d.set_item("beam_cache_hits", s.beam_cache_hits)?;
+    d.set_item("beam_seconds", s.beam_seconds)?;
     Ok(d)
 }
 

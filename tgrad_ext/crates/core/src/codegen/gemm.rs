@@ -33,6 +33,7 @@ pub const OPERAND_PARAMS: usize = 4 + MAX_BATCH;
 #[derive(Debug, Clone, PartialEq)]
 pub struct GemmPlan {
     pub opts: GemmOpts,
+    pub tuning: Tuning,
     /// The accumulator type (float for half and float inputs, double for double).
     pub acc: DType,
     pub out_dtype: DType,
@@ -71,8 +72,96 @@ fn round_up(x: usize, m: usize) -> usize {
     x.div_ceil(m) * m
 }
 
-/// Recognise a GEMM in a simplified kernel and plan it.
-pub fn match_gemm(k: &Kernel, target: &CpuTarget) -> Option<GemmPlan> {
+/// The tunable choices of a GEMM plan: register tile and vector width (compile time), block
+/// sizes and the thread split (run time). The heuristic picks them; TGRAD_BEAM searches them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tuning {
+    pub opts: GemmOpts,
+    pub threads: usize,
+    pub mchunks: usize,
+    pub nchunks: usize,
+}
+
+impl Tuning {
+    pub fn heuristic(
+        target: &CpuTarget,
+        acc: DType,
+        batch: usize,
+        m: usize,
+        n: usize,
+        k: usize,
+    ) -> Tuning {
+        let opts = GemmOpts::heuristic(target.isa, acc.itemsize());
+        // below ~4 MFLOP a second thread costs more than it saves on a busy machine
+        let threads = if 2 * batch * m * n * k < 1 << 22 {
+            1
+        } else {
+            target.threads.max(1)
+        };
+        let (mut mchunks, mut nchunks) = (1usize, 1usize);
+        if threads > 1 && batch < threads {
+            let need = threads.div_ceil(batch);
+            if n >= opts.nr * need {
+                nchunks = need;
+            } else if m >= opts.mr * need {
+                mchunks = need;
+            } else if n >= 2 * opts.nr {
+                nchunks = n / opts.nr;
+            }
+        }
+        Tuning {
+            opts,
+            threads,
+            mchunks,
+            nchunks,
+        }
+    }
+
+    /// One line, parsed back by `parse` (the BEAM cache's file format).
+    pub fn encode(&self) -> String {
+        let o = &self.opts;
+        format!(
+            "{} {} {} {} {} {} {} {} {}",
+            o.vw, o.mr, o.nr, o.kc, o.mc, o.nc, self.threads, self.mchunks, self.nchunks
+        )
+    }
+
+    pub fn parse(s: &str) -> Option<Tuning> {
+        let v: Vec<usize> = s
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let [vw, mr, nr, kc, mc, nc, threads, mchunks, nchunks] = v[..] else {
+            return None;
+        };
+        let ok = vw > 0
+            && mr > 0
+            && nr % vw == 0
+            && nr > 0
+            && kc > 0
+            && mc % mr == 0
+            && mc > 0
+            && nc > 0
+            && threads > 0;
+        ok.then_some(Tuning {
+            opts: GemmOpts {
+                vw,
+                mr,
+                nr,
+                kc,
+                mc,
+                nc,
+            },
+            threads,
+            mchunks: mchunks.max(1),
+            nchunks: nchunks.max(1),
+        })
+    }
+}
+
+/// Recognise a GEMM in a simplified kernel and plan it, with the heuristic's choices or `tuning`.
+pub fn match_gemm(k: &Kernel, target: &CpuTarget, tuning: Option<&Tuning>) -> Option<GemmPlan> {
     let r = k.reduction.as_ref()?;
     if r.op != ReduceOp::Sum || k.reduce_axes.len() != 1 || !r.dtype.is_float() {
         return None;
@@ -116,25 +205,10 @@ pub fn match_gemm(k: &Kernel, target: &CpuTarget) -> Option<GemmPlan> {
     let size = |ax: &[usize]| ax.first().map_or(1, |&d| k.full_shape[d]);
     let (m, n, kk) = (size(&m_ax), size(&n_ax), k.full_shape[kd]);
     let batch: usize = batch_ax.iter().map(|&d| k.full_shape[d]).product();
-    let opts = GemmOpts::heuristic(target.isa, acc.itemsize());
-
-    let flops = batch * m * n * kk;
-    let threads = if flops < 1 << 16 {
-        1
-    } else {
-        target.threads.max(1)
-    };
-    let (mut mch, mut nch) = (1usize, 1usize);
-    if threads > 1 && batch < threads {
-        let need = threads.div_ceil(batch);
-        if n >= opts.nr * need {
-            nch = need;
-        } else if m >= opts.mr * need {
-            mch = need;
-        } else if n >= 2 * opts.nr {
-            nch = n / opts.nr;
-        }
-    }
+    let t = tuning
+        .copied()
+        .unwrap_or_else(|| Tuning::heuristic(target, acc, batch, m, n, kk));
+    let (opts, threads, mch, nch) = (t.opts, t.threads, t.mchunks, t.nchunks);
     let kc = if k.buf_dtypes[0] == acc {
         opts.kc.min(kk).max(1)
     } else {
@@ -177,6 +251,7 @@ pub fn match_gemm(k: &Kernel, target: &CpuTarget) -> Option<GemmPlan> {
     }
     Some(GemmPlan {
         opts,
+        tuning: t,
         acc,
         out_dtype: k.buf_dtypes[0],
         a: (abuf, adt),

@@ -14,6 +14,8 @@ pub use gemm::GemmPlan;
 pub use uops::UOp;
 
 /// How a kernel runs.
+// one `Strategy` per planned kernel, never stored in bulk: boxing the plan would buy nothing
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Strategy {
     /// Loops over the full shape, written as micro-ops.
@@ -46,7 +48,7 @@ pub fn simplify(kernel: &Kernel) -> Kernel {
     let red = &kernel.reduce_axes;
     let (merged, groups) = View::merge_dims(&views, |a, b| red.contains(&a) != red.contains(&b));
     let mut out = kernel.clone();
-    out.full_shape = merged[0].shape.clone();
+    out.full_shape.clone_from(&merged[0].shape);
     out.reduce_axes = groups
         .iter()
         .enumerate()
@@ -68,10 +70,19 @@ pub fn simplify(kernel: &Kernel) -> Kernel {
 
 /// Plan a kernel for the CPU target.
 pub fn plan(kernel: &Kernel, target: &opts::CpuTarget) -> Program {
+    plan_tuned(kernel, target, None)
+}
+
+/// Plan with given GEMM choices (from a BEAM search) instead of the heuristic's.
+pub fn plan_tuned(
+    kernel: &Kernel,
+    target: &opts::CpuTarget,
+    tuning: Option<&gemm::Tuning>,
+) -> Program {
     let k = simplify(kernel);
     let name = kernel.name();
     if Flag::NoOpt.get() == 0 {
-        if let Some(g) = gemm::match_gemm(&k, target) {
+        if let Some(g) = gemm::match_gemm(&k, target, tuning) {
             let signature = g.signature();
             let params = g.params.clone();
             let workspace_bytes = g.workspace_bytes();

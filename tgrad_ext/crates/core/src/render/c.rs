@@ -455,7 +455,8 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
         "static void pack_a(int64_t mc, int64_t kc, const {ta}* restrict a, int64_t sm, int64_t sk, {acc}* restrict ap) {{\n\
          \x20 for (int64_t i0 = 0; i0 < mc; i0 += MR, ap += MR*kc) {{\n\
          \x20   const int64_t mr = tg_min(MR, mc - i0);\n\
-         \x20   if (mr == MR) {{ for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = ({acc}){la}; }}\n\
+         \x20   if (mr == MR && sk == 1) {{ for (int64_t i = 0; i < MR; i++) for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = ({acc}){la1}; }}\n\
+         \x20   else if (mr == MR) {{ for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = ({acc}){la}; }}\n\
          \x20   else {{ for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = i < mr ? ({acc}){la} : 0; }}\n\
          \x20 }}\n}}\n\
          static void pack_b(int64_t kc, int64_t nc, const {tb}* restrict b, int64_t sk, int64_t sn, {acc}* restrict bp) {{\n\
@@ -466,6 +467,8 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
          \x20   else {{ for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = j < nr ? ({acc}){lb} : 0; }}\n\
          \x20 }}\n}}\n",
         lb1 = load_cvt(g.b.1, "b[k*sk + j0 + j]"),
+        // rows of A contiguous in k: read along rows (contiguous), write the panel strided
+        la1 = load_cvt(g.a.1, "a[(i0+i)*sm + k]"),
     );
 
     // the microkernel: MR x (NR/VW) vector accumulators

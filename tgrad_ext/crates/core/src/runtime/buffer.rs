@@ -79,7 +79,7 @@ impl Buffer {
     }
 
     pub fn from_bytes(dtype: DType, bytes: &[u8]) -> Result<Buffer> {
-        if bytes.len() % dtype.itemsize() != 0 {
+        if !bytes.len().is_multiple_of(dtype.itemsize()) {
             return Err(Error::InvalidArgument(format!(
                 "{} bytes is not a whole number of {} elements",
                 bytes.len(),
@@ -124,10 +124,9 @@ impl Buffer {
     }
 
     /// Typed read access for host-side work (rng fill, tests). Caller picks the matching type.
-    pub fn as_mut_slice<T: Copy>(&self) -> &mut [T] {
+    pub fn as_mut_slice<T: Copy>(&mut self) -> &mut [T] {
         debug_assert_eq!(std::mem::size_of::<T>(), self.dtype.itemsize());
-        // SAFETY: aligned allocation of `count` elements of size_of::<T>; callers use it only
-        // while no kernel runs on this buffer.
+        // SAFETY: aligned allocation of `count` elements of size_of::<T>, borrowed mutably.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().cast::<T>(), self.count()) }
     }
 }
@@ -140,7 +139,7 @@ impl Drop for Buffer {
                 dealloc(
                     self.ptr.as_ptr(),
                     Layout::from_size_align_unchecked(self.len, ALIGN),
-                )
+                );
             };
         }
     }
@@ -152,7 +151,7 @@ mod tests {
 
     #[test]
     fn buffers_are_aligned_and_round_trip() {
-        let b = Buffer::from_bytes(DType::F32, &[0u8, 0, 128, 63, 0, 0, 0, 64]).unwrap();
+        let mut b = Buffer::from_bytes(DType::F32, &[0u8, 0, 128, 63, 0, 0, 0, 64]).unwrap();
         assert_eq!(b.as_ptr() as usize % ALIGN, 0);
         assert_eq!(b.as_mut_slice::<f32>(), &[1.0, 2.0]);
     }

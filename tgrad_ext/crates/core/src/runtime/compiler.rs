@@ -22,7 +22,13 @@ pub struct CCompiler {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(2 * bytes.len()), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -58,16 +64,24 @@ impl CCompiler {
             for cc in &candidates {
                 match probe(cc) {
                     Ok(identity) => {
-                        let flags = [
-                            "-O3",
-                            "-march=native",
-                            "-std=gnu11",
-                            "-fPIC",
-                            "-shared",
-                            "-ffp-contract=fast",
-                            "-fno-math-errno",
-                            "-fno-trapping-math",
-                        ];
+                        // -O2 without loop unrolling: the microkernel is unrolled by the renderer
+                        // already; the compiler's unroller only multiplies compile time (5x, clang)
+                        let opt = std::env::var("TGRAD_COPT")
+                            .unwrap_or_else(|_| "-O2 -fno-unroll-loops".to_string());
+                        let mut flags: Vec<String> =
+                            opt.split_whitespace().map(ToString::to_string).collect();
+                        flags.extend(
+                            [
+                                "-march=native",
+                                "-std=gnu11",
+                                "-fPIC",
+                                "-shared",
+                                "-ffp-contract=fast",
+                                "-fno-math-errno",
+                                "-fno-trapping-math",
+                            ]
+                            .map(ToString::to_string),
+                        );
                         return Ok(CCompiler {
                             path: cc.clone(),
                             identity,
@@ -166,6 +180,17 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         Error::from(e)
     })
+}
+
+/// A sibling of the kernel cache (e.g. "beam" for search results), created on demand.
+pub fn cache_subdir(name: &str) -> Result<PathBuf> {
+    let dir = cache_dir()?
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        .join(name);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dir)
 }
 
 /// TGRAD_CACHE, else $XDG_CACHE_HOME/tgrad, else ~/.cache/tgrad; "off" keeps programs in a

@@ -66,7 +66,7 @@ impl CpuProgram {
                     ws_ptrs[tid] as *mut u8,
                     tid as i64,
                     nth,
-                )
+                );
             };
         });
         drop(ws);

@@ -109,7 +109,7 @@ fn worker(s: &Shared, id: usize, mut seen: u64) {
         while s.gen.load(Ordering::SeqCst) == seen {
             std::hint::spin_loop();
             spins += 1;
-            if spins % 256 == 0 && start.elapsed() > SPIN {
+            if spins.is_multiple_of(256) && start.elapsed() > SPIN {
                 let mut g = s
                     .lock
                     .lock()

@@ -1,0 +1,123 @@
+#include <stdint.h>
+#include <stddef.h>
+static inline int64_t tg_min(int64_t a, int64_t b) { return a < b ? a : b; }
+
+static inline float tg_h2f(uint16_t h) {
+  uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, bits;
+  if (e == 0) { float f = (float)m * 5.9604644775390625e-8f; return s ? -f : f; }
+  if (e == 31) bits = s | 0x7f800000u | (m << 13);
+  else bits = s | ((e + 112u) << 23) | (m << 13);
+  union { uint32_t u; float f; } v = { bits }; return v.f;
+}
+static inline uint16_t tg_f2h(float f) {
+  union { float f; uint32_t u; } v = { f }; uint32_t x = v.u;
+  uint16_t s = (uint16_t)((x >> 16) & 0x8000u); uint32_t e = (x >> 23) & 0xffu, m = x & 0x7fffffu;
+  if (e == 255) return (uint16_t)(s | 0x7c00u | (m ? 0x200u : 0u));
+  int32_t ne = (int32_t)e - 112;
+  if (ne >= 31) return (uint16_t)(s | 0x7c00u);
+  if (ne <= 0) {
+    if (ne < -10) return s;
+    m |= 0x800000u; uint32_t shift = (uint32_t)(14 - ne);
+    uint32_t hm = m >> shift, rem = m & ((1u << shift) - 1u), halfway = 1u << (shift - 1u);
+    if (rem > halfway || (rem == halfway && (hm & 1u))) hm++;
+    return (uint16_t)(s | hm);
+  }
+  uint32_t hm = m >> 13, rem = m & 0x1fffu;
+  uint32_t r = (uint32_t)s | ((uint32_t)ne << 10) | hm;
+  if (rem > 0x1000u || (rem == 0x1000u && (hm & 1u))) r++;
+  return (uint16_t)r;
+}
+static inline float tg_hround(float x) { return tg_h2f(tg_f2h(x)); }
+/* r_64_64_64 : gemm|vw8mr6nr16|acc:float|a1:half|b2:half|out:half|ACC */
+typedef float tg_v __attribute__((vector_size(32)));
+typedef float tg_vu __attribute__((vector_size(32), aligned(4)));
+typedef int32_t tg_vi __attribute__((vector_size(32)));
+static inline tg_v tg_vrelu(tg_v x) { return (tg_v)((tg_vi)(x > 0) & (tg_vi)x); }
+static inline tg_v tg_vmax(tg_v a, tg_v b) { tg_vi m = (tg_vi)(a > b); return (tg_v)((m & (tg_vi)a) | (~m & (tg_vi)b)); }
+#define MR 6
+#define NR 16
+#define VW 8
+typedef struct {
+  int vec_ok;
+} tg_epi;
+static void pack_a(int64_t mc, int64_t kc, const uint16_t* restrict a, int64_t sm, int64_t sk, float* restrict ap) {
+  for (int64_t i0 = 0; i0 < mc; i0 += MR, ap += MR*kc) {
+    const int64_t mr = tg_min(MR, mc - i0);
+    if (mr == MR && sk == 1) { for (int64_t i = 0; i < MR; i++) for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = (float)tg_h2f(a[(i0+i)*sm + k]); }
+    else if (mr == MR) { for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = (float)tg_h2f(a[(i0+i)*sm + k*sk]); }
+    else { for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = i < mr ? (float)tg_h2f(a[(i0+i)*sm + k*sk]) : 0; }
+  }
+}
+static void pack_b(int64_t kc, int64_t nc, const uint16_t* restrict b, int64_t sk, int64_t sn, float* restrict bp) {
+  for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR*kc) {
+    const int64_t nr = tg_min(NR, nc - j0);
+    if (nr == NR && sn == 1) { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = (float)tg_h2f(b[k*sk + j0 + j]); }
+    else if (nr == NR) { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = (float)tg_h2f(b[k*sk + (j0+j)*sn]); }
+    else { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = j < nr ? (float)tg_h2f(b[k*sk + (j0+j)*sn]) : 0; }
+  }
+}
+static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* restrict a, const float* restrict b, uint16_t* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
+  tg_v c0_0 = {0}, c0_1 = {0}, c1_0 = {0}, c1_1 = {0}, c2_0 = {0}, c2_1 = {0}, c3_0 = {0}, c3_1 = {0}, c4_0 = {0}, c4_1 = {0}, c5_0 = {0}, c5_1 = {0};
+  for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
+    const tg_v b0 = *(const tg_v*)(b + 0);
+    const tg_v b1 = *(const tg_v*)(b + 8);
+    { const float a0 = a[0]; c0_0 += a0 * b0; c0_1 += a0 * b1; }
+    { const float a1 = a[1]; c1_0 += a1 * b0; c1_1 += a1 * b1; }
+    { const float a2 = a[2]; c2_0 += a2 * b0; c2_1 += a2 * b1; }
+    { const float a3 = a[3]; c3_0 += a3 * b0; c3_1 += a3 * b1; }
+    { const float a4 = a[4]; c4_0 += a4 * b0; c4_1 += a4 * b1; }
+    { const float a5 = a[5]; c5_0 += a5 * b0; c5_1 += a5 * b1; }
+  }
+  float t[MR*NR] __attribute__((aligned(64)));
+  *(tg_v*)(t + 0) = c0_0;
+  *(tg_v*)(t + 8) = c0_1;
+  *(tg_v*)(t + 16) = c1_0;
+  *(tg_v*)(t + 24) = c1_1;
+  *(tg_v*)(t + 32) = c2_0;
+  *(tg_v*)(t + 40) = c2_1;
+  *(tg_v*)(t + 48) = c3_0;
+  *(tg_v*)(t + 56) = c3_1;
+  *(tg_v*)(t + 64) = c4_0;
+  *(tg_v*)(t + 72) = c4_1;
+  *(tg_v*)(t + 80) = c5_0;
+  *(tg_v*)(t + 88) = c5_1;
+  for (int64_t i = 0; i < mr; i++) for (int64_t j = 0; j < nr; j++) {
+    uint16_t* cp = c + i*csm + j*csn; float x = t[i*NR + j]; (void)first;
+    if (last) x = x;
+    *cp = tg_f2h(x);
+  }
+}
+void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restrict ws, int64_t tid, int64_t nth) {
+  const int64_t M = p[0], N = p[1], K = p[2], NB = p[3], mch = p[8], nch = p[9], KC = p[10], MC = p[11], NC = p[12];
+  const int64_t mstep = ((M + mch - 1) / mch + MR - 1) / MR * MR, nstep = ((N + nch - 1) / nch + NR - 1) / NR * NR;
+  float* ap = (float*)ws;
+  float* bp = (float*)(ws + ((((MC + MR - 1) / MR * MR) * KC * (int64_t)sizeof(float) + 63) & ~(int64_t)63));
+  for (int64_t ch = tid; ch < NB * mch * nch; ch += nth) {
+    const int64_t bi = ch / (mch * nch), mi = (ch / nch) % mch, ni = ch % nch;
+    const int64_t m0 = mi * mstep, n0 = ni * nstep, m1 = tg_min(M, m0 + mstep), n1 = tg_min(N, n0 + nstep);
+    if (m0 >= m1 || n0 >= n1) continue;
+    int64_t bidx[4]; { int64_t r = bi; for (int d = 3; d >= 0; d--) { bidx[d] = r % p[4+d]; r /= p[4+d]; } }
+    uint16_t* C = (uint16_t*)bufs[0] + p[16] + bidx[0]*p[20] + bidx[1]*p[21] + bidx[2]*p[22] + bidx[3]*p[23]; const int64_t csm = p[17], csn = p[18];
+    const uint16_t* A = (const uint16_t*)bufs[1] + p[24] + bidx[0]*p[28] + bidx[1]*p[29] + bidx[2]*p[30] + bidx[3]*p[31]; const int64_t asm_ = p[25], ask = p[27];
+    const uint16_t* B = (const uint16_t*)bufs[2] + p[32] + bidx[0]*p[36] + bidx[1]*p[37] + bidx[2]*p[38] + bidx[3]*p[39]; const int64_t bsn = p[34], bsk = p[35];
+    tg_epi e; e.vec_ok = 1;
+    for (int64_t jc = n0; jc < n1; jc += NC) {
+      const int64_t nc = tg_min(NC, n1 - jc);
+      int64_t pc = 0;
+      do {
+        const int64_t kc = tg_min(KC, K - pc);
+        const int first = pc == 0, last = pc + kc >= K;
+        pack_b(kc, nc, B + pc*bsk + jc*bsn, bsk, bsn, bp);
+        for (int64_t ic = m0; ic < m1; ic += MC) {
+          const int64_t mc = tg_min(MC, m1 - ic);
+          pack_a(mc, kc, A + ic*asm_ + pc*ask, asm_, ask, ap);
+          for (int64_t jr = 0; jr < nc; jr += NR)
+            for (int64_t ir = 0; ir < mc; ir += MR)
+              ukr(kc, ap + ir*kc, bp + jr*kc, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
+                  tg_min(MR, mc - ir), tg_min(NR, nc - jr), first, last, &e, ic + ir, jc + jr);
+        }
+        pc += kc;
+      } while (pc < K);
+    }
+  }
+}
