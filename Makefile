@@ -48,11 +48,13 @@ $(STAMP)/tgrad: $(STAMP)/deps $(RUST_SRC) $(PY_SRC) pyproject.toml
 # ---------------------------------------------------------------- tests
 test: setup test-rust test-py ## all tests: Rust unit/golden tests, then pytest (CPU; GPU tests skip with a reason)
 
+# VIRTUAL_ENV lets the GPU render tests find NVRTC in the venv's NVIDIA wheels (compile-only, no GPU)
 test-rust: $(STAMP)/deps
-	$(CARGO) test --release --manifest-path $(CARGO_MANIFEST) --workspace --exclude tgrad-py
+	VIRTUAL_ENV=$(abspath $(VENV)) $(CARGO) test --release --manifest-path $(CARGO_MANIFEST) --workspace --exclude tgrad-py
 
+# the CUDA compile-only checks must run (not skip) wherever the gpu-check wheels are installed
 test-py: setup
-	$(PY) -m pytest -q
+	TGRAD_REQUIRE_GPU_CHECK=1 $(PY) -m pytest -q
 
 test-fast: setup ## pytest without the slow tests
 	$(PY) -m pytest -q -m "not slow"

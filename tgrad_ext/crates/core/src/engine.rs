@@ -63,13 +63,15 @@ struct Planned {
 
 /// (kernel, BEAM, NOOPT, threads): everything a plan depends on besides the machine.
 type PlanKey = (Kernel, i64, i64, usize);
+/// Plans bucketed by the hash of their key (compared in full on lookup).
+type PlanCache = HashMap<u64, Vec<(PlanKey, Arc<Planned>)>>;
 
 const PLAN_CACHE_LIMIT: usize = 4096;
 
 #[derive(Default)]
 struct Engine {
     programs: Mutex<HashMap<String, Arc<Compiled>>>,
-    plans: Mutex<HashMap<u64, Vec<(PlanKey, Arc<Planned>)>>>,
+    plans: Mutex<PlanCache>,
     capture: Mutex<Option<Vec<Launch>>>,
     stats: Mutex<Stats>,
 }
@@ -246,20 +248,19 @@ fn prepare(item: &ScheduleItem, target: &CpuTarget) -> Result<Launch> {
             .find(|((k, b, n, t), _)| (*b, *n, *t) == flags && *k == item.kernel)
             .map(|(_, p)| p.clone())
     });
-    let planned = match hit {
-        Some(p) => p,
-        None => {
-            let p = Arc::new(plan_and_compile(item, target)?);
-            let mut plans = lock(&engine().plans);
-            if plans.len() > PLAN_CACHE_LIMIT {
-                plans.clear();
-            }
-            plans
-                .entry(hash)
-                .or_default()
-                .push(((item.kernel.clone(), flags.0, flags.1, flags.2), p.clone()));
-            p
+    let planned = if let Some(p) = hit {
+        p
+    } else {
+        let p = Arc::new(plan_and_compile(item, target)?);
+        let mut plans = lock(&engine().plans);
+        if plans.len() > PLAN_CACHE_LIMIT {
+            plans.clear();
         }
+        plans
+            .entry(hash)
+            .or_default()
+            .push(((item.kernel.clone(), flags.0, flags.1, flags.2), p.clone()));
+        p
     };
     if flags::debug() >= 2 {
         eprintln!("tgrad: {} {}", planned.name, planned.describe);
@@ -310,8 +311,20 @@ pub(crate) fn launch_for(p: &Program, item: &ScheduleItem) -> Result<Launch> {
     })
 }
 
+/// Kernels go to the GPU only when TGRAD_DEVICE=CUDA names it: the CUDA path has passed its
+/// compile-only checks but not yet run on a GPU, so it is not picked automatically.
+pub fn cuda_selected() -> bool {
+    static SEL: OnceLock<bool> = OnceLock::new();
+    *SEL.get_or_init(|| {
+        crate::runtime::cuda::default_device() == "CUDA" && std::env::var("TGRAD_DEVICE").is_ok()
+    })
+}
+
 /// Realize every root: schedule, then run the kernels in order.
 pub fn realize(roots: &[LazyRef]) -> Result<()> {
+    if cuda_selected() {
+        return crate::runtime::cuda::realize(roots);
+    }
     let sched = schedule(roots)?;
     let target = target();
     for item in &sched.items {

@@ -4,6 +4,8 @@
 // PyO3 extracts arguments as owned values (Vec, PyBuffer): by-value is the binding contract
 #![allow(clippy::needless_pass_by_value)]
 
+mod gpu;
+
 use std::sync::Arc;
 
 use pyo3::buffer::PyBuffer;
@@ -348,6 +350,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", tgrad_core::version())?;
     m.add_class::<PyLazy>()?;
     m.add_class::<PyCaptured>()?;
+    gpu::register(m)?;
     for f in [
         wrap_pyfunction!(from_bytes, m)?,
         wrap_pyfunction!(full, m)?,

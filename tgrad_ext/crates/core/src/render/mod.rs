@@ -2,6 +2,8 @@
 //! function qualifiers) behind one trait; the C-family expression rules are shared.
 
 pub mod c;
+pub mod cuda;
+pub mod metal;
 
 use crate::codegen::Program;
 

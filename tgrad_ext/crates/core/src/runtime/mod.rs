@@ -2,4 +2,5 @@
 pub mod buffer;
 pub mod compiler;
 pub mod cpu;
+pub mod cuda;
 pub mod pool;
