@@ -14,6 +14,21 @@ from tgrad.tensor import Tensor
 __version__ = _native.__version__
 
 
+def _remove_private_cache() -> None:
+    """TGRAD_CACHE=off compiles into a per-process directory: remove it when the process ends."""
+    import atexit
+    import os
+    import shutil
+    from pathlib import Path
+
+    if os.environ.get("TGRAD_CACHE") == "off":
+        private = Path(str(_native.build_info()["cache_dir"])).parent
+        atexit.register(shutil.rmtree, private, ignore_errors=True)
+
+
+_remove_private_cache()
+
+
 class Variable:
     """tinygrad's symbolic Variable is outside tgrad's subset; the name exists for imports."""
 

@@ -1,0 +1,170 @@
+"""Command line: `python -m harness {run,diff,report,peak} --help`.
+
+Exit status: 0 success; 1 agreement failed or a cell crashed/hung (a differential campaign found a
+difference); 2 usage error, malformed scenario file or unreadable run file, or a required engine
+unavailable (diff); 130 interrupted (no run file is written and earlier results stay as they were).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from harness.store import RESULTS_DIR
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _split(values: list[str] | None) -> tuple[str, ...]:
+    out: list[str] = []
+    for value in values or []:
+        out.extend(item for item in value.split(",") if item)
+    return tuple(out)
+
+
+def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness import compare, report, runner, scenario, store
+
+    try:
+        sfile = scenario.load(args.scenarios, quick=args.quick)
+    except scenario.ScenarioError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    options = runner.RunOptions(
+        quick=args.quick,
+        only=_split(args.only),
+        engines=_split(args.engines),
+        seed=args.seed,
+        search_limit_s=args.search_limit,
+        fresh_search=args.fresh_search,
+        rounds=args.rounds,
+        progress=not args.no_progress,
+    )
+    results = Path(args.results)
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        try:
+            run = runner.run(sfile, options, argv=sys.argv)
+        except (runner.UnknownEngine, runner.SelectionError) as e:
+            print(f"error: {args.scenarios}: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        table = compare.build_table(run)
+        path = store.write_run(run, results / "runs")
+        markdown = report.render_markdown(table)
+        # quick runs (CI, development) must not overwrite the committed full table
+        stem = "latest-quick" if args.quick else "latest"
+        md_path, csv_path = results / f"{stem}.md", results / f"{stem}.csv"
+        store.atomic_write_text(md_path, markdown)
+        store.atomic_write_text(csv_path, report.render_csv(table))
+    except KeyboardInterrupt:
+        print("\ninterrupted: no run file written; earlier results are untouched", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(markdown)
+    print(f"run written to {path}; table in {md_path} and {csv_path}", file=sys.stderr)
+    failures = report.failure_messages(table)
+    for message in failures:
+        print(message, file=sys.stderr)
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness import compare, report, store
+
+    try:
+        run = store.load_run(args.run)
+    except store.StoreError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    table = compare.build_table(run)
+    text = report.render_csv(table) if args.format == "csv" else report.render_markdown(table)
+    print(text, end="")
+    return EXIT_OK if not report.failure_messages(table) else EXIT_FAILED
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from harness import diff
+
+    try:
+        outcome = diff.campaign(
+            examples=args.examples,
+            seconds=args.seconds,
+            seed=args.seed,
+            results=Path(args.results),
+            subject=args.subject,
+        )
+    except diff.EngineMissing as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(diff.describe(outcome))
+    return EXIT_OK if outcome.failure is None else EXIT_FAILED
+
+
+def cmd_peak(args: argparse.Namespace) -> int:
+    from harness import peak
+
+    try:
+        result = peak.measure(seconds=args.seconds, threads=args.threads)
+    except peak.PeakError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(peak.describe(result))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness",
+        description="The TGrad lab: identical scenarios against tinygrad, tgrad and numpy.",
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a scenario file and print the table", description=cmd_run_doc)
+    run.add_argument("scenarios", help="scenario file, e.g. scenarios/five.toml")
+    run.add_argument("--quick", action="store_true", help="small budget ([quick] table); BEAM cells left out")
+    run.add_argument("--only", action="append", metavar="NAMES", help="scenario names or globs, comma separated")
+    run.add_argument("--engines", action="append", metavar="NAMES", help="engines to run, comma separated")
+    run.add_argument("--seed", type=int, help="replace every scenario's input seed")
+    run.add_argument("--search-limit", type=float, metavar="S", help="cap each BEAM search at S seconds")
+    run.add_argument("--fresh-search", action="store_true", help="BEAM ignores its search cache")
+    run.add_argument("--rounds", type=int, default=1, help="alternate all engines this many times per scenario")
+    run.add_argument("--results", default=str(RESULTS_DIR), help="results folder (default: %(default)s)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    run.set_defaults(handler=cmd_run)
+
+    diff = sub.add_parser("diff", help="property-based differential campaign tinygrad vs tgrad")
+    diff.add_argument("--examples", type=int, default=200, help="hypothesis examples to try (default %(default)s)")
+    diff.add_argument("--seconds", type=float, default=120.0, help="stop generating after this long")
+    diff.add_argument("--seed", type=int, default=0, help="hypothesis seed (default %(default)s)")
+    diff.add_argument("--results", default=str(RESULTS_DIR), help="where failures are saved (under diff/)")
+    diff.add_argument("--subject", default="tgrad", help="module with tinygrad's API to test (default %(default)s)")
+    diff.set_defaults(handler=cmd_diff)
+
+    rep = sub.add_parser("report", help="print the table of a stored run")
+    rep.add_argument("run", help="a results/runs/*.json file")
+    rep.add_argument("--format", choices=("md", "csv"), default="md")
+    rep.set_defaults(handler=cmd_report)
+
+    pk = sub.add_parser("peak", help="measure the machine's FP32 peak with an FMA loop (needs clang or cc)")
+    pk.add_argument("--seconds", type=float, default=0.5, help="duration of each measurement")
+    pk.add_argument("--threads", type=int, help="threads for the all-core measurement (default: usable cores)")
+    pk.set_defaults(handler=cmd_peak)
+    return parser
+
+
+cmd_run_doc = """Run every (scenario, engine) cell of a scenario file, each in its own process, check agreement
+with a float64 oracle, write results/runs/<timestamp>-<host>.json, results/latest.md and latest.csv,
+and print the table. Exits 1 when an engine's output exceeds the error bound."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))

@@ -1,0 +1,225 @@
+"""Comparison: a run record -> the table's data (rows, speedups with CIs, agreement verdicts).
+
+Everything here returns data; report.py formats it. Samples of repeated rounds of one cell are pooled.
+Speedups are ratios of medians measured side by side in the same run: median(engine) / median(subject),
+so a value above 1 means the subject (tgrad) is faster than that engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from harness.stats import Interval, Summary, bootstrap_ratio_of_medians, summarize
+
+# statuses that carry no timings; each is shown as a state of its own, never dropped
+NOT_MEASURED = ("unavailable", "unsupported", "skipped", "search-timeout", "timeout", "error")
+FAILING = ("error", "timeout")
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    scenario: str
+    title: str
+    engine: str
+    status: str  # ok or one of NOT_MEASURED
+    reason: str
+    summary: Summary | None  # seconds per call
+    gflops: float | None
+    first_call_s: float | None
+    search_s: float | None
+    speedup: Interval | None  # median(this engine) / median(subject)
+    speedup_single_thread: Interval | None  # median(this engine) / median(subject restricted to 1 thread)
+    agreement_ok: bool | None  # None: nothing to judge
+    agreement_ratio: float | None  # max error / bound (<= 1 passes)
+    max_ulp: int | None
+    reference_max_ulp: int | None  # distance from the reference engine's output
+    reference_max_abs: float | None
+    reference_identical: bool | None
+    agreement_error: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    scenario: str
+    title: str
+    version: str
+    seed: int
+    ok: bool | None  # None when no engine produced an output
+    worst_engine: str | None
+    worst_ratio: float | None
+    failures: tuple[str, ...]  # one message per failing engine
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    run_id: str
+    profile: str
+    subject: str | None
+    subject_single_thread: str | None
+    reference: str | None
+    rows: tuple[Row, ...]
+    verdicts: tuple[Verdict, ...]
+    notes: tuple[str, ...]
+    reproduce: str  # command line that reruns a scenario: format with scenario and seed
+    machine: str  # one line from the fingerprint
+
+    @property
+    def agreement_ok(self) -> bool:
+        return all(v.ok is not False for v in self.verdicts)
+
+    @property
+    def failed_cells(self) -> tuple[Row, ...]:
+        return tuple(r for r in self.rows if r.status in FAILING)
+
+
+def _pooled(cells: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """One entry per (scenario, engine): samples of all ok rounds pooled, the first round's other facts."""
+    pooled: dict[tuple[str, str], dict[str, Any]] = {}
+    for cell in cells:
+        key = (cell["scenario"], cell["engine"])
+        if key not in pooled:
+            pooled[key] = {**cell, "samples": list(cell.get("samples", [])), "agreements": []}
+        else:
+            entry = pooled[key]
+            entry["samples"].extend(cell.get("samples", []))
+            if entry["status"] != "ok" and cell["status"] == "ok":
+                entry.update({k: v for k, v in cell.items() if k != "samples"})
+        if "agreement" in cell:
+            pooled[key]["agreements"].append(cell["agreement"])
+    return pooled
+
+
+@dataclasses.dataclass(frozen=True)
+class _Judged:
+    ok: bool | None = None
+    ratio: float | None = None
+    ulp: int | None = None
+    ref_ulp: int | None = None
+    ref_abs: float | None = None
+    ref_identical: bool | None = None
+    error: str | None = None
+
+
+def _agreement_of(entry: dict[str, Any]) -> _Judged:
+    """The worst agreement over the entry's rounds."""
+    agreements = entry["agreements"]
+    if not agreements:
+        return _Judged()
+    ok, ratio, ulp, error = True, 0.0, 0, None
+    ref_ulp: int | None = None
+    ref_abs: float | None = None
+    ref_identical: bool | None = None
+    for agreement in agreements:
+        if agreement.get("error"):
+            ok, error = False, agreement["error"]
+        oracle = agreement.get("oracle")
+        if oracle is not None:
+            ok = ok and bool(oracle["ok"])
+            ratio = max(ratio, float(oracle["max_ratio"]))
+            ulp = max(ulp, int(oracle["max_ulp"]))
+            if oracle["nonfinite_mismatches"]:
+                error = error or f"{oracle['nonfinite_mismatches']} NaN/Inf positions differ from the oracle"
+        reference = agreement.get("reference")
+        if reference is not None:
+            ref_ulp = max(ref_ulp or 0, int(reference["max_ulp"]))
+            ref_abs = max(ref_abs or 0.0, float(reference["max_abs"]))
+            ref_identical = bool(reference["identical"]) and ref_identical is not False
+    return _Judged(ok, ratio, ulp, ref_ulp, ref_abs, ref_identical, error)
+
+
+def _speedup(entry: dict[str, Any], subject: dict[str, Any] | None, seed: int) -> Interval | None:
+    if subject is None or subject is entry or entry["status"] != "ok" or subject["status"] != "ok":
+        return None
+    if not entry["samples"] or not subject["samples"]:
+        return None
+    return bootstrap_ratio_of_medians(entry["samples"], subject["samples"], seed=seed)
+
+
+def machine_line(fingerprint: dict[str, Any]) -> str:
+    packages = fingerprint.get("packages", {})
+    versions = ", ".join(
+        f"{name} {packages.get(name)}" for name in ("tinygrad", "tgrad", "numpy") if packages.get(name)
+    )
+    git = fingerprint.get("git", {})
+    commit = (git.get("commit") or "unknown")[:10] + ("+dirty" if git.get("dirty") else "")
+    cores = fingerprint.get("cores_usable")
+    return f"{fingerprint.get('cpu', '?')}, {cores} cores usable; {versions}; commit {commit}"
+
+
+def build_table(run: dict[str, Any]) -> Table:
+    lab = run["lab"]
+    subject_name, single_name = lab.get("subject"), lab.get("subject_single_thread")
+    pooled = _pooled(run["cells"])
+    rows: list[Row] = []
+    verdicts: list[Verdict] = []
+    for scenario_index, scenario in enumerate(run["scenarios"]):
+        name = scenario["name"]
+        subject = pooled.get((name, subject_name)) if subject_name else None
+        single = pooled.get((name, single_name)) if single_name else None
+        failures: list[str] = []
+        worst: tuple[float, str] | None = None
+        for engine_index, engine in enumerate(lab["engines"]):
+            entry = pooled.get((name, engine))
+            if entry is None:
+                continue
+            judged = _agreement_of(entry)
+            ok, ratio, ulp, error = judged.ok, judged.ratio, judged.ulp, judged.error
+            measured = entry["status"] == "ok" and bool(entry["samples"])
+            summary = summarize(entry["samples"]) if measured else None
+            seed = 1000 * scenario_index + engine_index
+            rows.append(
+                Row(
+                    scenario=name,
+                    title=scenario.get("title", ""),
+                    engine=engine,
+                    status=entry["status"],
+                    reason=entry.get("reason", ""),
+                    summary=summary,
+                    gflops=scenario["flops"] / summary.median / 1e9 if summary and summary.median > 0 else None,
+                    first_call_s=entry.get("first_call_s"),
+                    search_s=entry.get("search_s"),
+                    speedup=_speedup(entry, subject, seed),
+                    speedup_single_thread=_speedup(entry, single, seed + 500),
+                    agreement_ok=ok,
+                    agreement_ratio=ratio,
+                    max_ulp=ulp,
+                    reference_max_ulp=judged.ref_ulp,
+                    reference_max_abs=judged.ref_abs,
+                    reference_identical=judged.ref_identical,
+                    agreement_error=error,
+                )
+            )
+            if ok is False:
+                detail = error or f"max error is {ratio:.3g}x the bound (max ulp {ulp})"
+                failures.append(f"{engine}: {detail}")
+            if ratio is not None and (worst is None or ratio > worst[0]):
+                worst = (ratio, engine)
+        any_judged = any(r.agreement_ok is not None for r in rows if r.scenario == name)
+        verdicts.append(
+            Verdict(
+                scenario=name,
+                title=scenario.get("title", ""),
+                version=scenario["version"],
+                seed=int(scenario["seed"]),
+                ok=(not failures) if any_judged else None,
+                worst_engine=worst[1] if worst else None,
+                worst_ratio=worst[0] if worst else None,
+                failures=tuple(failures),
+            )
+        )
+    notes = [f"{engine}: {text}" for engine, text in lab.get("descriptions", {}).items()]
+    argv_file = run.get("scenario_file", {}).get("path", "SCENARIOS.toml")
+    reproduce = f"python -m harness run {argv_file} --only {{scenario}} --seed {{seed}}"
+    return Table(
+        run_id=run["run_id"],
+        profile=run.get("profile", "full"),
+        subject=subject_name,
+        subject_single_thread=single_name,
+        reference=lab.get("reference"),
+        rows=tuple(rows),
+        verdicts=tuple(verdicts),
+        notes=tuple(notes),
+        reproduce=reproduce,
+        machine=machine_line(run.get("fingerprint", {})),
+    )

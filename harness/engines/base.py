@@ -1,0 +1,62 @@
+"""The one interface every engine implements; adding an engine is one module with one class.
+
+An engine runs inside its own worker process (harness.worker): `environment()` is applied before the
+process starts (settings such as BEAM must be set before the library is imported), `load()` imports
+the library, `prepare()` moves the inputs to the device and returns a `Prepared` whose `step()` is
+what gets timed.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from harness.workload import Inputs
+
+
+class Unavailable(Exception):
+    """The engine cannot run on this machine (not installed, no device, an incomplete build)."""
+
+
+class Unsupported(Exception):
+    """The engine runs here but does not support this scenario (it raised NotImplementedError)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineContext:
+    cache_dir: Path  # where engines keep caches of their own (the BEAM search cache)
+    fresh_search: bool = False  # ignore cached search results
+
+
+class Prepared(Protocol):
+    def step(self) -> float | None:
+        """Run once, synchronised with the device. Returns None, or the seconds the step measured
+        itself (device events, fake engines); then that number is the sample instead of wall time."""
+        ...
+
+    def output(self) -> np.ndarray:
+        """The result of the last step as a numpy array in the engine's output dtype."""
+        ...
+
+
+class Engine(abc.ABC):
+    name: ClassVar[str]  # the engine's name in scenario files and tables
+    family: ClassVar[str]  # library: tinygrad, tgrad, numpy
+    description: ClassVar[str]
+    searches: ClassVar[bool] = False  # a long first call (kernel search): search_limit_s, left out by --quick
+
+    def environment(self, context: EngineContext) -> dict[str, str]:
+        """Environment variables the worker process starts with."""
+        return {}
+
+    @abc.abstractmethod
+    def load(self) -> dict[str, Any]:
+        """Import the library; return facts worth recording (version, build). Raise Unavailable."""
+
+    @abc.abstractmethod
+    def prepare(self, inputs: Inputs, device: str) -> Prepared:
+        """Put the inputs on the device and return the timed step. May raise Unsupported."""

@@ -1,0 +1,27 @@
+"""The float64 oracle: the exact-enough result every engine is judged against, and its error bound.
+
+Computed in the parent process with BLAS limited to one thread, so no idle BLAS worker spins while
+an engine's worker process is being timed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.agreement import matmul_error_bound
+from harness.workload import Inputs
+
+
+def reference(inputs: Inputs, out_dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """(oracle, bound): the float64 result and the elementwise bound on an engine's error."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        a64 = inputs.logical_a().astype(np.float64)
+        b64 = inputs.logical_b().astype(np.float64)
+        exact = a64 @ b64
+        bias = inputs.bias
+        if bias is not None:
+            exact = np.maximum(exact + bias.astype(np.float64), 0.0)  # relu never increases an error
+        bound = matmul_error_bound(inputs.logical_a(), inputs.logical_b(), out_dtype=out_dtype, bias=bias)
+    return exact, bound

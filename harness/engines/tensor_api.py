@@ -1,0 +1,93 @@
+"""Eager and TinyJit steps for any library with tinygrad's Python API (tinygrad itself, tgrad).
+
+Eager: `(a @ b).realize()` then the device is synchronised, so a step includes scheduling and graph
+building as a user of tinygrad sees it. JIT: the same function under TinyJit; the first call runs it,
+the second captures, later calls replay. The transposes of a transposed layout happen inside the
+timed function, on tensors that were realized once from the stored arrays.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from types import ModuleType
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.engines.base import Engine, Unavailable
+from harness.workload import Inputs
+
+REQUIRED_NAMES = ("Tensor", "Device", "TinyJit", "dtypes")
+
+
+def import_tensor_library(module_name: str) -> tuple[ModuleType, dict[str, Any]]:
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise Unavailable(f"{module_name} is not installed ({e})") from e
+    try:
+        version = importlib.metadata.version(module_name)
+    except importlib.metadata.PackageNotFoundError:
+        version = str(getattr(module, "__version__", "unknown"))
+    missing = [name for name in REQUIRED_NAMES if not hasattr(module, name)]
+    if missing:
+        raise Unavailable(f"{module_name} {version} has no {', '.join(missing)} yet")
+    info: dict[str, Any] = {"version": version, "file": str(getattr(module, "__file__", ""))}
+    build_info = getattr(module, "build_info", None)
+    if build_info is not None:
+        info["build_info"] = build_info() if callable(build_info) else build_info
+    return module, info
+
+
+class TensorStep:
+    def __init__(self, module: ModuleType, inputs: Inputs, device: str, jit: bool):
+        tensor = module.Tensor
+        self._device = module.Device[device]
+        self._a = tensor(inputs.a, device=device).realize()
+        self._b = tensor(inputs.b, device=device).realize()
+        self._bias = tensor(inputs.bias, device=device).realize() if inputs.bias is not None else None
+        transpose_a, transpose_b = inputs.transpose_a, inputs.transpose_b
+
+        def matmul(a: Any, b: Any) -> Any:
+            left = a.transpose(-1, -2) if transpose_a else a
+            right = b.transpose(-1, -2) if transpose_b else b
+            return (left @ right).realize()
+
+        def linear_relu(a: Any, b: Any, bias: Any) -> Any:
+            left = a.transpose(-1, -2) if transpose_a else a
+            right = b.transpose(-1, -2) if transpose_b else b
+            return (left @ right + bias).relu().realize()
+
+        function = linear_relu if inputs.op == "linear_relu" else matmul
+        self._function = module.TinyJit(function) if jit else function
+        self._last: Any = None
+
+    def step(self) -> None:
+        if self._bias is None:
+            self._last = self._function(self._a, self._b)
+        else:
+            self._last = self._function(self._a, self._b, self._bias)
+        self._device.synchronize()
+
+    def output(self) -> np.ndarray:
+        if self._last is None:
+            raise RuntimeError("output() before any step()")
+        return self._last.numpy()
+
+
+class TensorApiEngine(Engine):
+    module_name: ClassVar[str]
+    jit: ClassVar[bool]
+
+    def __init__(self) -> None:
+        self._module: ModuleType | None = None
+
+    def load(self) -> dict[str, Any]:
+        self._module, info = import_tensor_library(self.module_name)
+        return info
+
+    def prepare(self, inputs: Inputs, device: str) -> TensorStep:
+        if self._module is None:
+            raise RuntimeError("prepare() before load()")
+        return TensorStep(self._module, inputs, device, self.jit)

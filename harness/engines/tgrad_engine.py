@@ -1,0 +1,47 @@
+"""tgrad, the Rust rewrite, through its tinygrad-compatible API: all threads, one thread, and with
+its BEAM search.
+
+tinygrad's CPU backend runs a kernel on one thread, so `tgrad-1t` (TGRAD_THREADS=1) shows kernel
+quality on equal terms and `tgrad` shows what parallelism adds. Like the eager and JIT tinygrad cells
+(CACHELEVEL=0), the plain tgrad cells start with an empty kernel cache (TGRAD_CACHE=off: a private
+directory removed at exit), so their first call shows the real compile time. `tgrad-beam` keeps its
+search results in a cache of its own under the lab's cache dir, as `tinygrad-beam` does.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from harness.engines.base import EngineContext
+from harness.engines.tensor_api import TensorApiEngine
+
+
+class Tgrad(TensorApiEngine):
+    name = "tgrad"
+    family = "tgrad"
+    description = "tgrad (a@b).realize() + synchronize, all threads"
+    module_name = "tgrad"
+    jit = False
+
+    def environment(self, context: EngineContext) -> dict[str, str]:
+        return {"TGRAD_CACHE": "off", "TGRAD_BEAM": "0"}
+
+
+class TgradSingleThread(Tgrad):
+    name = "tgrad-1t"
+    description = "tgrad restricted to one thread (TGRAD_THREADS=1)"
+
+    def environment(self, context: EngineContext) -> dict[str, str]:
+        return {**super().environment(context), "TGRAD_THREADS": "1"}
+
+
+class TgradBeam(Tgrad):
+    name = "tgrad-beam"
+    description = "tgrad with TGRAD_BEAM=2 (GEMM blocking searched once, cached on disk)"
+    searches = True
+
+    def environment(self, context: EngineContext) -> dict[str, str]:
+        cache = context.cache_dir / "tgrad-beam"
+        if context.fresh_search:
+            shutil.rmtree(cache, ignore_errors=True)
+        return {"TGRAD_CACHE": str(cache), "TGRAD_BEAM": "2"}

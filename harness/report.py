@@ -1,0 +1,179 @@
+"""Formatting only: a compare.Table -> markdown (printed and results/latest.md) and CSV. No statistics here."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from harness.compare import Row, Table
+from harness.stats import Interval
+
+
+def fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.3g} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds:.3g} s"
+
+
+def fmt_range(lo: float, hi: float) -> str:
+    """p10-p90 in the unit of the lower end."""
+    if lo < 1e-3:
+        scale, unit = 1e6, "µs"
+    elif lo < 1:
+        scale, unit = 1e3, "ms"
+    else:
+        scale, unit = 1.0, "s"
+    return f"{lo * scale:.3g}–{hi * scale:.3g} {unit}"
+
+
+def fmt_ratio(interval: Interval | None) -> str:
+    if interval is None:
+        return "—"
+    return f"{interval.point:.3g}x [{interval.lo:.3g}–{interval.hi:.3g}]"
+
+
+def fmt_agreement(row: Row) -> str:
+    if row.agreement_ok is None:
+        return "—"
+    verdict = "ok" if row.agreement_ok else "FAIL"
+    text = f"{verdict} {row.agreement_ratio:.2g}"
+    if row.agreement_error:
+        text += f": {row.agreement_error}"
+    return text
+
+
+def _note(row: Row) -> str:
+    parts = []
+    if row.status != "ok":
+        parts.append(f"{row.status}: {row.reason}" if row.reason else row.status)
+    if row.search_s is not None and row.status == "ok":
+        parts.append(f"search {fmt_time(row.search_s)}")
+    if row.reference_identical:
+        parts.append("bitwise = ref")
+    elif row.reference_max_abs is not None:
+        parts.append(f"max abs diff vs ref {row.reference_max_abs:.2g}")
+    return "; ".join(parts).replace("|", "/")
+
+
+def _cells(row: Row) -> list[str]:
+    label = f"{row.scenario} {row.title}".strip()
+    if row.summary is None:
+        status = "**" + row.status + "**"
+        first_call = fmt_time(row.first_call_s)
+        if row.status == "search-timeout" and row.search_s is not None:
+            first_call = f"> {fmt_time(row.search_s)}"
+        return [label, row.engine, status, "—", "—", "—", "—", first_call, "—", _note(row)]
+    s = row.summary
+    return [
+        label,
+        row.engine,
+        fmt_time(s.median),
+        fmt_range(s.p10, s.p90),
+        f"{row.gflops:.3g}" if row.gflops is not None else "—",
+        fmt_ratio(row.speedup),
+        fmt_ratio(row.speedup_single_thread),
+        fmt_time(row.first_call_s),
+        fmt_agreement(row),
+        _note(row),
+    ]
+
+
+def verdict_lines(table: Table) -> list[str]:
+    lines = []
+    for v in table.verdicts:
+        label = f"{v.scenario} {v.title}".strip()
+        if v.ok is None:
+            lines.append(f"- {label}: no output to judge")
+        elif v.ok:
+            lines.append(f"- {label}: PASS (worst: {v.worst_engine} at {v.worst_ratio:.3g} of the bound)")
+        else:
+            command = table.reproduce.format(scenario=v.scenario, seed=v.seed)
+            lines.append(f"- {label}: FAIL ({'; '.join(v.failures)}); seed {v.seed}; reproduce: `{command}`")
+    return lines
+
+
+def failure_messages(table: Table) -> list[str]:
+    """One line per problem that makes the run fail (for stderr)."""
+    messages = []
+    for v in table.verdicts:
+        if v.ok is False:
+            command = table.reproduce.format(scenario=v.scenario, seed=v.seed)
+            for failure in v.failures:
+                messages.append(f"agreement FAILED in {v.scenario} (seed {v.seed}): {failure}; reproduce: {command}")
+    for row in table.failed_cells:
+        messages.append(f"cell FAILED: {row.scenario} {row.engine}: {row.status}: {row.reason}")
+    return messages
+
+
+def render_markdown(table: Table) -> str:
+    subject = table.subject or "subject"
+    single = table.subject_single_thread or "1 thread"
+    header = [
+        "bench",
+        "engine",
+        "median",
+        "p10–p90",
+        "GFLOPS",
+        f"{subject} speedup [95% CI]",
+        f"{single} speedup [95% CI]",
+        "first call",
+        "agreement (err/bound)",
+        "note",
+    ]
+    lines = [f"## TGrad lab: {table.run_id} ({table.profile})", "", f"Machine: {table.machine}", ""]
+    if table.profile == "quick":
+        lines += ["Quick profile: small budget (few samples, wide CIs); BEAM cells are left out.", ""]
+    lines += [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for row in table.rows:
+        lines.append("| " + " | ".join(_cells(row)) + " |")
+    lines += [
+        "",
+        f"Speedup = engine's median time / {subject}'s median time in this run (> 1: {subject} is faster);",
+        "CI: percentile bootstrap of the ratio of medians. Spread: p10–p90 of per-call times.",
+        "Agreement: max |out - float64 oracle| / error bound (Higham gamma_K |A||B|); <= 1 passes.",
+        "ULP distances are in the CSV and the run file (near-zero outputs make them large without meaning much).",
+        f"ref = {table.reference or 'none'}. First call includes compiling (tgrad's may hit its disk kernel cache).",
+        "Each cell ran in its own process: BEAM must be set before tinygrad is imported, and OpenBLAS's",
+        "worker busy-waits ~0.11 s after each numpy call, which would slow whatever ran next in the process.",
+        "",
+        "Agreement verdicts:",
+        *verdict_lines(table),
+        "",
+        "Engines:",
+        *[f"- {note}" for note in table.notes],
+    ]
+    return "\n".join(lines) + "\n"
+
+
+CSV_COLUMNS = (
+    "scenario title engine status reason n median_s p10_s p90_s gflops first_call_s search_s speedup speedup_lo "
+    "speedup_hi speedup_1t speedup_1t_lo speedup_1t_hi agreement_ok agreement_ratio max_ulp reference_max_ulp "
+    "reference_max_abs"
+).split()
+
+
+def _csv_values(row: Row) -> list[object]:
+    s = row.summary
+    values: list[object] = [row.scenario, row.title, row.engine, row.status, row.reason]
+    values += [s.n, s.median, s.p10, s.p90] if s else ["", "", "", ""]
+    values += [row.gflops, row.first_call_s, row.search_s]
+    for interval in (row.speedup, row.speedup_single_thread):
+        values += [interval.point, interval.lo, interval.hi] if interval else ["", "", ""]
+    values += [row.agreement_ok, row.agreement_ratio, row.max_ulp, row.reference_max_ulp, row.reference_max_abs]
+    return ["" if v is None else v for v in values]
+
+
+def render_csv(table: Table) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in table.rows:
+        writer.writerow(_csv_values(row))
+    return buffer.getvalue()

@@ -1,0 +1,321 @@
+"""The runner: every (scenario, engine) cell in its own worker process, then agreement per scenario.
+
+The runner produces the run record (a dict that store.py writes as JSON); it judges nothing. For each
+scenario the seeded inputs are generated once and written to a file every worker loads, so every
+engine gets the same bytes. Cells of one scenario run side by side (optionally for several rounds,
+alternating engines) so their ratios come from the same conditions. After a scenario's cells, its
+outputs are compared with the float64 oracle and with the reference engine (upstream tinygrad).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import fnmatch
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness import fingerprint
+from harness.agreement import compare, difference
+from harness.engines import Engine, EngineContext, UnknownEngine, resolve
+from harness.engines.oracle import reference
+from harness.progress import Progress
+from harness.scenario import Scenario, ScenarioFile
+from harness.store import SCHEMA_VERSION
+from harness.workload import Inputs, make_inputs
+
+__all__ = ["RunOptions", "SelectionError", "UnknownEngine", "run", "select"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+POLL_S = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    quick: bool = False
+    only: tuple[str, ...] = ()  # scenario name patterns (fnmatch); empty: all
+    engines: tuple[str, ...] = ()  # engine names or specs; empty: the file's list
+    seed: int | None = None  # replaces every scenario's seed
+    search_limit_s: float | None = None  # replaces budget.search_limit_s
+    fresh_search: bool = False  # BEAM ignores its cache
+    rounds: int = 1  # alternations of all engines per scenario; samples are pooled
+    load_limit_s: float = 120.0  # importing the library in the worker
+    cache_dir: Path = REPO_ROOT / ".cache"
+    python: str = sys.executable
+    progress: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["cache_dir"] = str(self.cache_dir)
+        return d
+
+
+class SelectionError(ValueError):
+    """--only or --engines selected nothing."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Planned:
+    spec: str
+    engine: Engine
+
+
+def select(sfile: ScenarioFile, options: RunOptions) -> tuple[list[Scenario], list[_Planned]]:
+    scenarios = [
+        s for s in sfile.scenarios if not options.only or any(fnmatch.fnmatch(s.name, p) for p in options.only)
+    ]
+    if options.seed is not None:
+        scenarios = [dataclasses.replace(s, seed=options.seed) for s in scenarios]
+    if options.search_limit_s is not None:
+        scenarios = [
+            dataclasses.replace(s, budget=dataclasses.replace(s.budget, search_limit_s=options.search_limit_s))
+            for s in scenarios
+        ]
+    planned = [_Planned(spec, resolve(spec)) for spec in sfile.lab.engines]
+    if options.engines:
+        planned = [p for p in planned if p.spec in options.engines or p.engine.name in options.engines]
+    if not scenarios:
+        raise SelectionError(f"--only {','.join(options.only)} matches no scenario in {sfile.path}")
+    if not planned:
+        raise SelectionError(f"--engines {','.join(options.engines)} matches no engine of {sfile.path}")
+    return scenarios, planned
+
+
+def _read_events(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a line being written; the next poll sees it whole
+    return events
+
+
+def _kill(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # the worker's own session: BEAM's pool workers too
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def _tail(path: Path, chars: int = 2000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""
+
+
+class _CellRun:
+    """One worker process, supervised phase by phase against the cell's limits."""
+
+    def __init__(self, scenario: Scenario, planned: _Planned, round_index: int, workdir: Path, options: RunOptions):
+        self.scenario, self.planned, self.round, self.options = scenario, planned, round_index, options
+        stem = f"{scenario.name}-{planned.engine.name}-r{round_index}"
+        self.request_path = workdir / f"{stem}.request.json"
+        self.events_path = workdir / f"{stem}.events.jsonl"
+        self.log_path = workdir / f"{stem}.log"
+        self.output_path = workdir / f"{stem}.out.npy"
+        self.context = EngineContext(cache_dir=options.cache_dir, fresh_search=options.fresh_search)
+
+    def record(self, status: str, **fields: Any) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario.name,
+            "engine": self.planned.engine.name,
+            "spec": self.planned.spec,
+            "family": self.planned.engine.family,
+            "round": self.round,
+            "status": status,
+            **fields,
+        }
+
+    def run(self, inputs_path: Path, progress: Progress) -> dict[str, Any]:
+        engine, scenario = self.planned.engine, self.scenario
+        if self.options.quick and engine.searches:
+            reason = "left out by --quick (a BEAM search takes minutes per shape)"
+            return self.record("skipped", reason=reason)
+        env_overrides = engine.environment(self.context)
+        if engine.searches:
+            self.options.cache_dir.mkdir(parents=True, exist_ok=True)
+        request = {
+            "engine": self.planned.spec,
+            "inputs": str(inputs_path),
+            "op": scenario.op,
+            "layout": scenario.layout,
+            "device": scenario.device,
+            "budget": dataclasses.asdict(scenario.budget),
+            "events": str(self.events_path),
+            "output": str(self.output_path),
+        }
+        self.request_path.write_text(json.dumps(request))
+        env = {**os.environ, **env_overrides}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+        command = [self.options.python, "-m", "harness.worker", str(self.request_path)]
+        started = time.monotonic()
+        with open(self.log_path, "wb") as log:
+            process = subprocess.Popen(
+                command, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            try:
+                outcome = self._supervise(process, progress)
+            finally:
+                _kill(process)
+        outcome["env"] = env_overrides
+        outcome["wall_s"] = time.monotonic() - started
+        return outcome
+
+    def _limit(self, events: list[dict[str, Any]]) -> tuple[str, float, float]:
+        """(phase, seconds allowed in it, time.time() when it began)."""
+        budget, names = self.scenario.budget, [e["event"] for e in events]
+        if "first_call_done" in names:
+            done = events[names.index("first_call_done")]
+            per_call = max(float(done["seconds"]), 0.01)
+            allowed = budget.time_s + (budget.warmup + budget.min_samples + 2) * per_call * 1.5 + 60
+            return "steady", allowed, float(done["t"])
+        if "loaded" in names:
+            limit = budget.search_limit_s if self.planned.engine.searches else budget.first_call_limit_s
+            return "first_call", limit, float(events[names.index("loaded")]["t"])
+        return "import", self.options.load_limit_s, self.spawned_at
+
+    def _supervise(self, process: subprocess.Popen, progress: Progress) -> dict[str, Any]:
+        self.spawned_at = time.time()
+        while True:
+            code = process.poll()
+            events = _read_events(self.events_path)
+            if code is not None:
+                return self._finish(code, _read_events(self.events_path))
+            phase, allowed, since = self._limit(events)
+            if time.time() - since > allowed:
+                _kill(process)
+                return self._timed_out(phase, allowed, _read_events(self.events_path))
+            progress.tick()
+            time.sleep(POLL_S)
+
+    def _loaded_fields(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        for event in events:
+            if event["event"] == "loaded":
+                fields["info"], fields["import_s"] = event["info"], event["import_s"]
+            if event["event"] == "first_call_done":
+                fields["first_call_s"] = event["seconds"]
+        return fields
+
+    def _timed_out(self, phase: str, allowed: float, events: list[dict[str, Any]]) -> dict[str, Any]:
+        fields = self._loaded_fields(events)
+        if phase == "first_call" and self.planned.engine.searches:
+            fields["search_s"] = allowed
+            reason = f"search did not finish within {allowed:.0f} s (search_limit_s)"
+            return self.record("search-timeout", reason=reason, **fields)
+        reason = f"{phase.replace('_', ' ')} did not finish within {allowed:.0f} s"
+        return self.record("timeout", reason=reason, log_tail=_tail(self.log_path), **fields)
+
+    def _finish(self, code: int, events: list[dict[str, Any]]) -> dict[str, Any]:
+        fields = self._loaded_fields(events)
+        last = events[-1] if events else {"event": "none"}
+        kind = last["event"]
+        if kind == "unavailable":
+            return self.record("unavailable", reason=last["reason"])
+        if kind == "unsupported":
+            return self.record("unsupported", reason=last["reason"], **fields)
+        if kind == "error":
+            return self.record("error", reason=last["message"], traceback=last["traceback"], **fields)
+        if kind == "result" and code == 0:
+            keep = ("samples", "warmup", "inner", "stop_reason", "self_timed")
+            measured = {key: last[key] for key in keep}
+            if self.planned.engine.searches and "first_call_s" in fields:
+                fields["search_s"] = fields["first_call_s"]
+            return self.record("ok", output=str(self.output_path), **fields, **measured)
+        reason = f"worker exited with code {code} after event '{kind}'"
+        return self.record("error", reason=reason, log_tail=_tail(self.log_path), **fields)
+
+
+def _agreement(scenario: Scenario, cells: list[dict[str, Any]], inputs: Inputs, reference_engine: str | None) -> None:
+    """Attach agreement data to each ok cell of one scenario (in place)."""
+    ok_cells = [c for c in cells if c["status"] == "ok"]
+    if not ok_cells:
+        return
+    oracle, bound = reference(inputs, scenario.dtype)
+    reference_output = None
+    for cell in ok_cells:
+        if cell["engine"] == reference_engine:
+            reference_output = np.load(cell["output"])
+            break
+    for cell in ok_cells:
+        out = np.load(cell.pop("output"))
+        entry: dict[str, Any] = {"dtype": str(out.dtype), "shape": list(out.shape)}
+        if out.shape != oracle.shape:
+            entry["oracle"] = None
+            entry["error"] = f"output shape {out.shape} differs from the expected {oracle.shape}"
+        elif str(out.dtype) != scenario.dtype:
+            entry["oracle"] = compare(out, oracle, bound).as_dict()
+            entry["error"] = f"output dtype {out.dtype} differs from the scenario's {scenario.dtype}"
+        else:
+            entry["oracle"] = compare(out, oracle, bound).as_dict()
+        if reference_output is not None and reference_output.shape == out.shape:
+            entry["reference"] = {"engine": reference_engine, **difference(out, reference_output).as_dict()}
+        cell["agreement"] = entry
+
+
+def run(sfile: ScenarioFile, options: RunOptions, argv: list[str] | None = None) -> dict[str, Any]:
+    """Run every selected cell and return the run record (not yet written anywhere)."""
+    scenarios, planned = select(sfile, options)
+    started = datetime.datetime.now(datetime.UTC)
+    host = socket.gethostname().split(".")[0] or "host"
+    names = {p.spec: p.engine.name for p in planned}
+    lab = sfile.lab
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "tgrad-lab-run",
+        "run_id": f"{started.strftime('%Y%m%dT%H%M%SZ')}-{host}",
+        "started": started.isoformat(),
+        "host": host,
+        "argv": list(argv or []),
+        "profile": "quick" if options.quick else "full",
+        "scenario_file": {"path": sfile.path, "sha256": sfile.sha256},
+        "lab": {
+            "engines": [p.engine.name for p in planned],
+            "subject": names.get(lab.subject, lab.subject),
+            "subject_single_thread": names.get(lab.subject_single_thread or "", lab.subject_single_thread),
+            "reference": names.get(lab.reference or "", lab.reference),
+            "descriptions": {p.engine.name: p.engine.description for p in planned},
+        },
+        "options": options.as_dict(),
+        "fingerprint": fingerprint.collect(),
+        "scenarios": [s.to_dict() for s in scenarios],
+        "cells": [],
+    }
+    progress = Progress(len(scenarios) * len(planned) * options.rounds, enabled=options.progress)
+    try:
+        with tempfile.TemporaryDirectory(prefix="tgrad-lab-") as tmp:
+            workdir = Path(tmp)
+            for scenario in scenarios:
+                inputs = make_inputs(scenario)
+                inputs_path = workdir / f"{scenario.name}.inputs.npz"
+                inputs.save(inputs_path)
+                cells: list[dict[str, Any]] = []
+                for round_index in range(options.rounds):
+                    for item in planned:
+                        progress.begin(f"{scenario.name} {item.engine.name}")
+                        cell = _CellRun(scenario, item, round_index, workdir, options).run(inputs_path, progress)
+                        progress.end(cell["status"])
+                        cells.append(cell)
+                _agreement(scenario, cells, inputs, record["lab"]["reference"])
+                record["cells"].extend(cells)
+    finally:
+        progress.close()
+    record["finished"] = datetime.datetime.now(datetime.UTC).isoformat()
+    return record

@@ -1,0 +1,107 @@
+"""Statistics over timing samples: medians, percentiles, and confidence intervals.
+
+Spread is reported as the median with p10-p90. Ratios (speedups) come with a percentile-bootstrap
+confidence interval of the ratio of medians, resampling each engine's samples independently with a
+fixed seed so a report is reproducible from the stored samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+Z95 = 1.959963984540054
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    n: int
+    median: float
+    p10: float
+    p90: float
+    mean: float
+    min: float
+    max: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    point: float
+    lo: float
+    hi: float
+    confidence: float = 0.95
+
+    def as_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+
+def summarize(samples: Sequence[float]) -> Summary:
+    if len(samples) == 0:
+        raise ValueError("no samples")
+    x = np.asarray(samples, dtype=np.float64)
+    p10, median, p90 = np.percentile(x, [10, 50, 90])
+    return Summary(len(x), float(median), float(p10), float(p90), float(x.mean()), float(x.min()), float(x.max()))
+
+
+def median_ci_halfwidth(samples: Sequence[float]) -> float:
+    """Relative half-width of a distribution-free 95% CI of the median (order statistics).
+
+    Ranks n/2 -+ z*sqrt(n)/2 (normal approximation to the binomial). Returns inf below 10 samples, where
+    the approximation is poor; the timing loop uses it only to stop early.
+    """
+    n = len(samples)
+    if n < 10:
+        return math.inf
+    x = np.sort(np.asarray(samples, dtype=np.float64))
+    half = Z95 * math.sqrt(n) / 2
+    lo = max(0, math.floor(n / 2 - half))
+    hi = min(n - 1, math.ceil(n / 2 + half))
+    median = float(np.median(x))
+    if median <= 0:
+        return math.inf
+    return float(x[hi] - x[lo]) / 2 / median
+
+
+def _bootstrap_medians(x: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    index = rng.integers(0, len(x), size=(resamples, len(x)), dtype=np.int32)
+    return np.median(x[index], axis=1)
+
+
+def bootstrap_ratio_of_medians(
+    numerator: Sequence[float],
+    denominator: Sequence[float],
+    *,
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """median(numerator) / median(denominator) with a percentile-bootstrap CI.
+
+    With numerator = another engine's times and denominator = tgrad's, this is tgrad's speedup.
+    """
+    x = np.asarray(numerator, dtype=np.float64)
+    y = np.asarray(denominator, dtype=np.float64)
+    if len(x) == 0 or len(y) == 0:
+        raise ValueError("no samples")
+    rng = np.random.default_rng(seed)
+    ratios = _bootstrap_medians(x, resamples, rng) / _bootstrap_medians(y, resamples, rng)
+    tail = (1 - confidence) / 2 * 100
+    lo, hi = np.percentile(ratios, [tail, 100 - tail])
+    point = float(np.median(x) / np.median(y))
+    return Interval(point, float(lo), float(hi), confidence)
+
+
+def bootstrap_median(samples: Sequence[float], *, resamples: int = 2000, confidence: float = 0.95, seed: int = 0):
+    """The median with a percentile-bootstrap CI."""
+    x = np.asarray(samples, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    medians = _bootstrap_medians(x, resamples, rng)
+    tail = (1 - confidence) / 2 * 100
+    lo, hi = np.percentile(medians, [tail, 100 - tail])
+    return Interval(float(np.median(x)), float(lo), float(hi), confidence)

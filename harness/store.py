@@ -1,0 +1,82 @@
+"""Results on disk: run files that are written atomically and never overwritten, and the latest table.
+
+A run file is written to a temporary file in the same folder, flushed to disk, then hard-linked to its
+final name, which fails instead of replacing an existing file (another name is then chosen). The
+latest table (results/latest.md, .csv) is replaced atomically with os.replace. An interrupted write
+leaves at most a hidden temporary file behind, never a truncated result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
+
+
+class StoreError(ValueError):
+    pass
+
+
+def _write_temp(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace `path` with `text` so readers see the old or the new content, never a mix."""
+    temp = _write_temp(path.parent, text)
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def write_new(folder: Path, stem: str, text: str, suffix: str = ".json") -> Path:
+    """Write `text` to folder/stem.json, or stem-1.json, ... : an existing file is never replaced."""
+    temp = _write_temp(folder, text)
+    try:
+        for attempt in range(1000):
+            path = folder / (f"{stem}{suffix}" if attempt == 0 else f"{stem}-{attempt}{suffix}")
+            try:
+                os.link(temp, path)
+                return path
+            except FileExistsError:
+                continue
+        raise StoreError(f"no free file name for {stem} in {folder}")
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def write_run(run: dict[str, Any], runs_dir: Path) -> Path:
+    return write_new(runs_dir, run["run_id"], json.dumps(run, indent=1, default=str) + "\n")
+
+
+def load_run(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        run = json.loads(path.read_text())
+    except OSError as e:
+        raise StoreError(f"{path}: cannot read: {e.strerror}") from e
+    except json.JSONDecodeError as e:
+        raise StoreError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from e
+    if not isinstance(run, dict) or run.get("kind") != "tgrad-lab-run":
+        raise StoreError(f"{path}: not a lab run file")
+    if run.get("schema_version") != SCHEMA_VERSION:
+        found = run.get("schema_version")
+        raise StoreError(f"{path}: schema version {found}, this harness reads {SCHEMA_VERSION}")
+    return run

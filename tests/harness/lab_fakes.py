@@ -1,0 +1,158 @@
+"""Fake engines with known timings and outputs, for testing the harness itself (not a test module).
+
+Fakes time themselves: step() returns the seconds of call number i, BASE * SEQUENCE[i % len(SEQUENCE)],
+so the samples a run must record are known exactly: call 0 is the first call, then `warmup` calls,
+then the samples. Outputs are the exact product rounded once to the scenario's dtype (well inside the
+error bound) unless a fake is meant to be wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.engines.base import Engine, Unavailable, Unsupported
+from harness.workload import Inputs
+
+FAKES = str(Path(__file__).resolve())
+SEQUENCE = (1.00, 1.02, 0.98, 1.05, 0.97, 1.01, 1.03)
+
+
+def expected_samples(base: float, warmup: int, count: int) -> list[float]:
+    return [base * SEQUENCE[i % len(SEQUENCE)] for i in range(1 + warmup, 1 + warmup + count)]
+
+
+def exact(inputs: Inputs) -> np.ndarray:
+    product = inputs.logical_a().astype(np.float64) @ inputs.logical_b().astype(np.float64)
+    if inputs.bias is not None:
+        product = np.maximum(product + inputs.bias.astype(np.float64), 0.0)
+    return product
+
+
+class KnownStep:
+    def __init__(self, inputs: Inputs, base: float, error: float):
+        self.inputs, self.base, self.error, self.calls = inputs, base, error, 0
+
+    def step(self) -> float:
+        seconds = self.base * SEQUENCE[self.calls % len(SEQUENCE)]
+        self.calls += 1
+        return seconds
+
+    def output(self) -> np.ndarray:
+        result = exact(self.inputs) * (1.0 + self.error)
+        return result.astype(self.inputs.a.dtype)
+
+
+class KnownEngine(Engine):
+    family = "fake"
+    description = "fake engine with known timings"
+    base: ClassVar[float] = 1e-3
+    error: ClassVar[float] = 0.0
+
+    def load(self) -> dict[str, Any]:
+        return {"version": "fake"}
+
+    def prepare(self, inputs: Inputs, device: str) -> KnownStep:
+        return KnownStep(inputs, self.base, self.error)
+
+
+class FastFake(KnownEngine):
+    name = "fast-fake"
+    base = 1e-3
+
+
+class SlowFake(KnownEngine):
+    name = "slow-fake"
+    base = 3e-3
+
+
+class WrongFake(KnownEngine):
+    name = "wrong-fake"
+    error = 1e-2  # relative: far outside a float32 bound for short reductions
+
+
+class MissingFake(KnownEngine):
+    name = "missing-fake"
+
+    def load(self) -> dict[str, Any]:
+        raise Unavailable("fakelib is not installed")
+
+
+class UnsupportedFake(KnownEngine):
+    name = "unsupported-fake"
+
+    def prepare(self, inputs: Inputs, device: str) -> KnownStep:
+        raise Unsupported("no linear_relu in fakelib")
+
+
+class CrashingFake(KnownEngine):
+    name = "crashing-fake"
+
+    def prepare(self, inputs: Inputs, device: str) -> KnownStep:
+        raise RuntimeError("fakelib crashed")
+
+
+class SleepyStep(KnownStep):
+    def step(self) -> None:
+        pid_file = os.environ.get("LAB_FAKE_PIDFILE")
+        if pid_file:
+            Path(pid_file).write_text(str(os.getpid()))
+        time.sleep(0.05)
+
+
+class SleepyFake(KnownEngine):
+    """Really sleeps (wall-clock timed), to interrupt a run in the middle of a cell."""
+
+    name = "sleepy-fake"
+
+    def prepare(self, inputs: Inputs, device: str) -> SleepyStep:
+        return SleepyStep(inputs, self.base, 0.0)
+
+
+def spec(cls: type) -> str:
+    return f"{FAKES}:{cls.__name__}"
+
+
+def write_scenarios(
+    folder: Path,
+    engines: list[type],
+    *,
+    subject: type | None = None,
+    budget: str = "warmup = 2\nmin_samples = 6\nmax_samples = 50\ntime_s = 0.0",
+    extra: str = "",
+) -> Path:
+    """A tiny scenario file: two small scenarios run by the given fake engines."""
+    names = ", ".join(f'"{spec(e)}"' for e in engines)
+    subject_spec = spec(subject or engines[0])
+    text = f"""[lab]
+engines = [{names}]
+subject = "{subject_spec}"
+
+[defaults]
+seed = 7
+
+[defaults.budget]
+{budget}
+
+[[scenario]]
+name = "T1"
+title = "tiny-gemm"
+op = "matmul"
+a = [8, 16]
+b = [16, 4]
+
+[[scenario]]
+name = "T2"
+title = "tiny-linear"
+op = "linear_relu"
+a = [5, 12]
+b = [12, 3]
+bias = [3]
+{extra}"""
+    path = folder / "tiny.toml"
+    path.write_text(text)
+    return path

@@ -1,0 +1,147 @@
+"""The runner end to end on tiny scenarios with fake engines whose timings and outputs are known."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from lab_fakes import (
+    CrashingFake,
+    FastFake,
+    MissingFake,
+    SlowFake,
+    UnsupportedFake,
+    WrongFake,
+    expected_samples,
+    write_scenarios,
+)
+
+from harness import cli, compare, report, store
+from harness.stats import bootstrap_ratio_of_medians
+
+
+def _run(scenarios: Path, results: Path, *extra: str) -> int:
+    return cli.main(["run", str(scenarios), "--results", str(results), "--no-progress", *extra])
+
+
+@pytest.fixture(scope="module")
+def known_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict, Path]:
+    folder = tmp_path_factory.mktemp("known")
+    engines = [SlowFake, FastFake, MissingFake, UnsupportedFake]
+    scenarios = write_scenarios(folder, engines, subject=FastFake)
+    code = _run(scenarios, folder / "results")
+    runs = sorted((folder / "results" / "runs").glob("*.json"))
+    assert len(runs) == 1
+    return code, store.load_run(runs[0]), folder / "results"
+
+
+def test_known_samples_are_recorded_exactly(known_run: tuple[int, dict, Path]) -> None:
+    code, run, _ = known_run
+    assert code == 0
+    ok_cells = [c for c in run["cells"] if c["status"] == "ok"]
+    assert {(c["scenario"], c["engine"]) for c in ok_cells} == {
+        (s, e) for s in ("T1", "T2") for e in ("slow-fake", "fast-fake")
+    }
+    for cell in ok_cells:
+        base = 3e-3 if cell["engine"] == "slow-fake" else 1e-3
+        assert cell["self_timed"] is True
+        assert cell["stop_reason"] == "time"  # time_s = 0: stop as soon as min_samples are in
+        assert cell["first_call_s"] == pytest.approx(base * 1.00)
+        assert cell["warmup"] == pytest.approx([base * 1.02, base * 0.98])
+        assert cell["samples"] == pytest.approx(expected_samples(base, warmup=2, count=6))
+
+
+def test_unavailable_and_unsupported_are_shown_not_dropped(known_run: tuple[int, dict, Path]) -> None:
+    _, run, results = known_run
+    table = compare.build_table(run)
+    by_engine = {(r.scenario, r.engine): r for r in table.rows}
+    assert by_engine[("T1", "missing-fake")].status == "unavailable"
+    assert "fakelib is not installed" in by_engine[("T1", "missing-fake")].reason
+    assert by_engine[("T2", "unsupported-fake")].status == "unsupported"
+    markdown = (results / "latest.md").read_text()
+    assert "unavailable: fakelib is not installed" in markdown
+    assert "unsupported: Unsupported: no linear_relu in fakelib" in markdown
+
+
+def test_table_statistics_match_the_known_samples(known_run: tuple[int, dict, Path]) -> None:
+    _, run, results = known_run
+    table = compare.build_table(run)
+    rows = {(r.scenario, r.engine): r for r in table.rows}
+    slow_samples = expected_samples(3e-3, 2, 6)
+    fast_samples = expected_samples(1e-3, 2, 6)
+    slow = rows[("T1", "slow-fake")]
+    assert slow.summary is not None
+    assert slow.summary.median == pytest.approx(float(np.median(slow_samples)))
+    assert slow.summary.p10 == pytest.approx(float(np.percentile(slow_samples, 10)))
+    assert slow.summary.p90 == pytest.approx(float(np.percentile(slow_samples, 90)))
+    assert slow.gflops == pytest.approx(2 * 8 * 16 * 4 / slow.summary.median / 1e9)
+    # the subject is fast-fake: slow-fake's speedup is the ratio of medians, with a CI around it
+    assert slow.speedup is not None
+    assert slow.speedup.point == pytest.approx(np.median(slow_samples) / np.median(fast_samples))
+    assert slow.speedup.lo <= slow.speedup.point <= slow.speedup.hi
+    assert 2.7 < slow.speedup.lo and slow.speedup.hi < 3.3
+    assert rows[("T1", "fast-fake")].speedup is None  # the subject is not compared with itself
+    # agreement was judged against the oracle and passed
+    assert all(v.ok for v in table.verdicts)
+    assert slow.agreement_ok is True and slow.agreement_ratio is not None and slow.agreement_ratio <= 1
+    # the markdown and CSV show the same numbers
+    markdown = (results / "latest.md").read_text()
+    assert report.fmt_time(slow.summary.median) in markdown
+    assert report.fmt_ratio(slow.speedup) in markdown
+    rows_csv = list(csv.DictReader(io.StringIO((results / "latest.csv").read_text())))
+    assert len(rows_csv) == len(table.rows) == 8
+    slow_csv = next(r for r in rows_csv if r["scenario"] == "T1" and r["engine"] == "slow-fake")
+    assert float(slow_csv["median_s"]) == pytest.approx(slow.summary.median)
+    assert float(slow_csv["speedup"]) == pytest.approx(slow.speedup.point)
+
+
+def test_bootstrap_ci_is_reproducible_from_the_stored_samples(known_run: tuple[int, dict, Path]) -> None:
+    _, run, _ = known_run
+    first = compare.build_table(run).rows
+    again = compare.build_table(json.loads(json.dumps(run))).rows
+    assert [r.speedup for r in first] == [r.speedup for r in again]
+    direct = bootstrap_ratio_of_medians(expected_samples(3e-3, 2, 6), expected_samples(1e-3, 2, 6), seed=0)
+    assert direct.lo <= direct.point <= direct.hi
+
+
+def test_run_file_is_traceable(known_run: tuple[int, dict, Path]) -> None:
+    _, run, _ = known_run
+    assert run["schema_version"] == store.SCHEMA_VERSION
+    assert {s["name"]: len(s["version"]) for s in run["scenarios"]} == {"T1": 16, "T2": 16}
+    assert run["fingerprint"]["python"] and run["fingerprint"]["cpu"]
+    assert "blas" in run["fingerprint"] and "git" in run["fingerprint"]
+
+
+def test_report_command_rebuilds_the_table(known_run: tuple[int, dict, Path], capsys: pytest.CaptureFixture) -> None:
+    _, _, results = known_run
+    run_file = next((results / "runs").glob("*.json"))
+    assert cli.main(["report", str(run_file)]) == 0
+    printed = capsys.readouterr().out
+    assert printed == (results / "latest.md").read_text()
+
+
+def test_agreement_failure_fails_the_run_with_the_seed(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    scenarios = write_scenarios(tmp_path, [FastFake, WrongFake], subject=FastFake)
+    code = _run(scenarios, tmp_path / "results", "--only", "T1")
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "agreement FAILED in T1 (seed 7): wrong-fake" in err
+    assert "--only T1 --seed 7" in err
+    assert "FAIL" in (tmp_path / "results" / "latest.md").read_text()
+
+
+def test_a_crashing_engine_fails_the_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    scenarios = write_scenarios(tmp_path, [FastFake, CrashingFake], subject=FastFake)
+    assert _run(scenarios, tmp_path / "results", "--only", "T1") == 1
+    assert "crashing-fake: error: RuntimeError: fakelib crashed" in capsys.readouterr().err
+
+
+def test_two_runs_never_overwrite_each_other(tmp_path: Path) -> None:
+    scenarios = write_scenarios(tmp_path, [FastFake], budget="warmup = 0\nmin_samples = 5\ntime_s = 0.0")
+    for _ in range(2):
+        assert _run(scenarios, tmp_path / "results", "--only", "T1") == 0
+    assert len(list((tmp_path / "results" / "runs").glob("*.json"))) == 2

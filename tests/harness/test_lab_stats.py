@@ -1,0 +1,106 @@
+"""Statistics and the timing loop, with known inputs and a fake clock."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from harness import stats
+from harness.scenario import Budget
+from harness.timing import measure
+
+
+def test_summary_matches_numpy() -> None:
+    x = [5.0, 1.0, 3.0, 2.0, 4.0, 10.0]
+    s = stats.summarize(x)
+    assert (s.n, s.median, s.min, s.max) == (6, 3.5, 1.0, 10.0)
+    assert s.p10 == pytest.approx(np.percentile(x, 10)) and s.p90 == pytest.approx(np.percentile(x, 90))
+
+
+def test_bootstrap_ratio_covers_the_true_ratio() -> None:
+    rng = np.random.default_rng(1)
+    fast = 1e-3 * rng.lognormal(0, 0.05, 200)
+    slow = 2.5e-3 * rng.lognormal(0, 0.05, 200)
+    interval = stats.bootstrap_ratio_of_medians(slow, fast, seed=3)
+    assert interval.lo < 2.5 < interval.hi
+    assert interval.hi - interval.lo < 0.05  # 200 samples, 5% spread: a tight interval
+    assert stats.bootstrap_ratio_of_medians(slow, fast, seed=3) == interval  # seeded: reproducible
+    wide = stats.bootstrap_ratio_of_medians(slow[:10], fast[:10], seed=3)
+    assert wide.hi - wide.lo > interval.hi - interval.lo
+
+
+def test_bootstrap_median() -> None:
+    x = np.arange(1.0, 102.0)
+    interval = stats.bootstrap_median(x, seed=0)
+    assert interval.point == 51.0 and interval.lo < 51.0 < interval.hi
+
+
+def test_median_ci_halfwidth() -> None:
+    assert math.isinf(stats.median_ci_halfwidth([1.0] * 9))
+    assert stats.median_ci_halfwidth([1.0] * 20) == 0.0
+    rng = np.random.default_rng(0)
+    noisy = 1 + 0.1 * rng.standard_normal(1000)
+    small, large = stats.median_ci_halfwidth(noisy[:50]), stats.median_ci_halfwidth(noisy)
+    assert 0 < large < small < 0.1
+
+
+class FakeClock:
+    """A clock that advances only when a fake step runs."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rounds_are_batched_to_beat_timer_resolution() -> None:
+    clock = FakeClock()
+
+    def step() -> None:
+        clock.now += 1e-6  # a 1 µs call
+
+    budget = Budget(warmup=2, min_samples=5, max_samples=5, time_s=10, min_round_s=1e-4)
+    m = measure(step, budget, first_call_s=1e-3, clock=clock)
+    assert m.inner == 100
+    assert m.samples == pytest.approx([1e-6] * 5)
+    assert m.stop_reason == "max_samples" and not m.self_timed
+
+
+def test_stops_on_a_tight_ci_but_never_below_min_samples() -> None:
+    clock = FakeClock()
+
+    def step() -> None:
+        clock.now += 1e-2
+
+    budget = Budget(warmup=0, min_samples=12, max_samples=1000, time_s=100, target_rel_ci=0.01, min_round_s=0)
+    m = measure(step, budget, first_call_s=1e-2, clock=clock)
+    assert len(m.samples) == 12 and m.stop_reason == "ci"
+
+
+def test_stops_when_the_time_budget_is_spent() -> None:
+    clock = FakeClock()
+    calls = [0]
+
+    def step() -> None:
+        calls[0] += 1
+        clock.now += 0.1 * (1 + (calls[0] % 3))  # noisy: the CI never gets tight
+
+    budget = Budget(warmup=1, min_samples=5, max_samples=1000, time_s=2.0, target_rel_ci=1e-6, min_round_s=0)
+    m = measure(step, budget, first_call_s=0.1, clock=clock)
+    assert m.stop_reason == "time"
+    assert 5 <= len(m.samples) <= 2.0 / 0.1 + 1
+
+
+def test_self_timed_steps_report_their_own_seconds() -> None:
+    values = iter([0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625])
+
+    def step() -> float:
+        return next(values)
+
+    budget = Budget(warmup=1, min_samples=5, max_samples=5, time_s=100)
+    m = measure(step, budget, first_call_s=1.0)
+    assert m.self_timed and m.inner == 1
+    assert m.warmup == [0.5] and m.samples == [0.25, 0.125, 0.0625, 0.03125, 0.015625]
