@@ -69,11 +69,15 @@ pub fn stage_candidates(
             }
             v
         }
+        4 => vec![Tuning {
+            unpacked: !base.unpacked,
+            ..*base
+        }],
         _ => vec![],
     }
 }
 
-pub const STAGES: usize = 4;
+pub const STAGES: usize = 5;
 
 fn cache_key(p: &Program, g: &GemmPlan, target: &CpuTarget, host: &str) -> String {
     // shape, batch and every operand's strides: the layout changes which choice wins
@@ -195,6 +199,7 @@ mod tests {
             threads: 2,
             mchunks: 1,
             nchunks: 2,
+            unpacked: false,
         };
         assert_eq!(Tuning::parse(&t.encode()), Some(t));
         assert_eq!(Tuning::parse("1 2 3"), None);
@@ -212,6 +217,7 @@ mod tests {
             threads: 2,
             mchunks: 1,
             nchunks: 2,
+            unpacked: false,
         };
         for stage in 0..STAGES {
             let c = stage_candidates(stage, &base, VectorIsa::Avx2Fma, 2);

@@ -199,7 +199,7 @@ fn describe(p: &Program) -> String {
 }
 
 /// Run without debug output or counting (BEAM's timing runs).
-pub(crate) fn launch_quiet(l: &Launch) -> Result<()> {
+pub fn launch_quiet(l: &Launch) -> Result<()> {
     let ptrs: Vec<*mut u8> = l.bufs.iter().map(|b| b.as_ptr()).collect();
     l.compiled
         .program
@@ -297,7 +297,7 @@ fn plan_and_compile(item: &ScheduleItem, target: &CpuTarget) -> Result<Planned> 
 }
 
 /// Compile (or find) a planned program and bind it to the item's buffers.
-pub(crate) fn launch_for(p: &Program, item: &ScheduleItem) -> Result<Launch> {
+pub fn launch_for(p: &Program, item: &ScheduleItem) -> Result<Launch> {
     let compiled = compile(p)?;
     let p = p.clone();
     Ok(Launch {

@@ -138,3 +138,33 @@ fn elementwise_and_reduce_kernels() {
     );
     assert_eq!(read_f32(&c), vec![2.0, 8.0, 4.0, 10.0, 6.0, 12.0]);
 }
+
+/// Row-major small operands take the unpacked path (full tiles in place, edge tiles packed); the
+/// bias + relu epilogue must be applied on both.
+#[test]
+fn unpacked_small_gemm_with_epilogue() {
+    rng::manual_seed(11);
+    let (m, k, n) = (50, 70, 45); // edges in both M and N
+    let (a, b, bias) = (random(m * k), random(k * n), random(n));
+    let y = tensor::dot(&tensor_f32(&a, &[m, k]), &tensor_f32(&b, &[k, n])).unwrap();
+    let y = tensor::unary(
+        UnaryOp::Relu,
+        &tensor::binary(BinaryOp::Add, &y, &tensor_f32(&bias, &[n])).unwrap(),
+    );
+    let got = read_f32(&y);
+    let want = reference(&a, &b, 1, m, k, n);
+    let absprod = abs_ref(&a, &b, 1, m, k, n);
+    let u = 2f64.powi(-24);
+    for i in 0..m {
+        for j in 0..n {
+            let w = (want[i * n + j] + f64::from(bias[j])).max(0.0);
+            let bound =
+                (k as f64 + 1.0) * u * (absprod[i * n + j] + f64::from(bias[j]).abs()) * 1.01;
+            let g = f64::from(got[i * n + j]);
+            assert!(
+                (g - w).abs() <= bound,
+                "({i},{j}): {g} vs {w}, bound {bound}"
+            );
+        }
+    }
+}

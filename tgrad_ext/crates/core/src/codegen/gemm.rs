@@ -27,6 +27,8 @@ pub const P_NCHUNKS: usize = 9;
 pub const P_KC: usize = 10;
 pub const P_MC: usize = 11;
 pub const P_NC: usize = 12;
+/// 1: full tiles read row-major A and B in place (small problems), see `Tuning::unpacked`.
+pub const P_UNPACKED: usize = 13;
 pub const P_OPERANDS: usize = 16;
 pub const OPERAND_PARAMS: usize = 4 + MAX_BATCH;
 
@@ -80,7 +82,13 @@ pub struct Tuning {
     pub threads: usize,
     pub mchunks: usize,
     pub nchunks: usize,
+    /// Skip packing for full tiles (the program decides at run time whether A and B are
+    /// row-major; K must be at most `UNPACKED_MAX_K` so a B micro-panel stays in L1).
+    pub unpacked: bool,
 }
+
+/// The deepest K read in place: a B micro-panel of K rows x one cache line stays in L1.
+pub const UNPACKED_MAX_K: usize = 512;
 
 impl Tuning {
     pub fn heuristic(
@@ -109,11 +117,16 @@ impl Tuning {
                 nchunks = n / opts.nr;
             }
         }
+        // packing pays off when each packed panel is reused many times; for tiny outputs (B1's
+        // 64x64: 7% faster in place) the copies cost more than they save. Measured on batched
+        // 128^3 (B4), packing wins again, so the cut-off is low; BEAM tries both.
+        let unpacked = k <= UNPACKED_MAX_K && m * n <= 96 * 96;
         Tuning {
             opts,
             threads,
             mchunks,
             nchunks,
+            unpacked,
         }
     }
 
@@ -121,8 +134,17 @@ impl Tuning {
     pub fn encode(&self) -> String {
         let o = &self.opts;
         format!(
-            "{} {} {} {} {} {} {} {} {}",
-            o.vw, o.mr, o.nr, o.kc, o.mc, o.nc, self.threads, self.mchunks, self.nchunks
+            "{} {} {} {} {} {} {} {} {} {}",
+            o.vw,
+            o.mr,
+            o.nr,
+            o.kc,
+            o.mc,
+            o.nc,
+            self.threads,
+            self.mchunks,
+            self.nchunks,
+            u8::from(self.unpacked)
         )
     }
 
@@ -132,7 +154,13 @@ impl Tuning {
             .map(str::parse)
             .collect::<Result<_, _>>()
             .ok()?;
-        let [vw, mr, nr, kc, mc, nc, threads, mchunks, nchunks] = v[..] else {
+        // the 10th field (unpacked) is optional: 9-field lines predate it
+        let (fields, unpacked) = match v.len() {
+            9 => (&v[..], false),
+            10 => (&v[..9], v[9] == 1),
+            _ => return None,
+        };
+        let [vw, mr, nr, kc, mc, nc, threads, mchunks, nchunks] = fields[..] else {
             return None;
         };
         let ok = vw > 0
@@ -156,6 +184,7 @@ impl Tuning {
             threads,
             mchunks: mchunks.max(1),
             nchunks: nchunks.max(1),
+            unpacked,
         })
     }
 }
@@ -232,6 +261,7 @@ pub fn match_gemm(k: &Kernel, target: &CpuTarget, tuning: Option<&Tuning>) -> Op
     params[P_KC] = kc as i64;
     params[P_MC] = mc as i64;
     params[P_NC] = nc as i64;
+    params[P_UNPACKED] = i64::from(t.unpacked && kk <= UNPACKED_MAX_K);
     let mut operand = |v: &View| {
         let st = |ax: &[usize]| ax.first().map_or(0, |&d| v.strides[d] as i64);
         params.push(v.offset as i64);
@@ -301,6 +331,13 @@ impl GemmPlan {
         );
         let mc = round_up(mc, self.opts.mr);
         let nc = round_up(nc, self.opts.nr);
-        (mc * kc + kc * nc) * self.acc.itemsize() + 256
+        let packed = mc * kc + kc * nc;
+        // unpacked mode packs only edge tiles: one MR x K and one K x NR panel
+        let unpacked = if self.params[P_UNPACKED] == 1 {
+            round_up(self.opts.mr * self.k, 64) + self.k * self.opts.nr
+        } else {
+            0
+        };
+        packed.max(unpacked) * self.acc.itemsize() + 256
     }
 }

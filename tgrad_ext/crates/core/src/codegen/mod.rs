@@ -70,7 +70,19 @@ pub fn simplify(kernel: &Kernel) -> Kernel {
 
 /// Plan a kernel for the CPU target.
 pub fn plan(kernel: &Kernel, target: &opts::CpuTarget) -> Program {
-    plan_tuned(kernel, target, None)
+    plan_tuned(kernel, target, forced_tuning().as_ref())
+}
+
+/// TGRAD_GEMM_TUNING="vw mr nr kc mc nc threads mchunks nchunks" forces every GEMM's choices
+/// (for experiments and for reproducing a BEAM result by hand).
+fn forced_tuning() -> Option<gemm::Tuning> {
+    static FORCED: std::sync::OnceLock<Option<gemm::Tuning>> = std::sync::OnceLock::new();
+    *FORCED.get_or_init(|| {
+        std::env::var("TGRAD_GEMM_TUNING")
+            .ok()
+            .as_deref()
+            .and_then(gemm::Tuning::parse)
+    })
 }
 
 /// Plan with given GEMM choices (from a BEAM search) instead of the heuristic's.

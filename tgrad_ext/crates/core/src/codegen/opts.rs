@@ -103,7 +103,7 @@ impl GemmOpts {
             _ => (6, 2),
         };
         let kc = 256;
-        let mc = (96 / mr).max(1) * mr;
+        let mc = (144 / mr).max(1) * mr;
         GemmOpts {
             vw,
             mr,

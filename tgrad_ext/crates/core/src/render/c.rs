@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::{Renderer, ENTRY};
-use crate::codegen::gemm::{GemmPlan, MAX_BATCH, OPERAND_PARAMS, P_OPERANDS};
+use crate::codegen::gemm::{GemmPlan, MAX_BATCH, OPERAND_PARAMS, P_OPERANDS, P_UNPACKED};
 use crate::codegen::uops::{RangeKind, UOp, Val};
 use crate::codegen::{Program, Strategy};
 use crate::dtype::DType;
@@ -415,6 +415,108 @@ fn render_vexpr(e: &Expr, acc: DType, next: &mut usize) -> String {
     }
 }
 
+/// One microkernel: MR x (NR/VW) vector accumulators over `kc` steps of k. Packed (`ukr`): A and
+/// B are panels in the workspace (aligned B loads). Unpacked (`ukr_u`): A rows and B rows are read
+/// in place (row strides `lda`, `ldb`, unaligned B loads), which saves the packing copies for
+/// small problems whose panels stay in L1/L2 anyway. Then the store: accumulate into C on later
+/// K blocks, apply the epilogue on the last one, vectorised for full tiles.
+fn render_ukr(s: &mut String, g: &GemmPlan, unpacked: bool, c_accumulates: bool, vec_epi: bool) {
+    let o = &g.opts;
+    let acc = compute(g.acc);
+    let tc = storage(g.out_dtype);
+    let nv = o.nr / o.vw;
+    let name = if unpacked { "ukr_u" } else { "ukr" };
+    let _ = writeln!(
+        s,
+        "static inline __attribute__((always_inline)) void {name}(int64_t kc, const {acc}* restrict a, int64_t lda, \
+         const {acc}* restrict b, int64_t ldb, {tc}* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, \
+         int first, int last, const tg_epi* e, int64_t m, int64_t n) {{"
+    );
+    s.push_str("  (void)lda; (void)ldb;\n");
+    let accs: Vec<String> = (0..o.mr)
+        .flat_map(|r| (0..nv).map(move |c| format!("c{r}_{c} = {{0}}")))
+        .collect();
+    let _ = writeln!(s, "  tg_v {};", accs.join(", "));
+    if c_accumulates {
+        s.push_str(
+            "  if (!first) for (int r = 0; r < MR; r++) __builtin_prefetch(c + r*csm, 1);\n",
+        );
+    }
+    let (a_step, b_step, bty) = if unpacked {
+        ("1", "ldb", "tg_vu")
+    } else {
+        ("MR", "NR", "tg_v")
+    };
+    let _ = writeln!(
+        s,
+        "  for (int64_t k = 0; k < kc; k++, a += {a_step}, b += {b_step}) {{"
+    );
+    for c in 0..nv {
+        let _ = writeln!(
+            s,
+            "    const tg_v b{c} = *(const {bty}*)(b + {});",
+            c * o.vw
+        );
+    }
+    for r in 0..o.mr {
+        let a_at = if unpacked {
+            format!("a[{r}*lda]")
+        } else {
+            format!("a[{r}]")
+        };
+        let _ = write!(s, "    {{ const {acc} a{r} = {a_at};");
+        for c in 0..nv {
+            let _ = write!(s, " c{r}_{c} += a{r} * b{c};");
+        }
+        s.push_str(" }\n");
+    }
+    s.push_str("  }\n");
+    // scalar epilogue over a tile (edges, non-unit strides, half output)
+    let mut next = 0;
+    let epi_s = render_expr(
+        &g.epilogue,
+        "x",
+        &mut |i, d| load_cvt(d, &format!("e->p{i}[(m+i)*e->sm{i} + (n+j)*e->sn{i}]")),
+        &mut next,
+    );
+    if vec_epi {
+        s.push_str("  if (mr == MR && nr == NR && csn == 1 && e->vec_ok) {\n");
+        let mut next = 0;
+        let ve = render_vexpr(&g.epilogue, g.acc, &mut next);
+        for r in 0..o.mr {
+            for c in 0..nv {
+                let _ = writeln!(
+                    s,
+                    "    {{ tg_v x = c{r}_{c}; {acc}* cp = c + {r}*csm + {off}; if (!first) x += *(const tg_vu*)cp; \
+                     if (last) {{ const int64_t m_ = m + {r}, n_ = n + {off}; (void)m_; (void)n_; x = {ve2}; }} *(tg_vu*)cp = x; }}",
+                    off = c * o.vw,
+                    ve2 = ve.replace("(m)", "(m_)").replace("(n)", "(n_)")
+                );
+            }
+        }
+        s.push_str("    return;\n  }\n");
+    }
+    let _ = writeln!(s, "  {acc} t[MR*NR] __attribute__((aligned(64)));");
+    for r in 0..o.mr {
+        for c in 0..nv {
+            let _ = writeln!(s, "  *(tg_v*)(t + {}) = c{r}_{c};", r * o.nr + c * o.vw);
+        }
+    }
+    let accum = if c_accumulates {
+        "if (!first) x += *cp; "
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        s,
+        "  for (int64_t i = 0; i < mr; i++) for (int64_t j = 0; j < nr; j++) {{\n\
+         \x20   {tc}* cp = c + i*csm + j*csn; {acc} x = t[i*NR + j]; {accum}(void)first;\n\
+         \x20   if (last) x = {epi_s};\n\
+         \x20   *cp = {st};\n  }}\n}}",
+        st = store_cvt(g.out_dtype, "x")
+    );
+}
+
 fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
     let o = &g.opts;
     let acc = compute(g.acc);
@@ -425,8 +527,11 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
     } else {
         "int32_t"
     };
-    let direct = g.out_dtype == g.acc;
-    let vec_epi = direct && vector_epilogue(&g.epilogue, g.acc);
+    // C itself holds partial sums across K blocks when it has the accumulator's type
+    let c_accumulates = g.out_dtype == g.acc;
+    let vec_epi = c_accumulates && vector_epilogue(&g.epilogue, g.acc);
+    // reading A and B in place needs them in the accumulator's type (no conversion on load)
+    let unpacked_ok = c_accumulates && g.a.1 == g.acc && g.b.1 == g.acc;
     let _ = write!(
         s,
         "typedef {acc} tg_v __attribute__((vector_size({vb})));\n\
@@ -471,81 +576,11 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
         la1 = load_cvt(g.a.1, "a[(i0+i)*sm + k]"),
     );
 
-    // the microkernel: MR x (NR/VW) vector accumulators
-    let nv = o.nr / o.vw;
-    let accs: Vec<String> = (0..o.mr)
-        .flat_map(|r| (0..nv).map(move |c| format!("c{r}_{c}")))
-        .collect();
-    let _ = writeln!(
-        s,
-        "static inline __attribute__((always_inline)) void ukr(int64_t kc, const {acc}* restrict a, const {acc}* restrict b, \
-         {tc}* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {{"
-    );
-    let _ = writeln!(
-        s,
-        "  tg_v {};",
-        accs.iter()
-            .map(|a| format!("{a} = {{0}}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    if direct {
-        s.push_str(
-            "  if (!first) for (int r = 0; r < MR; r++) __builtin_prefetch(c + r*csm, 1);\n",
-        );
+    // the microkernels: on packed panels, and (for small row-major problems) on A and B in place
+    render_ukr(s, g, false, c_accumulates, vec_epi);
+    if unpacked_ok {
+        render_ukr(s, g, true, c_accumulates, vec_epi);
     }
-    s.push_str("  for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {\n");
-    for c in 0..nv {
-        let _ = writeln!(s, "    const tg_v b{c} = *(const tg_v*)(b + {});", c * o.vw);
-    }
-    for r in 0..o.mr {
-        let _ = write!(s, "    {{ const {acc} a{r} = a[{r}];");
-        for c in 0..nv {
-            let _ = write!(s, " c{r}_{c} += a{r} * b{c};");
-        }
-        s.push_str(" }\n");
-    }
-    s.push_str("  }\n");
-    // scalar epilogue over a tile (edges, non-unit strides, half output)
-    let mut next = 0;
-    let epi_s = render_expr(
-        &g.epilogue,
-        "x",
-        &mut |i, d| load_cvt(d, &format!("e->p{i}[(m+i)*e->sm{i} + (n+j)*e->sn{i}]")),
-        &mut next,
-    );
-    if vec_epi {
-        s.push_str("  if (mr == MR && nr == NR && csn == 1 && e->vec_ok) {\n");
-        let mut next = 0;
-        let ve = render_vexpr(&g.epilogue, g.acc, &mut next);
-        for r in 0..o.mr {
-            for c in 0..nv {
-                let _ = writeln!(
-                    s,
-                    "    {{ tg_v x = c{r}_{c}; {acc}* cp = c + {r}*csm + {off}; if (!first) x += *(const tg_vu*)cp; \
-                     if (last) {{ const int64_t m_ = m + {r}, n_ = n + {off}; (void)m_; (void)n_; x = {ve2}; }} *(tg_vu*)cp = x; }}",
-                    off = c * o.vw,
-                    ve2 = ve.replace("(m)", "(m_)").replace("(n)", "(n_)")
-                );
-            }
-        }
-        s.push_str("    return;\n  }\n");
-    }
-    let _ = writeln!(s, "  {acc} t[MR*NR] __attribute__((aligned(64)));");
-    for r in 0..o.mr {
-        for c in 0..nv {
-            let _ = writeln!(s, "  *(tg_v*)(t + {}) = c{r}_{c};", r * o.nr + c * o.vw);
-        }
-    }
-    let accum = if direct { "if (!first) x += *cp; " } else { "" };
-    let _ = writeln!(
-        s,
-        "  for (int64_t i = 0; i < mr; i++) for (int64_t j = 0; j < nr; j++) {{\n\
-         \x20   {tc}* cp = c + i*csm + j*csn; {acc} x = t[i*NR + j]; {accum}(void)first;\n\
-         \x20   if (last) x = {epi_s};\n\
-         \x20   *cp = {st};\n  }}\n}}",
-        st = store_cvt(g.out_dtype, "x")
-    );
 
     // the driver: chunks of (batch, m-range, n-range) over threads, BLIS loops inside
     let _ = writeln!(
@@ -608,6 +643,27 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
         );
     }
     let _ = bufs;
+    if unpacked_ok {
+        // small problems with row-major A and B: full tiles read A and B in place (no packing);
+        // edge tiles pack just their own panels into the workspace
+        let _ = writeln!(
+            s,
+            "    if (p[{P_UNPACKED}] && ask == 1 && bsn == 1) {{\n\
+             \x20     {acc}* bq = ap + (MR*K + 63) / 64 * 64;\n\
+             \x20     for (int64_t jr = n0; jr < n1; jr += NR) {{\n\
+             \x20       const int64_t nr = tg_min(NR, n1 - jr);\n\
+             \x20       for (int64_t ir = m0; ir < m1; ir += MR) {{\n\
+             \x20         const int64_t mr = tg_min(MR, m1 - ir);\n\
+             \x20         {tc}* ct = C + ir*csm + jr*csn;\n\
+             \x20         if (mr == MR && nr == NR) ukr_u(K, A + ir*asm_, asm_, B + jr, bsk, ct, csm, csn, MR, NR, 1, 1, &e, ir, jr);\n\
+             \x20         else {{ pack_a(mr, K, A + ir*asm_, asm_, ask, ap); pack_b(K, nr, B + jr, bsk, bsn, bq);\n\
+             \x20                ukr(K, ap, 0, bq, 0, ct, csm, csn, mr, nr, 1, 1, &e, ir, jr); }}\n\
+             \x20       }}\n\
+             \x20     }}\n\
+             \x20     continue;\n\
+             \x20   }}"
+        );
+    }
     s.push_str(
         "    for (int64_t jc = n0; jc < n1; jc += NC) {\n\
          \x20     const int64_t nc = tg_min(NC, n1 - jc);\n\
@@ -621,7 +677,7 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
          \x20         pack_a(mc, kc, A + ic*asm_ + pc*ask, asm_, ask, ap);\n\
          \x20         for (int64_t jr = 0; jr < nc; jr += NR)\n\
          \x20           for (int64_t ir = 0; ir < mc; ir += MR)\n\
-         \x20             ukr(kc, ap + ir*kc, bp + jr*kc, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,\n\
+         \x20             ukr(kc, ap + ir*kc, 0, bp + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,\n\
          \x20                 tg_min(MR, mc - ir), tg_min(NR, nc - jr), first, last, &e, ic + ir, jc + jr);\n\
          \x20       }\n\
          \x20       pc += kc;\n\

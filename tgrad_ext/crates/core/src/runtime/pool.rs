@@ -1,11 +1,12 @@
 //! A persistent worker pool: workers spin briefly after each job (a 64x64 matmul is a few
-//! microseconds, far less than waking a sleeping thread), then sleep on a condition variable.
+//! microseconds, far less than waking a sleeping thread; 5 ms keeps a worker hot between
+//! back-to-back calls of a few milliseconds), then sleep on a condition variable.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-const SPIN: Duration = Duration::from_micros(300);
+const SPIN: Duration = Duration::from_millis(5);
 
 type Job = *const (dyn Fn(usize) + Sync);
 

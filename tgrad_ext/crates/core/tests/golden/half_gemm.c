@@ -56,7 +56,8 @@ static void pack_b(int64_t kc, int64_t nc, const uint16_t* restrict b, int64_t s
     else { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = j < nr ? (float)tg_h2f(b[k*sk + (j0+j)*sn]) : 0; }
   }
 }
-static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* restrict a, const float* restrict b, uint16_t* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
+static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* restrict a, int64_t lda, const float* restrict b, int64_t ldb, uint16_t* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
+  (void)lda; (void)ldb;
   tg_v c0_0 = {0}, c0_1 = {0}, c1_0 = {0}, c1_1 = {0}, c2_0 = {0}, c2_1 = {0}, c3_0 = {0}, c3_1 = {0}, c4_0 = {0}, c4_1 = {0}, c5_0 = {0}, c5_1 = {0};
   for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
     const tg_v b0 = *(const tg_v*)(b + 0);
@@ -113,7 +114,7 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
           pack_a(mc, kc, A + ic*asm_ + pc*ask, asm_, ask, ap);
           for (int64_t jr = 0; jr < nc; jr += NR)
             for (int64_t ir = 0; ir < mc; ir += MR)
-              ukr(kc, ap + ir*kc, bp + jr*kc, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
+              ukr(kc, ap + ir*kc, 0, bp + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
                   tg_min(MR, mc - ir), tg_min(NR, nc - jr), first, last, &e, ic + ir, jc + jr);
         }
         pc += kc;

@@ -30,7 +30,8 @@ static void pack_b(int64_t kc, int64_t nc, const float* restrict b, int64_t sk, 
     else { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = j < nr ? (float)b[k*sk + (j0+j)*sn] : 0; }
   }
 }
-static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* restrict a, const float* restrict b, float* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
+static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* restrict a, int64_t lda, const float* restrict b, int64_t ldb, float* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
+  (void)lda; (void)ldb;
   tg_v c0_0 = {0}, c0_1 = {0}, c1_0 = {0}, c1_1 = {0}, c2_0 = {0}, c2_1 = {0}, c3_0 = {0}, c3_1 = {0}, c4_0 = {0}, c4_1 = {0}, c5_0 = {0}, c5_1 = {0};
   if (!first) for (int r = 0; r < MR; r++) __builtin_prefetch(c + r*csm, 1);
   for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
@@ -42,6 +43,54 @@ static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* r
     { const float a3 = a[3]; c3_0 += a3 * b0; c3_1 += a3 * b1; }
     { const float a4 = a[4]; c4_0 += a4 * b0; c4_1 += a4 * b1; }
     { const float a5 = a[5]; c5_0 += a5 * b0; c5_1 += a5 * b1; }
+  }
+  if (mr == MR && nr == NR && csn == 1 && e->vec_ok) {
+    { tg_v x = c0_0; float* cp = c + 0*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 0, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
+    { tg_v x = c0_1; float* cp = c + 0*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 0, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
+    { tg_v x = c1_0; float* cp = c + 1*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 1, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
+    { tg_v x = c1_1; float* cp = c + 1*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 1, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
+    { tg_v x = c2_0; float* cp = c + 2*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 2, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
+    { tg_v x = c2_1; float* cp = c + 2*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 2, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
+    { tg_v x = c3_0; float* cp = c + 3*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 3, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
+    { tg_v x = c3_1; float* cp = c + 3*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 3, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
+    { tg_v x = c4_0; float* cp = c + 4*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 4, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
+    { tg_v x = c4_1; float* cp = c + 4*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 4, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
+    { tg_v x = c5_0; float* cp = c + 5*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 5, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
+    { tg_v x = c5_1; float* cp = c + 5*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 5, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
+    return;
+  }
+  float t[MR*NR] __attribute__((aligned(64)));
+  *(tg_v*)(t + 0) = c0_0;
+  *(tg_v*)(t + 8) = c0_1;
+  *(tg_v*)(t + 16) = c1_0;
+  *(tg_v*)(t + 24) = c1_1;
+  *(tg_v*)(t + 32) = c2_0;
+  *(tg_v*)(t + 40) = c2_1;
+  *(tg_v*)(t + 48) = c3_0;
+  *(tg_v*)(t + 56) = c3_1;
+  *(tg_v*)(t + 64) = c4_0;
+  *(tg_v*)(t + 72) = c4_1;
+  *(tg_v*)(t + 80) = c5_0;
+  *(tg_v*)(t + 88) = c5_1;
+  for (int64_t i = 0; i < mr; i++) for (int64_t j = 0; j < nr; j++) {
+    float* cp = c + i*csm + j*csn; float x = t[i*NR + j]; if (!first) x += *cp; (void)first;
+    if (last) x = ((x + e->p0[(m+i)*e->sm0 + (n+j)*e->sn0]) > 0 ? (x + e->p0[(m+i)*e->sm0 + (n+j)*e->sn0]) : 0);
+    *cp = x;
+  }
+}
+static inline __attribute__((always_inline)) void ukr_u(int64_t kc, const float* restrict a, int64_t lda, const float* restrict b, int64_t ldb, float* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
+  (void)lda; (void)ldb;
+  tg_v c0_0 = {0}, c0_1 = {0}, c1_0 = {0}, c1_1 = {0}, c2_0 = {0}, c2_1 = {0}, c3_0 = {0}, c3_1 = {0}, c4_0 = {0}, c4_1 = {0}, c5_0 = {0}, c5_1 = {0};
+  if (!first) for (int r = 0; r < MR; r++) __builtin_prefetch(c + r*csm, 1);
+  for (int64_t k = 0; k < kc; k++, a += 1, b += ldb) {
+    const tg_v b0 = *(const tg_vu*)(b + 0);
+    const tg_v b1 = *(const tg_vu*)(b + 8);
+    { const float a0 = a[0*lda]; c0_0 += a0 * b0; c0_1 += a0 * b1; }
+    { const float a1 = a[1*lda]; c1_0 += a1 * b0; c1_1 += a1 * b1; }
+    { const float a2 = a[2*lda]; c2_0 += a2 * b0; c2_1 += a2 * b1; }
+    { const float a3 = a[3*lda]; c3_0 += a3 * b0; c3_1 += a3 * b1; }
+    { const float a4 = a[4*lda]; c4_0 += a4 * b0; c4_1 += a4 * b1; }
+    { const float a5 = a[5*lda]; c5_0 += a5 * b0; c5_1 += a5 * b1; }
   }
   if (mr == MR && nr == NR && csn == 1 && e->vec_ok) {
     { tg_v x = c0_0; float* cp = c + 0*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 0, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
@@ -92,6 +141,20 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
     const float* B = (const float*)bufs[2] + p[32] + bidx[0]*p[36] + bidx[1]*p[37] + bidx[2]*p[38] + bidx[3]*p[39]; const int64_t bsn = p[34], bsk = p[35];
     tg_epi e; e.vec_ok = 1;
     e.p0 = (const float*)bufs[3] + p[40] + bidx[0]*p[44] + bidx[1]*p[45] + bidx[2]*p[46] + bidx[3]*p[47]; e.sm0 = p[41]; e.sn0 = p[42]; e.vec_ok &= (e.sn0 == 0 || e.sn0 == 1);
+    if (p[13] && ask == 1 && bsn == 1) {
+      float* bq = ap + (MR*K + 63) / 64 * 64;
+      for (int64_t jr = n0; jr < n1; jr += NR) {
+        const int64_t nr = tg_min(NR, n1 - jr);
+        for (int64_t ir = m0; ir < m1; ir += MR) {
+          const int64_t mr = tg_min(MR, m1 - ir);
+          float* ct = C + ir*csm + jr*csn;
+          if (mr == MR && nr == NR) ukr_u(K, A + ir*asm_, asm_, B + jr, bsk, ct, csm, csn, MR, NR, 1, 1, &e, ir, jr);
+          else { pack_a(mr, K, A + ir*asm_, asm_, ask, ap); pack_b(K, nr, B + jr, bsk, bsn, bq);
+                 ukr(K, ap, 0, bq, 0, ct, csm, csn, mr, nr, 1, 1, &e, ir, jr); }
+        }
+      }
+      continue;
+    }
     for (int64_t jc = n0; jc < n1; jc += NC) {
       const int64_t nc = tg_min(NC, n1 - jc);
       int64_t pc = 0;
@@ -104,7 +167,7 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
           pack_a(mc, kc, A + ic*asm_ + pc*ask, asm_, ask, ap);
           for (int64_t jr = 0; jr < nc; jr += NR)
             for (int64_t ir = 0; ir < mc; ir += MR)
-              ukr(kc, ap + ir*kc, bp + jr*kc, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
+              ukr(kc, ap + ir*kc, 0, bp + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
                   tg_min(MR, mc - ir), tg_min(NR, nc - jr), first, last, &e, ic + ir, jc + jr);
         }
         pc += kc;

@@ -1,0 +1,83 @@
+//! Compare GEMM tunings side by side in one process, alternating them round after round, so
+//! machine noise hits every candidate alike (absolute times on shared machines drift 15-30%).
+//!
+//! cargo run --release --example gemm_sweep -- M N K ROUNDS "vw mr nr kc mc nc threads mch nch" ...
+//! With no tunings it compares the heuristic with the stage-0..3 candidates BEAM would try.
+
+use std::time::Instant;
+
+use tgrad_core::codegen::gemm::Tuning;
+use tgrad_core::codegen::{self, Strategy};
+use tgrad_core::runtime::buffer::Buffer;
+use tgrad_core::schedule::schedule;
+use tgrad_core::{engine, rng, tensor, DType};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let dims: Vec<usize> = args
+        .iter()
+        .take(4)
+        .map(|s| s.parse().expect("M N K ROUNDS"))
+        .collect();
+    let (m, n, k, rounds) = (dims[0], dims[1], dims[2], dims[3]);
+    let fill = |count: usize| {
+        let mut b = Buffer::new(DType::F32, count, false).unwrap();
+        for (x, r) in b.as_mut_slice::<f32>().iter_mut().zip(rng::uniform(count)) {
+            *x = r as f32;
+        }
+        b
+    };
+    let a = tensor::from_buffer(fill(m * k), vec![m, k]).unwrap();
+    let b = tensor::from_buffer(fill(k * n), vec![k, n]).unwrap();
+    let c = tensor::dot(&a, &b).unwrap();
+    let sched = schedule(std::slice::from_ref(&c)).unwrap();
+    let item = &sched.items[0];
+    let target = engine::target();
+    let base = codegen::plan(&item.kernel, &target);
+    let Strategy::Gemm(g) = &base.strategy else {
+        panic!("not a GEMM")
+    };
+    let mut tunings: Vec<Tuning> = args
+        .iter()
+        .skip(4)
+        .map(|s| Tuning::parse(s).expect("a tuning"))
+        .collect();
+    if tunings.is_empty() {
+        tunings.push(g.tuning);
+        for stage in 0..tgrad_core::beam::STAGES {
+            tunings.extend(tgrad_core::beam::stage_candidates(
+                stage,
+                &g.tuning,
+                target.isa,
+                target.threads,
+            ));
+        }
+        tunings.dedup();
+    }
+    let launches: Vec<_> = tunings
+        .iter()
+        .map(|t| {
+            engine::launch_for(&codegen::plan_tuned(&item.kernel, &target, Some(t)), item).unwrap()
+        })
+        .collect();
+    let mut times = vec![Vec::new(); launches.len()];
+    for _ in 0..rounds {
+        for (i, l) in launches.iter().enumerate() {
+            let t0 = Instant::now();
+            engine::launch_quiet(l).unwrap();
+            times[i].push(t0.elapsed().as_secs_f64());
+        }
+    }
+    let flops = 2.0 * (m * n * k) as f64;
+    for (t, ts) in tunings.iter().zip(&mut times) {
+        ts.sort_by(f64::total_cmp);
+        let med = ts[ts.len() / 2];
+        println!(
+            "{:32} min {:9.1} us  med {:9.1} us  {:6.1} GFLOPS (med)",
+            t.encode(),
+            ts[0] * 1e6,
+            med * 1e6,
+            flops / med / 1e9
+        );
+    }
+}
