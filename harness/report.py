@@ -139,7 +139,8 @@ def render_markdown(table: Table) -> str:
         "CI: percentile bootstrap of the ratio of medians. Spread: p10–p90 of per-call times.",
         "Agreement: max |out - float64 oracle| / error bound (Higham gamma_K |A||B|); <= 1 passes.",
         "ULP distances are in the CSV and the run file (near-zero outputs make them large without meaning much).",
-        f"ref = {table.reference or 'none'}. First call includes compiling (tgrad's may hit its disk kernel cache).",
+        f"ref = {table.reference or 'none'}. First call includes compiling: tinygrad with CACHELEVEL=0, tgrad with "
+        "an empty kernel cache (TGRAD_CACHE=off); the BEAM cells' first call is their search.",
         "Each cell ran in its own process: BEAM must be set before tinygrad is imported, and OpenBLAS's",
         "worker busy-waits ~0.11 s after each numpy call, which would slow whatever ran next in the process.",
         "",
