@@ -327,3 +327,21 @@ def test_too_large_allocation_raises_memory_error(run_isolated, tmp_path, expres
     names_memory = any(word in report["message"].lower() for word in ("memory", "allocat"))
     assert is_memory_error or names_memory, f"not a memory error: {report}"
     assert "Exception" in report["mro"], report
+
+
+@pytest.mark.tgrad_only(reason="tgrad compiles C at run time; TGRAD_COPT is tgrad's")
+def test_kernel_that_fails_to_compile_names_the_kept_source(run_isolated, tmp_path):
+    # a flag the compiler rejects makes every kernel fail to compile
+    cache = tmp_path / "cache"
+    body = """
+        a = tg.Tensor([[1.0, 2.0], [3.0, 4.0]])
+        (a @ a).numpy()
+    """
+    report = run_isolated(body, {"TGRAD_COPT": "-O2 --no-such-flag-tgrad", "TGRAD_CACHE": str(cache)})
+    assert report["raised"], "a kernel compiled with a rejected flag"
+    assert "CompileError" in report["mro"] and "RuntimeError" in report["mro"], report
+    message = report["message"]
+    assert "--no-such-flag-tgrad" in message, f"the compiler's own log should be in the message: {message!r}"
+    kept = [p for p in cache.rglob("*.c")]
+    assert kept and str(kept[0]) in message, f"the message should name the kept source file: {message!r}"
+    assert not [p for p in cache.rglob("*") if p.suffix in (".so", ".tmp")], "a failed compile left objects behind"
