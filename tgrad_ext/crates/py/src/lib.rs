@@ -187,24 +187,21 @@ fn full(py: Python<'_>, value: f64, dt: &str, shape: Vec<usize>) -> PyResult<PyL
     Ok(wrap(tensor::constant(value, dtype(py, dt)?, shape)))
 }
 
-fn fill_random(py: Python<'_>, values: Vec<f64>, dt: &str, shape: Vec<usize>) -> PyResult<PyLazy> {
+fn random(py: Python<'_>, dt: &str, shape: Vec<usize>, normal: bool) -> PyResult<PyLazy> {
     let d = dtype(py, dt)?;
-    let mut buf = Buffer::new(DType::F64, values.len(), false).py_err(py)?;
-    buf.as_mut_slice::<f64>().copy_from_slice(&values);
-    let x = tensor::from_buffer(buf, shape).py_err(py)?;
-    Ok(wrap(tensor::cast(&x, d)))
+    let mut buf = Buffer::new(d, tgrad_core::shape::numel(&shape), false).py_err(py)?;
+    rng::fill(&mut buf, normal);
+    tensor::from_buffer(buf, shape).py_err(py).map(wrap)
 }
 
 #[pyfunction]
 fn rand(py: Python<'_>, dt: &str, shape: Vec<usize>) -> PyResult<PyLazy> {
-    let n = tgrad_core::shape::numel(&shape);
-    fill_random(py, rng::uniform(n), dt, shape)
+    random(py, dt, shape, false)
 }
 
 #[pyfunction]
 fn randn(py: Python<'_>, dt: &str, shape: Vec<usize>) -> PyResult<PyLazy> {
-    let n = tgrad_core::shape::numel(&shape);
-    fill_random(py, rng::normal(n), dt, shape)
+    random(py, dt, shape, true)
 }
 
 #[pyfunction]

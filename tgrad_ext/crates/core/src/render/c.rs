@@ -87,17 +87,7 @@ pub fn literal(v: f64, d: DType) -> String {
 
 /// Round a float to the nearest half-precision value (used for half constants).
 pub fn half_round(x: f32) -> f32 {
-    if !x.is_finite() || x == 0.0 {
-        return x;
-    }
-    let e = x.abs().log2().floor().max(-14.0);
-    let ulp = 2f32.powf(e - 10.0);
-    let r = (x / ulp).round_ties_even() * ulp;
-    if r.abs() > 65504.0 {
-        f32::INFINITY.copysign(x)
-    } else {
-        r
-    }
+    crate::dtype::f16_bits_to_f32(crate::dtype::f32_to_f16_bits(x))
 }
 
 fn unary(op: UnaryOp, x: &str) -> String {
