@@ -75,6 +75,12 @@ diff: setup ## property-based differential campaign tinygrad vs tgrad
 peak: setup ## the machine's measured FP32 peak (FMA loop)
 	$(PY) -m harness peak
 
+check-regressions: setup ## newest run vs the previous one on this machine (results/check.json); fails on a regression
+	$(PY) -m harness check
+
+report: setup ## plots (PNG) and an HTML page of the newest run in the history, under results/report/
+	$(PY) -m harness plots
+
 # ---------------------------------------------------------------- hygiene
 lint: $(STAMP)/deps ## ruff, cargo clippy -D warnings, cargo fmt --check
 	$(VENV)/bin/ruff check .

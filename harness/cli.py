@@ -1,7 +1,8 @@
-"""Command line: `python -m harness {run,diff,report,peak} --help`.
+"""Command line: `python -m harness {run,diff,report,peak,import,check,plots} --help`.
 
 Exit status: 0 success; 1 agreement failed or a cell crashed/hung (a differential campaign found a
-difference); 2 usage error, malformed scenario file or unreadable run file, or a required engine
+difference; check found a significant regression, a failed cell or an agreement failure); 2 usage
+error, malformed scenario file or unreadable run file or history, or a required engine
 unavailable (diff); 130 interrupted (no run file is written and earlier results stay as they were).
 """
 
@@ -68,10 +69,96 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     print(markdown)
     print(f"run written to {path}; table in {md_path} and {csv_path}", file=sys.stderr)
+    if not args.no_history:
+        _record(run, path, _history_path(args))
     failures = report.failure_messages(table)
     for message in failures:
         print(message, file=sys.stderr)
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _history_path(args: argparse.Namespace) -> Path:
+    from harness import history
+
+    return Path(args.history) if args.history else history.default_path(getattr(args, "results", None))
+
+
+def _record(run: dict, run_file: Path, history_path: Path) -> None:
+    """Append a written run to the history; a failure there never loses the run file."""
+    from harness import history
+
+    try:
+        with history.History(history_path) as h:
+            h.append(run, imported_from=str(run_file))
+        print(f"run appended to the history {history_path}", file=sys.stderr)
+    except (history.HistoryError, OSError, KeyboardInterrupt) as e:
+        reason = "interrupted" if isinstance(e, KeyboardInterrupt) else str(e)
+        print(
+            f"warning: run not added to the history ({reason}); `python -m harness import {run_file}` adds it",
+            file=sys.stderr,
+        )
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from harness import history
+
+    files: list[Path] = []
+    for name in args.files:
+        path = Path(name)
+        files += sorted(path.glob("*.json")) if path.is_dir() else [path]
+    try:
+        with history.History(_history_path(args)) as h:
+            for path in files:
+                run_id, added = history.import_file(h, path)
+                print(f"{'added' if added else 'already present'}: {run_id} ({path})")
+    except history.HistoryError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import json
+
+    from harness import history, regress, store
+
+    try:
+        rules = tuple(regress.parse_rule(r) for r in (args.rule or ["median:5%"]))
+        options = regress.Options(
+            rules=rules, relative_to=None if args.relative_to == "none" else args.relative_to, alpha=args.alpha
+        )
+        with history.History(_history_path(args)) as h:
+            result = regress.check(
+                h,
+                run=args.run,
+                baseline=args.baseline,
+                baseline_file=args.baseline_file,
+                any_machine=args.any_machine,
+                options=options,
+            )
+    except (regress.RuleError, history.HistoryError, store.StoreError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    for line in regress.render_lines(result):
+        print(line)
+    output = Path(args.output)
+    store.atomic_write_text(output, json.dumps(result.as_dict(), indent=1, default=str) + "\n")
+    print(f"report written to {output}", file=sys.stderr)
+    return EXIT_FAILED if result.alerting else EXIT_OK
+
+
+def cmd_plots(args: argparse.Namespace) -> int:
+    from harness import history, plots
+
+    try:
+        with history.History(_history_path(args)) as h:
+            written = plots.write_report(h, args.out, run=args.run)
+    except history.HistoryError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    for path in written:
+        print(path)
+    return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -115,6 +202,14 @@ def cmd_peak(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     print(peak.describe(result))
+    if not args.no_history:
+        from harness import fingerprint, history
+
+        try:
+            with history.History(_history_path(args)) as h:
+                h.record_peak(history.machine_id(fingerprint.collect()), result.as_dict())
+        except (history.HistoryError, OSError) as e:
+            print(f"warning: peak not recorded in the history: {e}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -138,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rounds", type=int, default=1, help="alternate all engines this many times per scenario")
     run.add_argument("--results", default=str(RESULTS_DIR), help="results folder (default: %(default)s)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    _history_option(run)
+    run.add_argument("--no-history", action="store_true", help="do not append the run to the results history")
     run.set_defaults(handler=cmd_run)
 
     diff = sub.add_parser("diff", help="property-based differential campaign tinygrad vs tgrad")
@@ -156,8 +253,63 @@ def build_parser() -> argparse.ArgumentParser:
     pk = sub.add_parser("peak", help="measure the machine's FP32 peak with an FMA loop (needs clang or cc)")
     pk.add_argument("--seconds", type=float, default=0.5, help="duration of each measurement")
     pk.add_argument("--threads", type=int, help="threads for the all-core measurement (default: usable cores)")
+    _history_option(pk)
+    pk.add_argument("--no-history", action="store_true", help="do not record the peak in the results history")
     pk.set_defaults(handler=cmd_peak)
+
+    imp = sub.add_parser("import", help="add run files or pytest-benchmark JSON files to the results history")
+    imp.add_argument("files", nargs="+", help="run files (results/runs/*.json), pytest-benchmark JSON, or folders")
+    _history_option(imp)
+    imp.set_defaults(handler=cmd_import)
+
+    chk = sub.add_parser(
+        "check", help="compare the newest run with a baseline; exit 1 on a regression", description=cmd_check_doc
+    )
+    _history_option(chk)
+    chk.add_argument("--run", metavar="RUN_ID", help="the run to check (default: the newest in the history)")
+    base = chk.add_mutually_exclusive_group()
+    base.add_argument("--baseline", metavar="RUN_ID", help="compare with this run of the history")
+    base.add_argument("--baseline-file", metavar="FILE", help="compare with this run file (a committed baseline)")
+    chk.add_argument(
+        "--rule",
+        action="append",
+        metavar="RULE",
+        help="alert rule [SCENARIO_GLOB=]STAT:PCT%%, e.g. median:5%% or 'B1=median:10%%' (repeatable; last match wins)",
+    )
+    chk.add_argument(
+        "--relative-to",
+        default="numpy",
+        metavar="ENGINE",
+        help="compare each cell's time relative to this engine of the same run (default %(default)s); none: absolute",
+    )
+    chk.add_argument("--alpha", type=float, default=0.05, help="family-wise significance level (default %(default)s)")
+    chk.add_argument("--any-machine", action="store_true", help="also compare runs of other machine fingerprints")
+    chk.add_argument(
+        "--output", default=str(RESULTS_DIR / "check.json"), help="machine-readable report (default: %(default)s)"
+    )
+    chk.set_defaults(handler=cmd_check)
+
+    plt = sub.add_parser("plots", help="PNG plots and an HTML page of a run of the history (make report)")
+    _history_option(plt)
+    plt.add_argument("--run", metavar="RUN_ID", help="the run to plot (default: the newest)")
+    plt.add_argument("--out", default=str(RESULTS_DIR / "report"), help="output folder (default: %(default)s)")
+    plt.set_defaults(handler=cmd_plots)
     return parser
+
+
+def _history_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--history",
+        metavar="FILE",
+        help="results history (default: $TGRAD_LAB_HISTORY, else history.sqlite in the results folder)",
+    )
+
+
+cmd_check_doc = """Compare the newest run of the results history with a baseline (by default the previous run with
+the same machine fingerprint and profile), cell by cell: the change of each cell's time relative to
+numpy measured in the same run, with a bootstrap CI, a Mann-Whitney U test and a threshold. Prints one
+line per regression, improvement, failed cell and agreement failure, writes a JSON report, and exits 1
+when there is an alert. See harness/regress.py and results/README.md."""
 
 
 cmd_run_doc = """Run every (scenario, engine) cell of a scenario file, each in its own process, check agreement
