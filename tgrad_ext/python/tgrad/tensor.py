@@ -124,7 +124,10 @@ class Tensor:
 
     # ------------------------------------------------------------------ realization
     def realize(self, *lst: Tensor) -> Tensor:
-        _native.realize([self._lb, *(t._lb for t in lst)])
+        if lst:
+            _native.realize([self._lb, *(t._lb for t in lst)])
+        else:
+            self._lb.realize()  # the hot path: one call, no list
         return self
 
     def numpy(self) -> np.ndarray:
@@ -377,6 +380,8 @@ class Tensor:
         return x.dot(self, dtype=dtype) if reverse else self.dot(x, dtype=dtype)
 
     def __matmul__(self, x) -> Tensor:
+        if type(x) is Tensor:  # the hot path: one call into the core
+            return Tensor._wrap(self._lb.dot(x._lb))
         return self.matmul(x if isinstance(x, Tensor) else Tensor(x))
 
     def __rmatmul__(self, x) -> Tensor:

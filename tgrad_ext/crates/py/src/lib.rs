@@ -164,6 +164,12 @@ impl PyLazy {
     fn dot(&self, py: Python<'_>, other: &PyLazy) -> PyResult<PyLazy> {
         tensor::dot(&self.0, &other.0).py_err(py).map(wrap)
     }
+
+    /// Realize this node (the GIL is released while kernels run).
+    fn realize(&self, py: Python<'_>) -> PyResult<()> {
+        let roots = [self.0.clone()];
+        py.allow_threads(|| engine::realize(&roots)).py_err(py)
+    }
 }
 
 /// A new realized tensor holding a copy of a C-contiguous buffer (a byte memoryview).
