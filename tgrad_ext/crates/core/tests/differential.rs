@@ -95,6 +95,25 @@ matmul_case!(gemm_127x129x131, 1, 127, 129, 131);
 matmul_case!(gemm_300x783x17, 1, 300, 783, 17);
 matmul_case!(gemv_1x257x300, 1, 1, 257, 300);
 matmul_case!(bmm_5x33x65x17, 5, 33, 65, 17);
+matmul_case!(matvec_300x257x1, 1, 300, 257, 1);
+matmul_case!(bvm_3x1x130x70, 3, 1, 130, 70);
+
+/// One output row against a transposed (K-contiguous) matrix: the dot-product path.
+#[test]
+fn row_times_transposed_matrix() {
+    rng::manual_seed(5);
+    let (k, n) = (300, 41);
+    let (a, bt) = (random(k), random(n * k)); // bt stored (n, k)
+    let tb = tensor::transpose(&tensor_f32(&bt, &[n, k]), 0, 1).unwrap();
+    let got = read_f32(&tensor::dot(&tensor_f32(&a, &[1, k]), &tb).unwrap());
+    let b: Vec<f32> = (0..k * n).map(|i| bt[(i % n) * k + i / n]).collect();
+    check(
+        &got,
+        &reference(&a, &b, 1, 1, k, n),
+        &abs_ref(&a, &b, 1, 1, k, n),
+        k,
+    );
+}
 
 #[test]
 fn transposed_operands_and_fused_epilogue() {

@@ -338,6 +338,8 @@ impl GemmPlan {
         } else {
             0
         };
-        packed.max(unpacked) * self.acc.itemsize() + 256
+        // a single output row or column is accumulated in the workspace before the epilogue
+        let vector = self.m.max(self.n);
+        packed.max(unpacked).max(vector) * self.acc.itemsize() + 256
     }
 }

@@ -507,6 +507,45 @@ fn render_ukr(s: &mut String, g: &GemmPlan, unpacked: bool, c_accumulates: bool,
     );
 }
 
+/// Vector products for one output row or column: `tg_axpys` when the long operand is contiguous
+/// along the output (y += x[k] * row k), `tg_dots` when it is contiguous along K (dot products).
+/// Both are memory-bound: they read the matrix once, with no packing copy.
+fn render_vector_products(s: &mut String, g: &GemmPlan) {
+    let acc = compute(g.acc);
+    let _ = write!(
+        s,
+        "static void tg_axpys(int64_t K, int64_t n, const {acc}* restrict x, int64_t incx, const {acc}* restrict w, int64_t wk, {acc}* restrict y) {{\n\
+         \x20 /* rows of w stream contiguously, four at a time; y (one output row) stays in L1 */\n\
+         \x20 for (int64_t j = 0; j < n; j++) y[j] = 0;\n\
+         \x20 int64_t k = 0;\n\
+         \x20 for (; k + 4 <= K; k += 4) {{\n\
+         \x20   const {acc} x0 = x[k*incx], x1 = x[(k+1)*incx], x2 = x[(k+2)*incx], x3 = x[(k+3)*incx];\n\
+         \x20   const {acc}* r0 = w + k*wk; const {acc}* r1 = r0 + wk; const {acc}* r2 = r1 + wk; const {acc}* r3 = r2 + wk;\n\
+         \x20   int64_t j = 0;\n\
+         \x20   for (; j + VW <= n; j += VW) {{\n\
+         \x20     tg_v v = *(const tg_vu*)(y + j);\n\
+         \x20     v += x0 * *(const tg_vu*)(r0 + j) + x1 * *(const tg_vu*)(r1 + j) + x2 * *(const tg_vu*)(r2 + j) + x3 * *(const tg_vu*)(r3 + j);\n\
+         \x20     *(tg_vu*)(y + j) = v;\n\
+         \x20   }}\n\
+         \x20   for (; j < n; j++) y[j] += x0*r0[j] + x1*r1[j] + x2*r2[j] + x3*r3[j];\n\
+         \x20 }}\n\
+         \x20 for (; k < K; k++) {{ const {acc} xk = x[k*incx]; const {acc}* r = w + k*wk; for (int64_t j = 0; j < n; j++) y[j] += xk * r[j]; }}\n\
+         }}\n\
+         static void tg_dots(int64_t K, int64_t n, const {acc}* restrict x, int64_t incx, const {acc}* restrict w, int64_t wj, int64_t wk, {acc}* restrict y) {{\n\
+         \x20 for (int64_t j = 0; j < n; j++) {{\n\
+         \x20   const {acc}* r = w + j*wj; int64_t k = 0; {acc} t = 0;\n\
+         \x20   if (incx == 1 && wk == 1) {{\n\
+         \x20     tg_v s0 = {{0}}, s1 = {{0}};\n\
+         \x20     for (; k + 2*VW <= K; k += 2*VW) {{ s0 += *(const tg_vu*)(x + k) * *(const tg_vu*)(r + k); s1 += *(const tg_vu*)(x + k + VW) * *(const tg_vu*)(r + k + VW); }}\n\
+         \x20     s0 += s1; for (int l = 0; l < VW; l++) t += s0[l];\n\
+         \x20   }}\n\
+         \x20   for (; k < K; k++) t += x[k*incx] * r[k*wk];\n\
+         \x20   y[j] = t;\n\
+         \x20 }}\n\
+         }}\n"
+    );
+}
+
 fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
     let o = &g.opts;
     let acc = compute(g.acc);
@@ -570,6 +609,7 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
     render_ukr(s, g, false, c_accumulates, vec_epi);
     if unpacked_ok {
         render_ukr(s, g, true, c_accumulates, vec_epi);
+        render_vector_products(s, g);
     }
 
     // the driver: chunks of (batch, m-range, n-range) over threads, BLIS loops inside
@@ -634,6 +674,37 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
     }
     let _ = bufs;
     if unpacked_ok {
+        // one output row (x @ W, M = 1) or column (W @ x, N = 1): memory-bound, no packing; the
+        // output goes through `ws` so the epilogue runs once per element
+        let mut next = 0;
+        let epi = render_expr(
+            &g.epilogue,
+            "x",
+            &mut |i, d| load_cvt(d, &format!("e.p{i}[mi_*e.sm{i} + ni_*e.sn{i}]")),
+            &mut next,
+        );
+        let _ = writeln!(
+            s,
+            "    if (m1 - m0 == 1 || n1 - n0 == 1) {{\n\
+             \x20     {acc}* y = ({acc}*)ws;\n\
+             \x20     const int row = m1 - m0 == 1;\n\
+             \x20     const int64_t len = row ? n1 - n0 : m1 - m0;\n\
+             \x20     /* row: y[j] = sum_k A[m0,k] B[k,n0+j]; column: y[i] = sum_k B[k,n0] A[m0+i,k] */\n\
+             \x20     const {acc}* x = row ? A + m0*asm_ : B + n0*bsn;\n\
+             \x20     const int64_t incx = row ? ask : bsk;\n\
+             \x20     const {acc}* w = row ? B + n0*bsn : A + m0*asm_;\n\
+             \x20     const int64_t wk = row ? bsk : ask, wj = row ? bsn : asm_;\n\
+             \x20     if (wj == 1) tg_axpys(K, len, x, incx, w, wk, y); else tg_dots(K, len, x, incx, w, wj, wk, y);\n\
+             \x20     for (int64_t t = 0; t < len; t++) {{\n\
+             \x20       const int64_t mi_ = row ? m0 : m0 + t, ni_ = row ? n0 + t : n0;\n\
+             \x20       {acc} x = y[t];\n\
+             \x20       x = {epi};\n\
+             \x20       C[mi_*csm + ni_*csn] = {st};\n\
+             \x20     }}\n\
+             \x20     continue;\n\
+             \x20   }}",
+            st = store_cvt(g.out_dtype, "x")
+        );
         // small problems with row-major A and B: full tiles read A and B in place (no packing);
         // edge tiles pack just their own panels into the workspace
         let _ = writeln!(

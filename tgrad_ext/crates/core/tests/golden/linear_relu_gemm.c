@@ -126,6 +126,35 @@ static inline __attribute__((always_inline)) void ukr_u(int64_t kc, const float*
     *cp = x;
   }
 }
+static void tg_axpys(int64_t K, int64_t n, const float* restrict x, int64_t incx, const float* restrict w, int64_t wk, float* restrict y) {
+  /* rows of w stream contiguously, four at a time; y (one output row) stays in L1 */
+  for (int64_t j = 0; j < n; j++) y[j] = 0;
+  int64_t k = 0;
+  for (; k + 4 <= K; k += 4) {
+    const float x0 = x[k*incx], x1 = x[(k+1)*incx], x2 = x[(k+2)*incx], x3 = x[(k+3)*incx];
+    const float* r0 = w + k*wk; const float* r1 = r0 + wk; const float* r2 = r1 + wk; const float* r3 = r2 + wk;
+    int64_t j = 0;
+    for (; j + VW <= n; j += VW) {
+      tg_v v = *(const tg_vu*)(y + j);
+      v += x0 * *(const tg_vu*)(r0 + j) + x1 * *(const tg_vu*)(r1 + j) + x2 * *(const tg_vu*)(r2 + j) + x3 * *(const tg_vu*)(r3 + j);
+      *(tg_vu*)(y + j) = v;
+    }
+    for (; j < n; j++) y[j] += x0*r0[j] + x1*r1[j] + x2*r2[j] + x3*r3[j];
+  }
+  for (; k < K; k++) { const float xk = x[k*incx]; const float* r = w + k*wk; for (int64_t j = 0; j < n; j++) y[j] += xk * r[j]; }
+}
+static void tg_dots(int64_t K, int64_t n, const float* restrict x, int64_t incx, const float* restrict w, int64_t wj, int64_t wk, float* restrict y) {
+  for (int64_t j = 0; j < n; j++) {
+    const float* r = w + j*wj; int64_t k = 0; float t = 0;
+    if (incx == 1 && wk == 1) {
+      tg_v s0 = {0}, s1 = {0};
+      for (; k + 2*VW <= K; k += 2*VW) { s0 += *(const tg_vu*)(x + k) * *(const tg_vu*)(r + k); s1 += *(const tg_vu*)(x + k + VW) * *(const tg_vu*)(r + k + VW); }
+      s0 += s1; for (int l = 0; l < VW; l++) t += s0[l];
+    }
+    for (; k < K; k++) t += x[k*incx] * r[k*wk];
+    y[j] = t;
+  }
+}
 void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restrict ws, int64_t tid, int64_t nth) {
   const int64_t M = p[0], N = p[1], K = p[2], NB = p[3], mch = p[8], nch = p[9], KC = p[10], MC = p[11], NC = p[12];
   const int64_t mstep = ((M + mch - 1) / mch + MR - 1) / MR * MR, nstep = ((N + nch - 1) / nch + NR - 1) / NR * NR;
@@ -141,6 +170,24 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
     const float* B = (const float*)bufs[2] + p[32] + bidx[0]*p[36] + bidx[1]*p[37] + bidx[2]*p[38] + bidx[3]*p[39]; const int64_t bsn = p[34], bsk = p[35];
     tg_epi e; e.vec_ok = 1;
     e.p0 = (const float*)bufs[3] + p[40] + bidx[0]*p[44] + bidx[1]*p[45] + bidx[2]*p[46] + bidx[3]*p[47]; e.sm0 = p[41]; e.sn0 = p[42]; e.vec_ok &= (e.sn0 == 0 || e.sn0 == 1);
+    if (m1 - m0 == 1 || n1 - n0 == 1) {
+      float* y = (float*)ws;
+      const int row = m1 - m0 == 1;
+      const int64_t len = row ? n1 - n0 : m1 - m0;
+      /* row: y[j] = sum_k A[m0,k] B[k,n0+j]; column: y[i] = sum_k B[k,n0] A[m0+i,k] */
+      const float* x = row ? A + m0*asm_ : B + n0*bsn;
+      const int64_t incx = row ? ask : bsk;
+      const float* w = row ? B + n0*bsn : A + m0*asm_;
+      const int64_t wk = row ? bsk : ask, wj = row ? bsn : asm_;
+      if (wj == 1) tg_axpys(K, len, x, incx, w, wk, y); else tg_dots(K, len, x, incx, w, wj, wk, y);
+      for (int64_t t = 0; t < len; t++) {
+        const int64_t mi_ = row ? m0 : m0 + t, ni_ = row ? n0 + t : n0;
+        float x = y[t];
+        x = ((x + e.p0[mi_*e.sm0 + ni_*e.sn0]) > 0 ? (x + e.p0[mi_*e.sm0 + ni_*e.sn0]) : 0);
+        C[mi_*csm + ni_*csn] = x;
+      }
+      continue;
+    }
     if (p[13] && ask == 1 && bsn == 1) {
       float* bq = ap + (MR*K + 63) / 64 * 64;
       for (int64_t jr = n0; jr < n1; jr += NR) {
