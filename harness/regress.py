@@ -338,6 +338,7 @@ class _Pending:
     change: Interval | None = None
     noise: float = 0.0  # standard deviation of log(change) under no change
     p_change: float = 1.0
+    within: float = 0.0  # the bootstrap (within-run) part of `noise`
 
 
 def _compare_pair(
@@ -413,6 +414,7 @@ def _measure_change(item: _Pending, spread: float | None, options: Options, rng:
     point = _value(new_cell, new_ref, stat) / _value(base_cell, base_ref, stat)
     item.change = Interval(point, float(lo), float(hi))
     within = float(np.std(np.log(draws)))
+    item.within = within
     item.noise = math.sqrt(within**2 + 2 * options.run_jitter**2)
     if spread is not None:
         item.noise = max(item.noise, math.sqrt(within**2 + 2 * spread**2))
@@ -438,6 +440,54 @@ def _decide(item: _Pending, p_adjusted: float, options: Options) -> CellChange:
     )  # fmt: skip
 
 
+def _families(record: dict[str, Any]) -> dict[str, str]:
+    return {c["engine"]: c.get("family", c["engine"]) for c in record.get("cells", [])}
+
+
+def _library_versions(record: dict[str, Any]) -> dict[str, str | None]:
+    return {c["engine"]: (c.get("info") or {}).get("version") for c in record.get("cells", [])}
+
+
+def _calibrate_on_controls(pending: list[_Pending], new: dict[str, Any], base: dict[str, Any] | None) -> None:
+    """Widen every cell's expected noise by what the control cells show.
+
+    Controls are the cells of engines outside the subject's family whose library version is the same in
+    both runs (upstream tinygrad is pinned): their code did not change, so any change in their ratios is
+    the machine's run-to-run noise. Measured here, two consecutive full runs moved pinned tinygrad cells
+    by up to 40% relative to numpy (cells run minutes apart on a shared machine), far beyond the
+    within-run spread, so without this an unchanged engine looks regressed. The between-run sd of a
+    ratio is estimated from the controls' log changes (the larger of MAD and RMS, / sqrt 2) and used when
+    larger than the cell's own.
+    """
+    if base is None:
+        return
+    subject = new.get("lab", {}).get("subject")
+    families = _families(new)
+    subject_family = families.get(subject, subject)
+    versions_new, versions_base = _library_versions(new), _library_versions(base)
+    logs = [
+        math.log(item.change.point)
+        for item in pending
+        if item.change is not None
+        and families.get(item.key[1]) != subject_family
+        and versions_new.get(item.key[1]) is not None
+        and versions_new.get(item.key[1]) == versions_base.get(item.key[1])
+    ]
+    if len(logs) < 3:
+        return
+    values = np.array(logs)
+    # a handful of controls gives a rough estimate: take the larger of a robust (MAD) and a plain (RMS)
+    # one, so a lucky quiet draw of the controls does not understate the noise
+    mad = 1.4826 * float(np.median(np.abs(values - np.median(values))))
+    rms = float(np.sqrt(np.mean(values**2)))
+    jitter = max(mad, rms) / math.sqrt(2)
+    for item in pending:
+        noise = math.sqrt(item.within**2 + 2 * jitter**2)
+        if item.change is not None and noise > item.noise:
+            item.noise = noise
+            item.p_change = math.erfc(abs(math.log(item.change.point)) / max(noise, 1e-12) / math.sqrt(2))
+
+
 def compare_runs(new: dict[str, Any], base: dict[str, Any] | None, options: Options = Options()) -> list[CellChange]:
     """Every cell of the newest run (and of the baseline) with its state; alerts via check_records."""
     changes, _ = _compare_all(new, base, options, {})
@@ -452,6 +502,7 @@ def _compare_all(
     rng = np.random.default_rng(options.seed)
     for item in pending:
         _measure_change(item, spreads.get(item.key), options, rng)
+    _calibrate_on_controls(pending, new, base)
     adjusted = dict(zip((id(i) for i in pending), holm([i.p_change for i in pending]), strict=True))
     changes = [_decide(i, adjusted[id(i)], options) if isinstance(i, _Pending) else i for i in items]
     for change in changes:

@@ -63,7 +63,18 @@ def write_new(folder: Path, stem: str, text: str, suffix: str = ".json") -> Path
 
 
 def write_run(run: dict[str, Any], runs_dir: Path) -> Path:
-    return write_new(runs_dir, run["run_id"], json.dumps(run, indent=1, default=str) + "\n")
+    """Write a run file under its run id; when two runs start in the same second, the later one gets the
+    next free `<id>-N`, and its `run_id` is renamed to match, so ids stay unique (the history keys on them)."""
+    base = run["run_id"]
+    for attempt in range(1000):
+        run["run_id"] = base if attempt == 0 else f"{base}-{attempt}"
+        if (runs_dir / f"{run['run_id']}.json").exists():
+            continue
+        path = write_new(runs_dir, run["run_id"], json.dumps(run, indent=1, default=str) + "\n")
+        if path.stem == run["run_id"]:
+            return path
+        path.unlink()  # lost a race for the name: try the next one
+    raise StoreError(f"no free run id for {base} in {runs_dir}")
 
 
 def load_run(path: str | Path) -> dict[str, Any]:

@@ -162,7 +162,7 @@ def test_two_real_runs_then_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     fake_file = tmp_path / "env_fake.py"
     fake_file.write_text(textwrap.dedent(ENV_FAKE.format(folder=str(Path(FAKES).parent))))
     scenarios = write_scenarios(
-        tmp_path, [FastFake], subject=FastFake, budget="warmup = 1\nmin_samples = 21\ntime_s = 0.0"
+        tmp_path, [FastFake], subject=FastFake, budget="warmup = 1\nmin_samples = 21\nmax_samples = 21\ntime_s = 0.0"
     )
     text = scenarios.read_text().replace(f'"{spec(FastFake)}"]', f'"{spec(FastFake)}", "{fake_file}:EnvFake"]')
     scenarios.write_text(text)
@@ -183,10 +183,42 @@ def test_two_real_runs_then_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert "nothing to compare with" in capsys.readouterr().out
     monkeypatch.setenv("LAB_FAKE_SLOWDOWN", "1.10")
     assert cli.main(run) == 0
-    assert cli.main(check) == 1
+    status = cli.main(check)
     out = capsys.readouterr().out
+    assert status == 1, out
     assert "REGRESSION: T1 env-fake: +10.0%" in out
     data = json.loads(report.read_text())
     assert data["counts"]["regression"] == 1 and data["counts"]["reference"] == 1
     with history.History(results / "history.sqlite") as h:
         assert len(h.runs()) == 2
+
+
+def _with_versions(records: list[dict]) -> list[dict]:
+    """Give every cell its library's version, as real run files have (pinned tinygrad, numpy, tgrad)."""
+    versions = {"tinygrad": "0.14.0", "tgrad": "0.1.0", "numpy": "2.4.6"}
+    for record in records:
+        for cell in record["cells"]:
+            cell["info"] = {"version": versions[cell["family"]]}
+    return records
+
+
+def test_pinned_engines_calibrate_the_run_to_run_noise():
+    # Measured here: two consecutive full `make bench` runs moved unchanged, pinned tinygrad cells by up to
+    # 40% relative to numpy. Ratio jitter of that size must not read as regressions of any engine...
+    noisy = [_with_versions(synthetic_history(2, seed=30_000 + t, jitter=0.25)) for t in range(20)]
+    calibrated = sum(regress.check_records(r).alerting for r in noisy)
+    assert calibrated <= 2, f"{calibrated} of 20 pure-noise checks alerted with the controls' noise calibration"
+    # ... which they would without the controls (no versions: nothing is known to be unchanged)
+    for r in noisy:
+        for record in r:
+            for cell in record["cells"]:
+                cell.pop("info")
+    uncalibrated = sum(regress.check_records(r).alerting for r in noisy)
+    assert uncalibrated >= 10, f"only {uncalibrated} of 20 alerted without calibration: the test lost its point"
+
+
+def test_calibration_keeps_a_real_slowdown_visible_on_a_quiet_machine():
+    records = _with_versions(synthetic_history(2, seed=SEED_STEP, slowdown=("S2", "tgrad", 1, 1.25)))
+    result = regress.check_records(records)
+    flagged = {(a.scenario, a.engine) for a in result.alerts if a.kind == "regression"}
+    assert ("S2", "tgrad") in flagged
