@@ -228,73 +228,16 @@ fn render_loops(s: &mut String, uops: &[UOp], bufs: &[DType], rank: usize) {
                 ind -= 1;
                 let _ = writeln!(s, "{}}}", pad(ind));
             }
-            UOp::Load {
-                out,
-                buf,
-                slot: k,
-                dtype,
-            } => {
-                let x = format!("b{buf}[{}]", index(*k, &open));
-                let _ = writeln!(
-                    s,
-                    "{}const {} {} = {};",
-                    pad(ind),
-                    compute(*dtype),
-                    v(*out),
-                    load_cvt(*dtype, &x)
-                );
-            }
-            UOp::Const { out, value, dtype } => {
-                let _ = writeln!(
-                    s,
-                    "{}const {} {} = {};",
-                    pad(ind),
-                    compute(*dtype),
-                    v(*out),
-                    literal(*value, *dtype)
-                );
-            }
-            UOp::Unary {
-                out,
-                op,
-                src,
-                dtype,
-            } => {
-                let _ = writeln!(
-                    s,
-                    "{}const {} {} = {};",
-                    pad(ind),
-                    compute(*dtype),
-                    v(*out),
-                    unary(*op, &v(*src))
-                );
-            }
-            UOp::Binary {
-                out,
-                op,
-                a,
-                b,
-                dtype,
-            } => {
-                let e = binary(*op, &v(*a), &v(*b), *dtype);
-                let _ = writeln!(
-                    s,
-                    "{}const {} {} = {};",
-                    pad(ind),
-                    compute(*dtype),
-                    v(*out),
-                    e
-                );
-            }
-            UOp::Cast { out, src, from, to } => {
-                let _ = writeln!(
-                    s,
-                    "{}const {} {} = {};",
-                    pad(ind),
-                    compute(*to),
-                    v(*out),
-                    cast(&v(*src), *from, *to)
-                );
+            UOp::Load { .. }
+            | UOp::Const { .. }
+            | UOp::Unary { .. }
+            | UOp::Binary { .. }
+            | UOp::Cast { .. } => {
+                let mut load = |buf: usize, k: usize, d: DType| {
+                    load_cvt(d, &format!("b{buf}[{}]", index(k, &open)))
+                };
+                let line = super::value_line(u, compute, &mut load).expect("a value micro-op");
+                let _ = writeln!(s, "{}{line}", pad(ind));
             }
             UOp::DefineAcc { out, op, dtype } => {
                 let init = match op {

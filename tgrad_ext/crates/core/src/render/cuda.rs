@@ -15,14 +15,13 @@
 use std::fmt::Write as _;
 
 use super::c::{literal, render_expr};
-use super::{Renderer, ENTRY};
+use super::{alu, operand, val as v, Renderer, ENTRY};
 use crate::codegen::gemm::{GemmPlan, MAX_BATCH, OPERAND_PARAMS, P_BATCH, P_OPERANDS};
 use crate::codegen::uops::{RangeKind, UOp, Val};
 use crate::codegen::{Program, Strategy};
 use crate::dtype::DType;
 use crate::graph::ReduceOp;
-use crate::kernel::{Expr, ExprOp};
-use crate::shape::View;
+use crate::kernel::ExprOp;
 
 pub struct CudaRenderer;
 
@@ -194,28 +193,6 @@ fn tensor_cores(g: &GemmPlan) -> bool {
     g.a.1 == DType::F16 && g.b.1 == DType::F16 && g.acc == DType::F32
 }
 
-fn v(x: Val) -> String {
-    format!("v{}", x.0)
-}
-
-/// Render one ALU micro-op through the shared C-family expression rules: the op becomes a
-/// one-node `Expr` whose operands are loads that render as the operand values' names.
-fn alu(op: ExprOp, dtype: DType, operands: &[String]) -> String {
-    let e = Expr::new(op, dtype);
-    let mut next = 0;
-    render_expr(&e, "", &mut |i, _| operands[i].clone(), &mut next)
-}
-
-fn operand(d: DType) -> Expr {
-    Expr::new(
-        ExprOp::Load {
-            buf: 0,
-            view: View::contiguous(&[]),
-        },
-        d,
-    )
-}
-
 fn signature_params(bufs: &[DType]) -> String {
     let mut s = String::from("const long long* __restrict__ p");
     for (i, d) in bufs.iter().enumerate() {
@@ -360,60 +337,16 @@ fn render_loops(s: &mut String, uops: &[UOp], bufs: &[DType]) {
                     }
                 }
             }
-            UOp::Load {
-                out,
-                buf,
-                slot: k,
-                dtype,
-            } => {
-                let x = format!("b{buf}[{}]", index(*k, &open));
-                let _ = writeln!(
-                    s,
-                    "{pad}const {} {} = {};",
-                    cctype(*dtype),
-                    v(*out),
-                    load_cvt(*dtype, &x)
-                );
-            }
-            UOp::Const { out, value, dtype } => {
-                let _ = writeln!(
-                    s,
-                    "{pad}const {} {} = {};",
-                    cctype(*dtype),
-                    v(*out),
-                    literal(*value, *dtype)
-                );
-            }
-            UOp::Unary {
-                out,
-                op,
-                src,
-                dtype,
-            } => {
-                let e = alu(
-                    ExprOp::Unary(*op, Box::new(operand(*dtype))),
-                    *dtype,
-                    &[v(*src)],
-                );
-                let _ = writeln!(s, "{pad}const {} {} = {e};", cctype(*dtype), v(*out));
-            }
-            UOp::Binary {
-                out,
-                op,
-                a,
-                b,
-                dtype,
-            } => {
-                let e = alu(
-                    ExprOp::Binary(*op, Box::new(operand(*dtype)), Box::new(operand(*dtype))),
-                    *dtype,
-                    &[v(*a), v(*b)],
-                );
-                let _ = writeln!(s, "{pad}const {} {} = {e};", cctype(*dtype), v(*out));
-            }
-            UOp::Cast { out, src, from, to } => {
-                let e = alu(ExprOp::Cast(Box::new(operand(*from))), *to, &[v(*src)]);
-                let _ = writeln!(s, "{pad}const {} {} = {e};", cctype(*to), v(*out));
+            UOp::Load { .. }
+            | UOp::Const { .. }
+            | UOp::Unary { .. }
+            | UOp::Binary { .. }
+            | UOp::Cast { .. } => {
+                let mut load = |buf: usize, k: usize, d: DType| {
+                    load_cvt(d, &format!("b{buf}[{}]", index(k, &open)))
+                };
+                let line = super::value_line(u, cctype, &mut load).expect("a value micro-op");
+                let _ = writeln!(s, "{pad}{line}");
             }
             UOp::DefineAcc { out, op, dtype } => {
                 let init = match (op, dtype) {

@@ -15,3 +15,81 @@ pub trait Renderer {
     fn name(&self) -> &'static str;
     fn render(&self, program: &Program) -> String;
 }
+
+use crate::codegen::uops::{UOp, Val};
+use crate::dtype::DType;
+use crate::kernel::{Expr, ExprOp};
+use crate::shape::View;
+
+/// The name of a micro-op value in rendered source.
+pub fn val(x: Val) -> String {
+    format!("v{}", x.0)
+}
+
+/// One ALU micro-op through the shared C-family expression rules (`c::render_expr`): the op
+/// becomes a one-node `Expr` whose operands render as the operand values' names.
+pub(crate) fn alu(op: ExprOp, dtype: DType, operands: &[String]) -> String {
+    let e = Expr::new(op, dtype);
+    let mut next = 0;
+    c::render_expr(&e, "", &mut |i, _| operands[i].clone(), &mut next)
+}
+
+pub(crate) fn operand(d: DType) -> Expr {
+    Expr::new(
+        ExprOp::Load {
+            buf: 0,
+            view: View::contiguous(&[]),
+        },
+        d,
+    )
+}
+
+/// The C-family line defining a value micro-op (`const T vN = ...;`), or `None` for control-flow
+/// and accumulator micro-ops. Backends differ only by data: the compute type's name (`ty`) and how
+/// a load reads and converts (`load(buf, slot, dtype)`); expressions follow the C renderer's rules.
+pub fn value_line(
+    u: &UOp,
+    ty: fn(DType) -> &'static str,
+    load: &mut dyn FnMut(usize, usize, DType) -> String,
+) -> Option<String> {
+    let (out, dtype, expr) = match u {
+        UOp::Load {
+            out,
+            buf,
+            slot,
+            dtype,
+        } => (*out, *dtype, load(*buf, *slot, *dtype)),
+        UOp::Const { out, value, dtype } => (*out, *dtype, c::literal(*value, *dtype)),
+        UOp::Unary {
+            out,
+            op,
+            src,
+            dtype,
+        } => (
+            *out,
+            *dtype,
+            alu(
+                ExprOp::Unary(*op, Box::new(operand(*dtype))),
+                *dtype,
+                &[val(*src)],
+            ),
+        ),
+        UOp::Binary {
+            out,
+            op,
+            a,
+            b,
+            dtype,
+        } => {
+            let e = ExprOp::Binary(*op, Box::new(operand(*dtype)), Box::new(operand(*dtype)));
+            (*out, *dtype, alu(e, *dtype, &[val(*a), val(*b)]))
+        }
+        UOp::Cast { out, src, from, to } => (
+            *out,
+            *to,
+            alu(ExprOp::Cast(Box::new(operand(*from))), *to, &[val(*src)]),
+        ),
+        _ => return None,
+    };
+    Some(format!("const {} {} = {expr};", ty(dtype), val(out)))
+}
