@@ -183,7 +183,9 @@ def agreement_figure(data: ReportData) -> Figure:
     ax.set_xlabel("reduction length K")
     ax.set_ylabel("max |out - float64 oracle| / bound")
     ax.set_title("agreement with the oracle (<= 1 passes)")
-    ax.legend(fontsize="small", loc="lower right")
+    # outside the axes: inside, it hides the points of the longest reductions
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    fig.tight_layout()
     return fig
 
 
