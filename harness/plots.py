@@ -185,7 +185,6 @@ def agreement_figure(data: ReportData) -> Figure:
     ax.set_title("agreement with the oracle (<= 1 passes)")
     # outside the axes: inside, it hides the points of the longest reductions
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    fig.tight_layout()
     return fig
 
 
