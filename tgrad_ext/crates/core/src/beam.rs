@@ -55,6 +55,7 @@ pub fn stage_candidates(
                 threads: 1,
                 mchunks: 1,
                 nchunks: 1,
+                coop: false,
                 ..*base
             }];
             if t > 1 {
@@ -63,9 +64,18 @@ pub fn stage_candidates(
                         threads: t,
                         mchunks: m,
                         nchunks: n,
+                        coop: false,
                         ..*base
                     });
                 }
+                // all threads on one GEMM, sharing packed B panels
+                v.push(Tuning {
+                    threads: t,
+                    mchunks: 1,
+                    nchunks: 1,
+                    coop: true,
+                    ..*base
+                });
             }
             v
         }
@@ -200,6 +210,7 @@ mod tests {
             mchunks: 1,
             nchunks: 2,
             unpacked: false,
+            coop: false,
         };
         assert_eq!(Tuning::parse(&t.encode()), Some(t));
         assert_eq!(Tuning::parse("1 2 3"), None);
@@ -218,6 +229,7 @@ mod tests {
             mchunks: 1,
             nchunks: 2,
             unpacked: false,
+            coop: false,
         };
         for stage in 0..STAGES {
             let c = stage_candidates(stage, &base, VectorIsa::Avx2Fma, 2);

@@ -96,6 +96,7 @@ matmul_case!(gemm_300x783x17, 1, 300, 783, 17);
 matmul_case!(gemv_1x257x300, 1, 1, 257, 300);
 matmul_case!(bmm_5x33x65x17, 5, 33, 65, 17);
 matmul_case!(matvec_300x257x1, 1, 300, 257, 1);
+matmul_case!(gemm_coop_k_blocks_200x600x300, 1, 200, 600, 300);
 matmul_case!(bvm_3x1x130x70, 3, 1, 130, 70);
 
 /// One output row against a transposed (K-contiguous) matrix: the dot-product path.
@@ -186,4 +187,39 @@ fn unpacked_small_gemm_with_epilogue() {
             );
         }
     }
+}
+
+/// The cooperative GEMM (threads share packed B panels, meet at barriers, split M) is a BEAM
+/// candidate rather than the default: check it directly, across several K blocks and with edges.
+#[test]
+fn cooperative_gemm_matches_the_reference() {
+    use tgrad_core::codegen::{self, gemm::Tuning};
+    use tgrad_core::schedule::schedule;
+    rng::manual_seed(21);
+    let (m, k, n) = (211, 600, 150);
+    let (a, b) = (random(m * k), random(k * n));
+    let c = tensor::dot(&tensor_f32(&a, &[m, k]), &tensor_f32(&b, &[k, n])).unwrap();
+    let sched = schedule(std::slice::from_ref(&c)).unwrap();
+    let item = &sched.items[0];
+    let target = engine::target();
+    let coop = Tuning::parse("8 6 16 256 48 4096 3 1 1 0 1").unwrap();
+    assert!(coop.coop);
+    let launch = engine::launch_for(
+        &codegen::plan_tuned(&item.kernel, &target, Some(&coop)),
+        item,
+    )
+    .unwrap();
+    engine::launch_quiet(&launch).unwrap();
+    let out = &item.bufs[0];
+    let got: Vec<f32> = out
+        .as_bytes()
+        .chunks(4)
+        .map(|x| f32::from_le_bytes([x[0], x[1], x[2], x[3]]))
+        .collect();
+    check(
+        &got,
+        &reference(&a, &b, 1, m, k, n),
+        &abs_ref(&a, &b, 1, m, k, n),
+        k,
+    );
 }

@@ -29,6 +29,9 @@ pub const P_MC: usize = 11;
 pub const P_NC: usize = 12;
 /// 1: full tiles read row-major A and B in place (small problems), see `Tuning::unpacked`.
 pub const P_UNPACKED: usize = 13;
+/// 1: all threads work on one GEMM together: they pack each B panel cooperatively into a shared
+/// buffer, meet at a barrier, and split M (see `Tuning::coop`).
+pub const P_COOP: usize = 14;
 pub const P_OPERANDS: usize = 16;
 pub const OPERAND_PARAMS: usize = 4 + MAX_BATCH;
 
@@ -85,6 +88,9 @@ pub struct Tuning {
     /// Skip packing for full tiles (the program decides at run time whether A and B are
     /// row-major; K must be at most `UNPACKED_MAX_K` so a B micro-panel stays in L1).
     pub unpacked: bool,
+    /// Threads share packed B panels and split M (BLIS's parallel ic loop) instead of each
+    /// packing its own copy of A for a slice of N: no duplicated packing, one B panel in L3.
+    pub coop: bool,
 }
 
 /// The deepest K read in place: a B micro-panel of K rows x one cache line stays in L1.
@@ -121,12 +127,17 @@ impl Tuning {
         // 64x64: 7% faster in place) the copies cost more than they save. Measured on batched
         // 128^3 (B4), packing wins again, so the cut-off is low; BEAM tries both.
         let unpacked = k <= UNPACKED_MAX_K && m * n <= 96 * 96;
+        // Cooperative mode (shared B panels) measured no faster than split chunks here (512^2:
+        // 169 vs 168 GFLOPS, 2048^2: 165 vs 168, 256x1024x1024: 117 vs 127, side by side), so the
+        // heuristic leaves it to BEAM, which tries it.
+        let coop = false;
         Tuning {
             opts,
             threads,
             mchunks,
             nchunks,
             unpacked,
+            coop,
         }
     }
 
@@ -134,7 +145,7 @@ impl Tuning {
     pub fn encode(&self) -> String {
         let o = &self.opts;
         format!(
-            "{} {} {} {} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {} {} {}",
             o.vw,
             o.mr,
             o.nr,
@@ -144,7 +155,8 @@ impl Tuning {
             self.threads,
             self.mchunks,
             self.nchunks,
-            u8::from(self.unpacked)
+            u8::from(self.unpacked),
+            u8::from(self.coop)
         )
     }
 
@@ -154,10 +166,11 @@ impl Tuning {
             .map(str::parse)
             .collect::<Result<_, _>>()
             .ok()?;
-        // the 10th field (unpacked) is optional: 9-field lines predate it
-        let (fields, unpacked) = match v.len() {
-            9 => (&v[..], false),
-            10 => (&v[..9], v[9] == 1),
+        // the 10th (unpacked) and 11th (coop) fields are optional: shorter lines predate them
+        let (fields, unpacked, coop) = match v.len() {
+            9 => (&v[..], false, false),
+            10 => (&v[..9], v[9] == 1, false),
+            11 => (&v[..9], v[9] == 1, v[10] == 1),
             _ => return None,
         };
         let [vw, mr, nr, kc, mc, nc, threads, mchunks, nchunks] = fields[..] else {
@@ -185,6 +198,7 @@ impl Tuning {
             mchunks: mchunks.max(1),
             nchunks: nchunks.max(1),
             unpacked,
+            coop,
         })
     }
 }
@@ -262,6 +276,7 @@ pub fn match_gemm(k: &Kernel, target: &CpuTarget, tuning: Option<&Tuning>) -> Op
     params[P_MC] = mc as i64;
     params[P_NC] = nc as i64;
     params[P_UNPACKED] = i64::from(t.unpacked && kk <= UNPACKED_MAX_K);
+    params[P_COOP] = i64::from(t.coop);
     let mut operand = |v: &View| {
         let st = |ax: &[usize]| ax.first().map_or(0, |&d| v.strides[d] as i64);
         params.push(v.offset as i64);

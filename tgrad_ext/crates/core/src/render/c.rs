@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::{Renderer, ENTRY};
-use crate::codegen::gemm::{GemmPlan, MAX_BATCH, OPERAND_PARAMS, P_OPERANDS, P_UNPACKED};
+use crate::codegen::gemm::{GemmPlan, MAX_BATCH, OPERAND_PARAMS, P_COOP, P_OPERANDS, P_UNPACKED};
 use crate::codegen::uops::{RangeKind, UOp, Val};
 use crate::codegen::{Program, Strategy};
 use crate::dtype::DType;
@@ -524,6 +524,22 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
     }
     s.push_str("  int vec_ok;\n} tg_epi;\n");
 
+    // a barrier for cooperative GEMMs: two counters a cache line apart, zeroed by the host
+    s.push_str(
+        "static inline void tg_barrier(int64_t* bar, int64_t nth) {\n\
+         \x20 const int64_t gen = __atomic_load_n(&bar[8], __ATOMIC_ACQUIRE);\n\
+         \x20 if (__atomic_add_fetch(&bar[0], 1, __ATOMIC_ACQ_REL) == nth) {\n\
+         \x20   __atomic_store_n(&bar[0], 0, __ATOMIC_RELAXED);\n\
+         \x20   __atomic_store_n(&bar[8], gen + 1, __ATOMIC_RELEASE);\n\
+         \x20 } else {\n\
+         \x20   while (__atomic_load_n(&bar[8], __ATOMIC_ACQUIRE) == gen) {\n\
+         #if defined(__x86_64__) || defined(__i386__)\n\
+         \x20     __builtin_ia32_pause();\n\
+         #endif\n\
+         \x20   }\n\
+         \x20 }\n\
+         }\n",
+    );
     // packing: A into MR-row micro-panels, B into NR-column micro-panels, zero-padded
     let la = load_cvt(g.a.1, "a[(i0+i)*sm + k*sk]");
     let lb = load_cvt(g.b.1, "b[k*sk + (j0+j)*sn]");
@@ -566,7 +582,9 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
          \x20 const int64_t mstep = ((M + mch - 1) / mch + MR - 1) / MR * MR, nstep = ((N + nch - 1) / nch + NR - 1) / NR * NR;\n\
          \x20 {acc}* ap = ({acc}*)ws;\n\
          \x20 {acc}* bp = ({acc}*)(ws + ((((MC + MR - 1) / MR * MR) * KC * (int64_t)sizeof({acc}) + 63) & ~(int64_t)63));\n\
-         \x20 for (int64_t ch = tid; ch < NB * mch * nch; ch += nth) {{\n\
+         \x20 /* cooperative: every thread takes part in every chunk (one whole GEMM per batch index) */\n\
+         \x20 const int coop = p[{P_COOP}] && nth > 1 && M > 1 && N > 1;\n\
+         \x20 for (int64_t ch = coop ? 0 : tid; ch < NB * mch * nch; ch += coop ? 1 : nth) {{\n\
          \x20   const int64_t bi = ch / (mch * nch), mi = (ch / nch) % mch, ni = ch % nch;\n\
          \x20   const int64_t m0 = mi * mstep, n0 = ni * nstep, m1 = tg_min(M, m0 + mstep), n1 = tg_min(N, n0 + nstep);\n\
          \x20   if (m0 >= m1 || n0 >= n1) continue;\n\
@@ -615,7 +633,42 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
             opnd(3 + i, 2)
         );
     }
-    let _ = bufs;
+    // cooperative GEMM: B panels packed by all threads into the shared workspace (after the
+    // kernel's buffers), a barrier, then each thread packs A and computes its own rows
+    let _ = writeln!(
+        s,
+        "    if (coop) {{\n\
+         \x20     char* sh = bufs[{nbufs}];\n\
+         \x20     int64_t* bar = (int64_t*)sh;\n\
+         \x20     {acc}* bs = ({acc}*)(sh + {header});\n\
+         \x20     const int64_t mper = ((M + nth - 1) / nth + MR - 1) / MR * MR;\n\
+         \x20     const int64_t r0 = tg_min(M, tid * mper), r1 = tg_min(M, r0 + mper);\n\
+         \x20     for (int64_t jc = 0; jc < N; jc += NC) {{\n\
+         \x20       const int64_t nc = tg_min(NC, N - jc);\n\
+         \x20       int64_t pc = 0;\n\
+         \x20       do {{\n\
+         \x20         const int64_t kc = tg_min(KC, K - pc);\n\
+         \x20         const int first = pc == 0, last = pc + kc >= K;\n\
+         \x20         for (int64_t jr = tid * NR; jr < nc; jr += nth * NR)\n\
+         \x20           pack_b(kc, tg_min(NR, nc - jr), B + pc*bsk + (jc+jr)*bsn, bsk, bsn, bs + jr*kc);\n\
+         \x20         tg_barrier(bar, nth);\n\
+         \x20         for (int64_t ic = r0; ic < r1; ic += MC) {{\n\
+         \x20           const int64_t mc = tg_min(MC, r1 - ic);\n\
+         \x20           pack_a(mc, kc, A + ic*asm_ + pc*ask, asm_, ask, ap);\n\
+         \x20           for (int64_t jr = 0; jr < nc; jr += NR)\n\
+         \x20             for (int64_t ir = 0; ir < mc; ir += MR)\n\
+         \x20               ukr(kc, ap + ir*kc, 0, bs + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,\n\
+         \x20                   tg_min(MR, mc - ir), tg_min(NR, nc - jr), first, last, &e, ic + ir, jc + jr);\n\
+         \x20         }}\n\
+         \x20         tg_barrier(bar, nth); /* nobody repacks B while another thread still reads it */\n\
+         \x20         pc += kc;\n\
+         \x20       }} while (pc < K);\n\
+         \x20     }}\n\
+         \x20     continue;\n\
+         \x20   }}",
+        nbufs = bufs.len(),
+        header = crate::runtime::cpu::SHARED_HEADER,
+    );
     if unpacked_ok {
         // one output row (x @ W, M = 1) or column (W @ x, N = 1): memory-bound, no packing; the
         // output goes through `ws` so the epilogue runs once per element

@@ -52,9 +52,18 @@ impl CpuProgram {
         threads: usize,
         workspace_bytes: usize,
     ) -> Result<()> {
-        let ws = workspaces(threads, workspace_bytes)?;
+        // one workspace per thread, and one shared by all (after the kernel's buffers): its first
+        // SHARED_HEADER bytes are a barrier, zeroed for every launch
+        let mut ws = workspaces(threads + 1, workspace_bytes + SHARED_HEADER)?;
+        ws[threads].as_mut_slice::<f32>()[..SHARED_HEADER / 4].fill(0.0);
         let ws_ptrs: Vec<usize> = ws.iter().map(|b| b.as_ptr() as usize).collect();
-        let (pp, bp, f) = (params.as_ptr() as usize, bufs.as_ptr() as usize, self.func);
+        let mut all_bufs = bufs.to_vec();
+        all_bufs.push(ws[threads].as_ptr());
+        let (pp, bp, f) = (
+            params.as_ptr() as usize,
+            all_bufs.as_ptr() as usize,
+            self.func,
+        );
         let nth = threads as i64;
         Pool::global().run(threads, &|tid| {
             // SAFETY: params/bufs outlive the launch; each thread writes a disjoint part of the
@@ -73,6 +82,10 @@ impl CpuProgram {
         Ok(())
     }
 }
+
+/// Bytes at the start of the shared workspace reserved for the kernel's barrier (two counters,
+/// a cache line apart).
+pub const SHARED_HEADER: usize = 128;
 
 /// Per-thread scratch, grown on demand and reused across launches.
 fn workspaces(threads: usize, bytes: usize) -> Result<std::sync::MutexGuard<'static, Vec<Buffer>>> {

@@ -70,13 +70,12 @@ impl Pool {
             f(0);
             return;
         }
-        // one job at a time; a concurrent caller runs its job on its own thread
-        let Ok(_guard) = self.dispatch.try_lock() else {
-            for i in 0..n {
-                f(i);
-            }
-            return;
-        };
+        // one job at a time: a concurrent caller waits (its job may need all of its threads at
+        // once: cooperative GEMMs meet at barriers, so running it serially would deadlock)
+        let _guard = self
+            .dispatch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.ensure_workers(n - 1);
         let s = &self.shared;
         let fat: *const (dyn Fn(usize) + Sync + '_) = f;

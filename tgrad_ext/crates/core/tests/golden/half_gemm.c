@@ -40,6 +40,19 @@ static inline tg_v tg_vmax(tg_v a, tg_v b) { tg_vi m = (tg_vi)(a > b); return (t
 typedef struct {
   int vec_ok;
 } tg_epi;
+static inline void tg_barrier(int64_t* bar, int64_t nth) {
+  const int64_t gen = __atomic_load_n(&bar[8], __ATOMIC_ACQUIRE);
+  if (__atomic_add_fetch(&bar[0], 1, __ATOMIC_ACQ_REL) == nth) {
+    __atomic_store_n(&bar[0], 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&bar[8], gen + 1, __ATOMIC_RELEASE);
+  } else {
+    while (__atomic_load_n(&bar[8], __ATOMIC_ACQUIRE) == gen) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+  }
+}
 static void pack_a(int64_t mc, int64_t kc, const uint16_t* restrict a, int64_t sm, int64_t sk, float* restrict ap) {
   for (int64_t i0 = 0; i0 < mc; i0 += MR, ap += MR*kc) {
     const int64_t mr = tg_min(MR, mc - i0);
@@ -93,7 +106,9 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
   const int64_t mstep = ((M + mch - 1) / mch + MR - 1) / MR * MR, nstep = ((N + nch - 1) / nch + NR - 1) / NR * NR;
   float* ap = (float*)ws;
   float* bp = (float*)(ws + ((((MC + MR - 1) / MR * MR) * KC * (int64_t)sizeof(float) + 63) & ~(int64_t)63));
-  for (int64_t ch = tid; ch < NB * mch * nch; ch += nth) {
+  /* cooperative: every thread takes part in every chunk (one whole GEMM per batch index) */
+  const int coop = p[14] && nth > 1 && M > 1 && N > 1;
+  for (int64_t ch = coop ? 0 : tid; ch < NB * mch * nch; ch += coop ? 1 : nth) {
     const int64_t bi = ch / (mch * nch), mi = (ch / nch) % mch, ni = ch % nch;
     const int64_t m0 = mi * mstep, n0 = ni * nstep, m1 = tg_min(M, m0 + mstep), n1 = tg_min(N, n0 + nstep);
     if (m0 >= m1 || n0 >= n1) continue;
@@ -102,6 +117,35 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
     const uint16_t* A = (const uint16_t*)bufs[1] + p[24] + bidx[0]*p[28] + bidx[1]*p[29] + bidx[2]*p[30] + bidx[3]*p[31]; const int64_t asm_ = p[25], ask = p[27];
     const uint16_t* B = (const uint16_t*)bufs[2] + p[32] + bidx[0]*p[36] + bidx[1]*p[37] + bidx[2]*p[38] + bidx[3]*p[39]; const int64_t bsn = p[34], bsk = p[35];
     tg_epi e; e.vec_ok = 1;
+    if (coop) {
+      char* sh = bufs[3];
+      int64_t* bar = (int64_t*)sh;
+      float* bs = (float*)(sh + 128);
+      const int64_t mper = ((M + nth - 1) / nth + MR - 1) / MR * MR;
+      const int64_t r0 = tg_min(M, tid * mper), r1 = tg_min(M, r0 + mper);
+      for (int64_t jc = 0; jc < N; jc += NC) {
+        const int64_t nc = tg_min(NC, N - jc);
+        int64_t pc = 0;
+        do {
+          const int64_t kc = tg_min(KC, K - pc);
+          const int first = pc == 0, last = pc + kc >= K;
+          for (int64_t jr = tid * NR; jr < nc; jr += nth * NR)
+            pack_b(kc, tg_min(NR, nc - jr), B + pc*bsk + (jc+jr)*bsn, bsk, bsn, bs + jr*kc);
+          tg_barrier(bar, nth);
+          for (int64_t ic = r0; ic < r1; ic += MC) {
+            const int64_t mc = tg_min(MC, r1 - ic);
+            pack_a(mc, kc, A + ic*asm_ + pc*ask, asm_, ask, ap);
+            for (int64_t jr = 0; jr < nc; jr += NR)
+              for (int64_t ir = 0; ir < mc; ir += MR)
+                ukr(kc, ap + ir*kc, 0, bs + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
+                    tg_min(MR, mc - ir), tg_min(NR, nc - jr), first, last, &e, ic + ir, jc + jr);
+          }
+          tg_barrier(bar, nth); /* nobody repacks B while another thread still reads it */
+          pc += kc;
+        } while (pc < K);
+      }
+      continue;
+    }
     for (int64_t jc = n0; jc < n1; jc += NC) {
       const int64_t nc = tg_min(NC, n1 - jc);
       int64_t pc = 0;
