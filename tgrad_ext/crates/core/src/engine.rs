@@ -316,7 +316,7 @@ pub fn launch_for(p: &Program, item: &ScheduleItem) -> Result<Launch> {
 pub fn cuda_selected() -> bool {
     static SEL: OnceLock<bool> = OnceLock::new();
     *SEL.get_or_init(|| {
-        crate::runtime::cuda::default_device() == "CUDA" && std::env::var("TGRAD_DEVICE").is_ok()
+        std::env::var("TGRAD_DEVICE").is_ok() && crate::runtime::cuda::default_device() == "CUDA"
     })
 }
 
