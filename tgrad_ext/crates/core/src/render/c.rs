@@ -29,7 +29,8 @@ pub fn compute(d: DType) -> &'static str {
     storage(d.compute())
 }
 
-fn load_cvt(d: DType, x: &str) -> String {
+/// A load converted to its compute type (half via `tg_h2f`; shared with the CUDA renderer).
+pub(crate) fn load_cvt(d: DType, x: &str) -> String {
     if d == DType::F16 {
         format!("tg_h2f({x})")
     } else {

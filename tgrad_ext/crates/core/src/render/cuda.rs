@@ -14,7 +14,7 @@
 
 use std::fmt::Write as _;
 
-use super::c::{literal, render_expr};
+use super::c::{literal, load_cvt, render_expr};
 use super::{alu, operand, val as v, Renderer, ENTRY};
 use crate::codegen::gemm::{GemmPlan, MAX_BATCH, OPERAND_PARAMS, P_BATCH, P_OPERANDS};
 use crate::codegen::uops::{RangeKind, UOp, Val};
@@ -67,14 +67,6 @@ fn ctype(d: DType) -> &'static str {
 /// The type a dtype computes in (half in float).
 fn cctype(d: DType) -> &'static str {
     ctype(d.compute())
-}
-
-fn load_cvt(d: DType, x: &str) -> String {
-    if d == DType::F16 {
-        format!("tg_h2f({x})")
-    } else {
-        x.to_string()
-    }
 }
 
 fn store_cvt(d: DType, x: &str) -> String {
