@@ -9,7 +9,7 @@ use crate::codegen::gemm::{GemmPlan, MAX_BATCH, OPERAND_PARAMS, P_COOP, P_OPERAN
 use crate::codegen::uops::{RangeKind, UOp, Val};
 use crate::codegen::{Program, Strategy};
 use crate::dtype::DType;
-use crate::graph::{BinaryOp, ReduceOp, UnaryOp};
+use crate::graph::{BinaryOp, UnaryOp};
 use crate::kernel::{Expr, ExprOp};
 
 pub struct CRenderer;
@@ -241,27 +241,12 @@ fn render_loops(s: &mut String, uops: &[UOp], bufs: &[DType], rank: usize) {
                 let _ = writeln!(s, "{}{line}", pad(ind));
             }
             UOp::DefineAcc { out, op, dtype } => {
-                let init = match op {
-                    ReduceOp::Sum => literal(0.0, dtype.compute()),
-                    ReduceOp::Max => literal(f64::NEG_INFINITY, dtype.compute()),
-                };
-                let init = if *dtype == DType::I32 && *op == ReduceOp::Max {
-                    "INT32_MIN".to_string()
-                } else {
-                    init
-                };
+                let init = super::acc_identity(*op, *dtype);
                 let _ = writeln!(s, "{}{} {} = {};", pad(ind), compute(*dtype), v(*out), init);
                 accs.push((*out, *dtype));
             }
             UOp::Accumulate { acc, op, src } => {
-                let line = match op {
-                    ReduceOp::Sum => format!("{} += {};", v(*acc), v(*src)),
-                    ReduceOp::Max => format!(
-                        "{a} = ({s} > {a} || {s} != {s}) ? {s} : {a};",
-                        a = v(*acc),
-                        s = v(*src)
-                    ),
-                };
+                let line = super::accumulate_line(*acc, *op, *src);
                 let _ = writeln!(s, "{}{line}", pad(ind));
             }
             UOp::Store { src, dtype } => {

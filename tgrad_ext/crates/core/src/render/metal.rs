@@ -9,13 +9,12 @@
 
 use std::fmt::Write as _;
 
-use super::c::{literal, render_expr};
+use super::c::render_expr;
 use super::{alu, operand, val as v, Renderer, ENTRY};
 use crate::codegen::gemm::{GemmPlan, MAX_BATCH, OPERAND_PARAMS, P_BATCH, P_OPERANDS};
 use crate::codegen::uops::{RangeKind, UOp, Val};
 use crate::codegen::{Program, Strategy};
 use crate::dtype::DType;
-use crate::graph::ReduceOp;
 use crate::kernel::ExprOp;
 
 pub struct MetalRenderer;
@@ -212,23 +211,12 @@ fn render_loops(s: &mut String, uops: &[UOp], bufs: &[DType]) {
                 let _ = writeln!(s, "{pad}{line}");
             }
             UOp::DefineAcc { out, op, dtype } => {
-                let init = match (op, dtype) {
-                    (ReduceOp::Max, DType::I32) => "(-2147483647 - 1)".to_string(),
-                    (ReduceOp::Sum, d) => literal(0.0, d.compute()),
-                    (ReduceOp::Max, d) => literal(f64::NEG_INFINITY, d.compute()),
-                };
+                let init = super::acc_identity(*op, *dtype);
                 let _ = writeln!(s, "{pad}{} {} = {init};", mctype(*dtype), v(*out));
                 accs.push((*out, *dtype));
             }
             UOp::Accumulate { acc, op, src } => {
-                let line = match op {
-                    ReduceOp::Sum => format!("{} += {};", v(*acc), v(*src)),
-                    ReduceOp::Max => format!(
-                        "{a} = ({s} > {a} || {s} != {s}) ? {s} : {a};",
-                        a = v(*acc),
-                        s = v(*src)
-                    ),
-                };
+                let line = super::accumulate_line(*acc, *op, *src);
                 let _ = writeln!(s, "{pad}{line}");
             }
             UOp::Store { src, dtype } => {

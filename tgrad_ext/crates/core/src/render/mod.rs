@@ -93,3 +93,24 @@ pub fn value_line(
     };
     Some(format!("const {} {} = {expr};", ty(dtype), val(out)))
 }
+
+/// The identity an accumulator starts from (the C-family literal of 0 or -inf; INT32_MIN for
+/// an int max, spelled so no header is needed).
+pub fn acc_identity(op: crate::graph::ReduceOp, dtype: DType) -> String {
+    use crate::graph::ReduceOp;
+    match (op, dtype) {
+        (ReduceOp::Max, DType::I32) => "(-2147483647 - 1)".to_string(),
+        (ReduceOp::Sum, d) => c::literal(0.0, d.compute()),
+        (ReduceOp::Max, d) => c::literal(f64::NEG_INFINITY, d.compute()),
+    }
+}
+
+/// The C-family statement folding `src` into accumulator `acc` (a max keeps NaN).
+pub fn accumulate_line(acc: Val, op: crate::graph::ReduceOp, src: Val) -> String {
+    use crate::graph::ReduceOp;
+    let (a, s) = (val(acc), val(src));
+    match op {
+        ReduceOp::Sum => format!("{a} += {s};"),
+        ReduceOp::Max => format!("{a} = ({s} > {a} || {s} != {s}) ? {s} : {a};"),
+    }
+}
