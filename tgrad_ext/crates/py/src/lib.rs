@@ -6,6 +6,11 @@
 
 mod gpu;
 
+/// The core allocates many small vectors per op (shapes, views, graph nodes) and the output
+/// buffers per call; glibc malloc spent a third of `a @ b`'s graph building in malloc/free.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 
 use pyo3::buffer::PyBuffer;
