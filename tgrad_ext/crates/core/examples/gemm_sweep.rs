@@ -2,7 +2,8 @@
 //! machine noise hits every candidate alike (absolute times on shared machines drift 15-30%).
 //!
 //! cargo run --release --example gemm_sweep -- M N K ROUNDS "vw mr nr kc mc nc threads mch nch" ...
-//! With no tunings it compares the heuristic with the stage-0..3 candidates BEAM would try.
+//! With no tunings it compares the heuristic with the candidates of every BEAM stage.
+//! BATCH=64 in the environment makes it a batched GEMM (64 x M x K @ 64 x K x N).
 
 use std::time::Instant;
 
@@ -27,8 +28,19 @@ fn main() {
         }
         b
     };
-    let a = tensor::from_buffer(fill(m * k), vec![m, k]).unwrap();
-    let b = tensor::from_buffer(fill(k * n), vec![k, n]).unwrap();
+    let batch: usize = std::env::var("BATCH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let dims = |x: usize, y: usize| {
+        if batch > 1 {
+            vec![batch, x, y]
+        } else {
+            vec![x, y]
+        }
+    };
+    let a = tensor::from_buffer(fill(batch * m * k), dims(m, k)).unwrap();
+    let b = tensor::from_buffer(fill(batch * k * n), dims(k, n)).unwrap();
     let c = tensor::dot(&a, &b).unwrap();
     let sched = schedule(std::slice::from_ref(&c)).unwrap();
     let item = &sched.items[0];
@@ -68,7 +80,7 @@ fn main() {
             times[i].push(t0.elapsed().as_secs_f64());
         }
     }
-    let flops = 2.0 * (m * n * k) as f64;
+    let flops = 2.0 * (batch * m * n * k) as f64;
     for (t, ts) in tunings.iter().zip(&mut times) {
         ts.sort_by(f64::total_cmp);
         let med = ts[ts.len() / 2];

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use crate::codegen::gemm::{GemmPlan, Tuning};
+use crate::codegen::gemm::{GemmPlan, Packing, Tuning};
 use crate::codegen::opts::{CpuTarget, GemmOpts, VectorIsa};
 use crate::codegen::{self, Program, Strategy};
 use crate::error::Result;
@@ -79,10 +79,11 @@ pub fn stage_candidates(
             }
             v
         }
-        4 => vec![Tuning {
-            unpacked: !base.unpacked,
-            ..*base
-        }],
+        4 => Packing::ALL
+            .into_iter()
+            .filter(|&p| p != base.packing)
+            .map(|packing| Tuning { packing, ..*base })
+            .collect(),
         _ => vec![],
     }
 }
@@ -209,7 +210,7 @@ mod tests {
             threads: 2,
             mchunks: 1,
             nchunks: 2,
-            unpacked: false,
+            packing: Packing::Both,
             coop: false,
         };
         assert_eq!(Tuning::parse(&t.encode()), Some(t));
@@ -228,7 +229,7 @@ mod tests {
             threads: 2,
             mchunks: 1,
             nchunks: 2,
-            unpacked: false,
+            packing: Packing::Both,
             coop: false,
         };
         for stage in 0..STAGES {

@@ -223,3 +223,85 @@ fn cooperative_gemm_matches_the_reference() {
         k,
     );
 }
+
+/// Run the single kernel of `c` with a forced tuning and read its output.
+fn run_tuned(c: &LazyRef, tuning: &str) -> Vec<f32> {
+    use tgrad_core::codegen::{self, gemm::Tuning, Strategy};
+    use tgrad_core::schedule::schedule;
+    let sched = schedule(std::slice::from_ref(c)).unwrap();
+    assert_eq!(sched.items.len(), 1, "one fused kernel");
+    let item = &sched.items[0];
+    let target = engine::target();
+    let t = Tuning::parse(tuning).unwrap();
+    let program = codegen::plan_tuned(&item.kernel, &target, Some(&t));
+    assert!(
+        matches!(program.strategy, Strategy::Gemm(_)),
+        "planned as a GEMM"
+    );
+    engine::launch_quiet(&engine::launch_for(&program, item).unwrap()).unwrap();
+    item.bufs[0]
+        .as_bytes()
+        .chunks(4)
+        .map(|x| f32::from_le_bytes([x[0], x[1], x[2], x[3]]))
+        .collect()
+}
+
+/// Every packing mode (both packed, B only with A read in place, neither) on shapes with edge
+/// rows and columns, several K and M blocks (KC=128, MC=48), a batch, a transposed A (which
+/// must fall back to packing A) and the bias + relu epilogue, on one and on two threads.
+#[test]
+fn every_packing_mode_matches_the_reference() {
+    rng::manual_seed(31);
+    for &(batch, m, k, n, transpose_a) in &[
+        (1, 50, 70, 45, false),
+        (1, 101, 300, 77, false),
+        (3, 20, 33, 19, false),
+        (1, 64, 64, 64, false),
+        (1, 37, 200, 40, true),
+    ] {
+        let (a, b, bias) = (random(batch * m * k), random(batch * k * n), random(n));
+        let bdims = |x: usize, y: usize| {
+            if batch > 1 {
+                vec![batch, x, y]
+            } else {
+                vec![x, y]
+            }
+        };
+        // a transposed A is stored (k, m) and viewed as (m, k): same values, column-major
+        let at = if transpose_a {
+            let mut t = vec![0f32; m * k];
+            for i in 0..m {
+                for p in 0..k {
+                    t[p * m + i] = a[i * k + p];
+                }
+            }
+            tensor::transpose(&tensor_f32(&t, &[k, m]), 0, 1).unwrap()
+        } else {
+            tensor_f32(&a, &bdims(m, k))
+        };
+        let y = tensor::dot(&at, &tensor_f32(&b, &bdims(k, n))).unwrap();
+        let y = tensor::unary(
+            UnaryOp::Relu,
+            &tensor::binary(BinaryOp::Add, &y, &tensor_f32(&bias, &[n])).unwrap(),
+        );
+        let want = reference(&a, &b, batch, m, k, n);
+        let absprod = abs_ref(&a, &b, batch, m, k, n);
+        let u = 2f64.powi(-24);
+        for packing in 0..3 {
+            for threads in [1, 2] {
+                let t = format!("8 6 16 128 48 4096 {threads} 1 {threads} {packing} 0");
+                let got = run_tuned(&y, &t);
+                for (i, &g) in got.iter().enumerate() {
+                    let j = i % n;
+                    let w = (want[i] + f64::from(bias[j])).max(0.0);
+                    let bound =
+                        (k as f64 + 1.0) * u * (absprod[i] + f64::from(bias[j]).abs()) * 1.01;
+                    assert!(
+                        (f64::from(g) - w).abs() <= bound,
+                        "{batch}x{m}x{k}x{n} transposed={transpose_a} tuning '{t}' element {i}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+}

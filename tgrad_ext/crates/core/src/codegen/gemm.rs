@@ -27,8 +27,9 @@ pub const P_NCHUNKS: usize = 9;
 pub const P_KC: usize = 10;
 pub const P_MC: usize = 11;
 pub const P_NC: usize = 12;
-/// 1: full tiles read row-major A and B in place (small problems), see `Tuning::unpacked`.
-pub const P_UNPACKED: usize = 13;
+/// Which operands are packed (`Packing::code`): 0 both, 1 neither (full tiles read A and B in
+/// place), 2 B only (full row tiles read A in place).
+pub const P_PACKING: usize = 13;
 /// 1: all threads work on one GEMM together: they pack each B panel cooperatively into a shared
 /// buffer, meet at a barrier, and split M (see `Tuning::coop`).
 pub const P_COOP: usize = 14;
@@ -77,6 +78,62 @@ fn round_up(x: usize, m: usize) -> usize {
     x.div_ceil(m) * m
 }
 
+/// Which operands a GEMM copies into packed panels before the microkernel reads them. Reading in
+/// place needs the operand row-major in K (A) or N (B); the program checks that at run time and
+/// falls back to packing, and it always packs edge tiles (fewer than MR rows or NR columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Packing {
+    /// BLIS: A in MR-row micro-panels, B in NR-column micro-panels (large problems).
+    Both,
+    /// B packed once per block (aligned loads, no L1 set conflicts from its row stride); A's
+    /// rows are read in place: saves A's strided copy where K is short, so a tile's A rows
+    /// stay in L1 and each packed element would be used only N/NR times.
+    BOnly,
+    /// Nothing packed for full tiles: for tiny problems whose operands sit in L1 anyway.
+    Neither,
+}
+
+impl Packing {
+    pub const ALL: [Packing; 3] = [Packing::Both, Packing::BOnly, Packing::Neither];
+
+    /// The run-time parameter and BEAM cache field (0 keeps the meaning older cache lines had).
+    pub fn code(self) -> usize {
+        match self {
+            Packing::Both => 0,
+            Packing::Neither => 1,
+            Packing::BOnly => 2,
+        }
+    }
+
+    pub fn from_code(c: usize) -> Option<Packing> {
+        Packing::ALL.into_iter().find(|p| p.code() == c)
+    }
+
+    /// The default. Measured side by side with `gemm_sweep` (one thread unless noted), in place
+    /// beat packing for single GEMMs up to 128 x 128 (64^3: 8.1 vs 11.0 us, 96^3: 27 vs 33 us,
+    /// 128^3: 68 vs 76 us) and for batches whose operands stay cached (8 x 128^3 on two threads:
+    /// 277 vs 298 us; 64 x 64^3: 278 vs 361 us), but lost once the batch streams from L3
+    /// (64 x 128^3, 8 MiB of operands: 2.93 vs 2.75 ms). Packing B alone never won by default;
+    /// BEAM tries it.
+    pub fn heuristic(batch: usize, m: usize, n: usize, k: usize, elem_bytes: usize) -> Packing {
+        const CACHED_OPERANDS: usize = 2 << 20;
+        let operand_bytes = batch * (m * k + k * n) * elem_bytes;
+        if k <= INPLACE_MAX_K && m * n <= 128 * 128 && operand_bytes <= CACHED_OPERANDS {
+            Packing::Neither
+        } else {
+            Packing::Both
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Packing::Both => "packed",
+            Packing::BOnly => "packed-B",
+            Packing::Neither => "in-place",
+        }
+    }
+}
+
 /// The tunable choices of a GEMM plan: register tile and vector width (compile time), block
 /// sizes and the thread split (run time). The heuristic picks them; TGRAD_BEAM searches them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,16 +142,16 @@ pub struct Tuning {
     pub threads: usize,
     pub mchunks: usize,
     pub nchunks: usize,
-    /// Skip packing for full tiles (the program decides at run time whether A and B are
-    /// row-major; K must be at most `UNPACKED_MAX_K` so a B micro-panel stays in L1).
-    pub unpacked: bool,
+    /// Which operands are packed (in-place reads need K at most `INPLACE_MAX_K`, so the
+    /// operand panel a tile reads stays in L1).
+    pub packing: Packing,
     /// Threads share packed B panels and split M (BLIS's parallel ic loop) instead of each
     /// packing its own copy of A for a slice of N: no duplicated packing, one B panel in L3.
     pub coop: bool,
 }
 
-/// The deepest K read in place: a B micro-panel of K rows x one cache line stays in L1.
-pub const UNPACKED_MAX_K: usize = 512;
+/// The deepest K read in place: a micro-panel of K rows x one cache line stays in L1.
+pub const INPLACE_MAX_K: usize = 512;
 
 impl Tuning {
     pub fn heuristic(
@@ -123,10 +180,7 @@ impl Tuning {
                 nchunks = n / opts.nr;
             }
         }
-        // packing pays off when each packed panel is reused many times; for tiny outputs (B1's
-        // 64x64: 7% faster in place) the copies cost more than they save. Measured on batched
-        // 128^3 (B4), packing wins again, so the cut-off is low; BEAM tries both.
-        let unpacked = k <= UNPACKED_MAX_K && m * n <= 96 * 96;
+        let packing = Packing::heuristic(batch, m, n, k, acc.itemsize());
         // Cooperative mode (shared B panels) measured no faster than split chunks here (512^2:
         // 169 vs 168 GFLOPS, 2048^2: 165 vs 168, 256x1024x1024: 117 vs 127, side by side), so the
         // heuristic leaves it to BEAM, which tries it.
@@ -136,7 +190,7 @@ impl Tuning {
             threads,
             mchunks,
             nchunks,
-            unpacked,
+            packing,
             coop,
         }
     }
@@ -155,7 +209,7 @@ impl Tuning {
             self.threads,
             self.mchunks,
             self.nchunks,
-            u8::from(self.unpacked),
+            self.packing.code(),
             u8::from(self.coop)
         )
     }
@@ -166,11 +220,11 @@ impl Tuning {
             .map(str::parse)
             .collect::<Result<_, _>>()
             .ok()?;
-        // the 10th (unpacked) and 11th (coop) fields are optional: shorter lines predate them
-        let (fields, unpacked, coop) = match v.len() {
-            9 => (&v[..], false, false),
-            10 => (&v[..9], v[9] == 1, false),
-            11 => (&v[..9], v[9] == 1, v[10] == 1),
+        // the 10th (packing) and 11th (coop) fields are optional: shorter lines predate them
+        let (fields, packing, coop) = match v.len() {
+            9 => (&v[..], Packing::Both, false),
+            10 => (&v[..9], Packing::from_code(v[9])?, false),
+            11 => (&v[..9], Packing::from_code(v[9])?, v[10] == 1),
             _ => return None,
         };
         let [vw, mr, nr, kc, mc, nc, threads, mchunks, nchunks] = fields[..] else {
@@ -197,7 +251,7 @@ impl Tuning {
             threads,
             mchunks: mchunks.max(1),
             nchunks: nchunks.max(1),
-            unpacked,
+            packing,
             coop,
         })
     }
@@ -275,7 +329,12 @@ pub fn match_gemm(k: &Kernel, target: &CpuTarget, tuning: Option<&Tuning>) -> Op
     params[P_KC] = kc as i64;
     params[P_MC] = mc as i64;
     params[P_NC] = nc as i64;
-    params[P_UNPACKED] = i64::from(t.unpacked && kk <= UNPACKED_MAX_K);
+    let packing = if kk <= INPLACE_MAX_K {
+        t.packing
+    } else {
+        Packing::Both
+    };
+    params[P_PACKING] = packing.code() as i64;
     params[P_COOP] = i64::from(t.coop);
     let mut operand = |v: &View| {
         let st = |ax: &[usize]| ax.first().map_or(0, |&d| v.strides[d] as i64);
@@ -317,16 +376,23 @@ fn collect_loads(e: &Expr, out: &mut Vec<(usize, DType, View)>) {
 }
 
 impl GemmPlan {
-    /// What the rendered source depends on: dtypes, buffers, the epilogue's structure and the
-    /// compile-time opts. Not the rank, sizes or strides (all run-time parameters).
+    /// The packing this plan's parameters ask for (`Both` wherever K is too deep for in place).
+    pub fn packing(&self) -> Packing {
+        Packing::from_code(self.params[P_PACKING] as usize).unwrap_or(Packing::Both)
+    }
+
+    /// What the rendered source depends on: dtypes, buffers, the epilogue's structure, the
+    /// compile-time opts and which microkernels the packing needs. Not the rank, sizes or
+    /// strides (all run-time parameters).
     pub fn signature(&self) -> String {
         let mut epi = String::new();
         self.epilogue.structure(&mut epi, false);
         format!(
-            "gemm|vw{}mr{}nr{}|acc:{}|a{}:{}|b{}:{}|out:{}|{epi}",
+            "gemm|vw{}mr{}nr{}|{}|acc:{}|a{}:{}|b{}:{}|out:{}|{epi}",
             self.opts.vw,
             self.opts.mr,
             self.opts.nr,
+            self.packing().name(),
             self.acc.name(),
             self.a.0,
             self.a.1.name(),
@@ -347,14 +413,8 @@ impl GemmPlan {
         let mc = round_up(mc, self.opts.mr);
         let nc = round_up(nc, self.opts.nr);
         let packed = mc * kc + kc * nc;
-        // unpacked mode packs only edge tiles: one MR x K and one K x NR panel
-        let unpacked = if self.params[P_UNPACKED] == 1 {
-            round_up(self.opts.mr * self.k, 64) + self.k * self.opts.nr
-        } else {
-            0
-        };
         // a single output row or column is accumulated in the workspace before the epilogue
         let vector = self.m.max(self.n);
-        packed.max(unpacked).max(vector) * self.acc.itemsize() + 256
+        packed.max(vector) * self.acc.itemsize() + 256
     }
 }

@@ -5,7 +5,9 @@
 use std::fmt::Write as _;
 
 use super::{Renderer, ENTRY};
-use crate::codegen::gemm::{GemmPlan, MAX_BATCH, OPERAND_PARAMS, P_COOP, P_OPERANDS, P_UNPACKED};
+use crate::codegen::gemm::{
+    GemmPlan, Packing, MAX_BATCH, OPERAND_PARAMS, P_COOP, P_OPERANDS, P_PACKING,
+};
 use crate::codegen::uops::{RangeKind, UOp, Val};
 use crate::codegen::{Program, Strategy};
 use crate::dtype::DType;
@@ -334,17 +336,38 @@ fn render_vexpr(e: &Expr, acc: DType, next: &mut usize) -> String {
     }
 }
 
-/// One microkernel: MR x (NR/VW) vector accumulators over `kc` steps of k. Packed (`ukr`): A and
-/// B are panels in the workspace (aligned B loads). Unpacked (`ukr_u`): A rows and B rows are read
-/// in place (row strides `lda`, `ldb`, unaligned B loads), which saves the packing copies for
-/// small problems whose panels stay in L1/L2 anyway. Then the store: accumulate into C on later
-/// K blocks, apply the epilogue on the last one, vectorised for full tiles.
-fn render_ukr(s: &mut String, g: &GemmPlan, unpacked: bool, c_accumulates: bool, vec_epi: bool) {
+/// Where a microkernel reads its operands: packed panels in the workspace (aligned, unit step),
+/// or A's rows / B's rows in place (row strides `lda`, `ldb`; B loads unaligned).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum UkrReads {
+    /// `ukr`: both packed.
+    Packed,
+    /// `ukr_a`: A in place, B packed.
+    AInPlace,
+    /// `ukr_u`: both in place.
+    InPlace,
+}
+
+impl UkrReads {
+    fn name(self) -> &'static str {
+        match self {
+            UkrReads::Packed => "ukr",
+            UkrReads::AInPlace => "ukr_a",
+            UkrReads::InPlace => "ukr_u",
+        }
+    }
+}
+
+/// One microkernel: MR x (NR/VW) vector accumulators over `kc` steps of k, reading A and B as
+/// `reads` says (in-place reads save the packing copies where panels stay in L1/L2 anyway). Then
+/// the store: accumulate into C on later K blocks, apply the epilogue on the last one, vectorised
+/// for full tiles.
+fn render_ukr(s: &mut String, g: &GemmPlan, reads: UkrReads, c_accumulates: bool, vec_epi: bool) {
     let o = &g.opts;
     let acc = compute(g.acc);
     let tc = storage(g.out_dtype);
     let nv = o.nr / o.vw;
-    let name = if unpacked { "ukr_u" } else { "ukr" };
+    let name = reads.name();
     let _ = writeln!(
         s,
         "static inline __attribute__((always_inline)) void {name}(int64_t kc, const {acc}* restrict a, int64_t lda, \
@@ -361,10 +384,10 @@ fn render_ukr(s: &mut String, g: &GemmPlan, unpacked: bool, c_accumulates: bool,
             "  if (!first) for (int r = 0; r < MR; r++) __builtin_prefetch(c + r*csm, 1);\n",
         );
     }
-    let (a_step, b_step, bty) = if unpacked {
-        ("1", "ldb", "tg_vu")
-    } else {
-        ("MR", "NR", "tg_v")
+    let (a_step, b_step, bty) = match reads {
+        UkrReads::Packed => ("MR", "NR", "tg_v"),
+        UkrReads::AInPlace => ("1", "NR", "tg_v"),
+        UkrReads::InPlace => ("1", "ldb", "tg_vu"),
     };
     let _ = writeln!(
         s,
@@ -378,10 +401,10 @@ fn render_ukr(s: &mut String, g: &GemmPlan, unpacked: bool, c_accumulates: bool,
         );
     }
     for r in 0..o.mr {
-        let a_at = if unpacked {
-            format!("a[{r}*lda]")
-        } else {
+        let a_at = if reads == UkrReads::Packed {
             format!("a[{r}]")
+        } else {
+            format!("a[{r}*lda]")
         };
         let _ = write!(s, "    {{ const {acc} a{r} = {a_at};");
         for c in 0..nv {
@@ -489,7 +512,7 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
     let c_accumulates = g.out_dtype == g.acc;
     let vec_epi = c_accumulates && vector_epilogue(&g.epilogue, g.acc);
     // reading A and B in place needs them in the accumulator's type (no conversion on load)
-    let unpacked_ok = c_accumulates && g.a.1 == g.acc && g.b.1 == g.acc;
+    let inplace_ok = c_accumulates && g.a.1 == g.acc && g.b.1 == g.acc;
     let _ = write!(
         s,
         "typedef {acc} tg_v __attribute__((vector_size({vb})));\n\
@@ -536,6 +559,7 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
          \x20   const int64_t mr = tg_min(MR, mc - i0);\n\
          \x20   if (mr == MR && sk == 1) {{ for (int64_t i = 0; i < MR; i++) for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = ({acc}){la1}; }}\n\
          \x20   else if (mr == MR) {{ for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = ({acc}){la}; }}\n\
+         \x20   else if (sk == 1) {{ for (int64_t i = 0; i < MR; i++) {{ if (i < mr) for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = ({acc}){la1}; else for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = 0; }} }}\n\
          \x20   else {{ for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = i < mr ? ({acc}){la} : 0; }}\n\
          \x20 }}\n}}\n\
          static void pack_b(int64_t kc, int64_t nc, const {tb}* restrict b, int64_t sk, int64_t sn, {acc}* restrict bp) {{\n\
@@ -550,12 +574,22 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
         la1 = load_cvt(g.a.1, "a[(i0+i)*sm + k]"),
     );
 
-    // the microkernels: on packed panels, and (for small row-major problems) on A and B in place
-    render_ukr(s, g, false, c_accumulates, vec_epi);
-    if unpacked_ok {
-        render_ukr(s, g, true, c_accumulates, vec_epi);
+    // the microkernels: on packed panels, and (where the plan reads operands in place) on A's
+    // rows, or on A and B, in place
+    let packing = g.packing();
+    let a_inplace = inplace_ok && packing != Packing::Both;
+    let b_inplace = inplace_ok && packing == Packing::Neither;
+    render_ukr(s, g, UkrReads::Packed, c_accumulates, vec_epi);
+    if a_inplace {
+        render_ukr(s, g, UkrReads::AInPlace, c_accumulates, vec_epi);
+    }
+    if b_inplace {
+        render_ukr(s, g, UkrReads::InPlace, c_accumulates, vec_epi);
+    }
+    if inplace_ok {
         render_vector_products(s, g);
     }
+    render_blis(s, g, a_inplace);
 
     // the driver: chunks of (batch, m-range, n-range) over threads, BLIS loops inside
     let _ = writeln!(
@@ -655,7 +689,7 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
         nbufs = bufs.len(),
         header = crate::runtime::cpu::SHARED_HEADER,
     );
-    if unpacked_ok {
+    if inplace_ok {
         // one output row (x @ W, M = 1) or column (W @ x, N = 1): memory-bound, no packing; the
         // output goes through `ws` so the epilogue runs once per element
         let mut next = 0;
@@ -687,45 +721,86 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
              \x20   }}",
             st = store_cvt(g.out_dtype, "x")
         );
-        // small problems with row-major A and B: full tiles read A and B in place (no packing);
-        // edge tiles pack just their own panels into the workspace
+    }
+    if b_inplace {
+        // small row-major problems: every tile reads A and B in place (no packing). The whole K
+        // is one block, so C is written once per tile, never accumulated: edge tiles shift back
+        // to end at the chunk's edge and overlap their neighbour, recomputing (and rewriting)
+        // identical values. Chunks narrower than a tile use the packed loops instead.
         let _ = writeln!(
             s,
-            "    if (p[{P_UNPACKED}] && ask == 1 && bsn == 1) {{\n\
-             \x20     {acc}* bq = ap + (MR*K + 63) / 64 * 64;\n\
-             \x20     for (int64_t jr = n0; jr < n1; jr += NR) {{\n\
-             \x20       const int64_t nr = tg_min(NR, n1 - jr);\n\
-             \x20       for (int64_t ir = m0; ir < m1; ir += MR) {{\n\
-             \x20         const int64_t mr = tg_min(MR, m1 - ir);\n\
-             \x20         {tc}* ct = C + ir*csm + jr*csn;\n\
-             \x20         if (mr == MR && nr == NR) ukr_u(K, A + ir*asm_, asm_, B + jr, bsk, ct, csm, csn, MR, NR, 1, 1, &e, ir, jr);\n\
-             \x20         else {{ pack_a(mr, K, A + ir*asm_, asm_, ask, ap); pack_b(K, nr, B + jr, bsk, bsn, bq);\n\
-             \x20                ukr(K, ap, 0, bq, 0, ct, csm, csn, mr, nr, 1, 1, &e, ir, jr); }}\n\
+            "    if (p[{P_PACKING}] == {neither} && ask == 1 && bsn == 1) {{\n\
+             \x20     if (m1 - m0 >= MR && n1 - n0 >= NR) {{\n\
+             \x20       for (int64_t jr = n0; jr < n1; jr += NR) {{\n\
+             \x20         const int64_t j = tg_min(jr, n1 - NR);\n\
+             \x20         for (int64_t ir = m0; ir < m1; ir += MR) {{\n\
+             \x20           const int64_t i = tg_min(ir, m1 - MR);\n\
+             \x20           ukr_u(K, A + i*asm_, asm_, B + j, bsk, C + i*csm + j*csn, csm, csn, MR, NR, 1, 1, &e, i, j);\n\
+             \x20         }}\n\
              \x20       }}\n\
-             \x20     }}\n\
+             \x20     }} else tg_blis(m0, m1, n0, n1, K, KC, MC, NC, A, asm_, ask, B, bsk, bsn, C, csm, csn, &e, ap, bp, 1);\n\
              \x20     continue;\n\
-             \x20   }}"
+             \x20   }}",
+            neither = Packing::Neither.code()
         );
     }
-    s.push_str(
-        "    for (int64_t jc = n0; jc < n1; jc += NC) {\n\
-         \x20     const int64_t nc = tg_min(NC, n1 - jc);\n\
-         \x20     int64_t pc = 0;\n\
-         \x20     do {\n\
-         \x20       const int64_t kc = tg_min(KC, K - pc);\n\
-         \x20       const int first = pc == 0, last = pc + kc >= K;\n\
-         \x20       pack_b(kc, nc, B + pc*bsk + jc*bsn, bsk, bsn, bp);\n\
-         \x20       for (int64_t ic = m0; ic < m1; ic += MC) {\n\
-         \x20         const int64_t mc = tg_min(MC, m1 - ic);\n\
-         \x20         pack_a(mc, kc, A + ic*asm_ + pc*ask, asm_, ask, ap);\n\
-         \x20         for (int64_t jr = 0; jr < nc; jr += NR)\n\
-         \x20           for (int64_t ir = 0; ir < mc; ir += MR)\n\
-         \x20             ukr(kc, ap + ir*kc, 0, bp + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,\n\
-         \x20                 tg_min(MR, mc - ir), tg_min(NR, nc - jr), first, last, &e, ic + ir, jc + jr);\n\
-         \x20       }\n\
-         \x20       pc += kc;\n\
-         \x20     } while (pc < K);\n\
-         \x20   }\n\
-         \x20 }\n}\n",
+    let ainp = if a_inplace {
+        format!(
+            "p[{P_PACKING}] != {both} && ask == 1",
+            both = Packing::Both.code()
+        )
+    } else {
+        "0".into()
+    };
+    let _ = write!(
+        s,
+        "    tg_blis(m0, m1, n0, n1, K, KC, MC, NC, A, asm_, ask, B, bsk, bsn, C, csm, csn, &e, ap, bp, {ainp});\n\
+         \x20 }}\n}}\n"
+    );
+}
+
+/// The BLIS loops over one block of C (jc -> pc -> ic -> jr -> ir): a KC x NC panel of B packed
+/// per (jc, pc), an MC x KC block of A per (ic, pc), the microkernel per MR x NR tile. With
+/// `ainp` (rendered when the plan reads A in place) full MR-row tiles read A's rows where they
+/// are and only the edge rows are packed.
+fn render_blis(s: &mut String, g: &GemmPlan, a_inplace: bool) {
+    let acc = compute(g.acc);
+    let (ta, tb, tc) = (storage(g.a.1), storage(g.b.1), storage(g.out_dtype));
+    let inplace_tiles = if a_inplace {
+        "\x20         for (int64_t ir = 0; ir < mfull; ir += MR)\n\
+         \x20           ukr_a(kc, A + (ic+ir)*asm_ + pc, asm_, bp + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,\n\
+         \x20                 MR, nr, first, last, e, ic + ir, jc + jr);\n"
+    } else {
+        ""
+    };
+    let _ = write!(
+        s,
+        "static void tg_blis(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, int64_t KC, int64_t MC, int64_t NC,\n\
+         \x20   const {ta}* restrict A, int64_t asm_, int64_t ask, const {tb}* restrict B, int64_t bsk, int64_t bsn,\n\
+         \x20   {tc}* restrict C, int64_t csm, int64_t csn, const tg_epi* e, {acc}* restrict ap, {acc}* restrict bp, int ainp) {{\n\
+         \x20 (void)ainp;\n\
+         \x20 for (int64_t jc = n0; jc < n1; jc += NC) {{\n\
+         \x20   const int64_t nc = tg_min(NC, n1 - jc);\n\
+         \x20   int64_t pc = 0;\n\
+         \x20   do {{\n\
+         \x20     const int64_t kc = tg_min(KC, K - pc);\n\
+         \x20     const int first = pc == 0, last = pc + kc >= K;\n\
+         \x20     pack_b(kc, nc, B + pc*bsk + jc*bsn, bsk, bsn, bp);\n\
+         \x20     for (int64_t ic = m0; ic < m1; ic += MC) {{\n\
+         \x20       const int64_t mc = tg_min(MC, m1 - ic);\n\
+         \x20       const int64_t mfull = ainp ? mc / MR * MR : 0;\n\
+         \x20       if (mfull < mc) pack_a(mc - mfull, kc, A + (ic+mfull)*asm_ + pc*ask, asm_, ask, ap);\n\
+         \x20       for (int64_t jr = 0; jr < nc; jr += NR) {{\n\
+         \x20         const int64_t nr = tg_min(NR, nc - jr);\n\
+         {inplace_tiles}\
+         \x20         for (int64_t ir = mfull; ir < mc; ir += MR)\n\
+         \x20           ukr(kc, ap + (ir-mfull)*kc, 0, bp + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,\n\
+         \x20               tg_min(MR, mc - ir), nr, first, last, e, ic + ir, jc + jr);\n\
+         \x20       }}\n\
+         \x20     }}\n\
+         \x20     pc += kc;\n\
+         \x20   }} while (pc < K);\n\
+         \x20 }}\n\
+         }}\n"
     );
 }

@@ -28,7 +28,7 @@ static inline uint16_t tg_f2h(float f) {
   return (uint16_t)r;
 }
 static inline float tg_hround(float x) { return tg_h2f(tg_f2h(x)); }
-/* r_64_64_64 : gemm|vw8mr6nr16|acc:float|a1:half|b2:half|out:half|ACC */
+/* r_64_64_64 : gemm|vw8mr6nr16|in-place|acc:float|a1:half|b2:half|out:half|ACC */
 typedef float tg_v __attribute__((vector_size(32)));
 typedef float tg_vu __attribute__((vector_size(32), aligned(4)));
 typedef int32_t tg_vi __attribute__((vector_size(32)));
@@ -58,6 +58,7 @@ static void pack_a(int64_t mc, int64_t kc, const uint16_t* restrict a, int64_t s
     const int64_t mr = tg_min(MR, mc - i0);
     if (mr == MR && sk == 1) { for (int64_t i = 0; i < MR; i++) for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = (float)tg_h2f(a[(i0+i)*sm + k]); }
     else if (mr == MR) { for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = (float)tg_h2f(a[(i0+i)*sm + k*sk]); }
+    else if (sk == 1) { for (int64_t i = 0; i < MR; i++) { if (i < mr) for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = (float)tg_h2f(a[(i0+i)*sm + k]); else for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = 0; } }
     else { for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = i < mr ? (float)tg_h2f(a[(i0+i)*sm + k*sk]) : 0; }
   }
 }
@@ -99,6 +100,32 @@ static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* r
     uint16_t* cp = c + i*csm + j*csn; float x = t[i*NR + j]; (void)first;
     if (last) x = x;
     *cp = tg_f2h(x);
+  }
+}
+static void tg_blis(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, int64_t KC, int64_t MC, int64_t NC,
+    const uint16_t* restrict A, int64_t asm_, int64_t ask, const uint16_t* restrict B, int64_t bsk, int64_t bsn,
+    uint16_t* restrict C, int64_t csm, int64_t csn, const tg_epi* e, float* restrict ap, float* restrict bp, int ainp) {
+  (void)ainp;
+  for (int64_t jc = n0; jc < n1; jc += NC) {
+    const int64_t nc = tg_min(NC, n1 - jc);
+    int64_t pc = 0;
+    do {
+      const int64_t kc = tg_min(KC, K - pc);
+      const int first = pc == 0, last = pc + kc >= K;
+      pack_b(kc, nc, B + pc*bsk + jc*bsn, bsk, bsn, bp);
+      for (int64_t ic = m0; ic < m1; ic += MC) {
+        const int64_t mc = tg_min(MC, m1 - ic);
+        const int64_t mfull = ainp ? mc / MR * MR : 0;
+        if (mfull < mc) pack_a(mc - mfull, kc, A + (ic+mfull)*asm_ + pc*ask, asm_, ask, ap);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int64_t nr = tg_min(NR, nc - jr);
+          for (int64_t ir = mfull; ir < mc; ir += MR)
+            ukr(kc, ap + (ir-mfull)*kc, 0, bp + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
+                tg_min(MR, mc - ir), nr, first, last, e, ic + ir, jc + jr);
+        }
+      }
+      pc += kc;
+    } while (pc < K);
   }
 }
 void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restrict ws, int64_t tid, int64_t nth) {
@@ -146,23 +173,6 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
       }
       continue;
     }
-    for (int64_t jc = n0; jc < n1; jc += NC) {
-      const int64_t nc = tg_min(NC, n1 - jc);
-      int64_t pc = 0;
-      do {
-        const int64_t kc = tg_min(KC, K - pc);
-        const int first = pc == 0, last = pc + kc >= K;
-        pack_b(kc, nc, B + pc*bsk + jc*bsn, bsk, bsn, bp);
-        for (int64_t ic = m0; ic < m1; ic += MC) {
-          const int64_t mc = tg_min(MC, m1 - ic);
-          pack_a(mc, kc, A + ic*asm_ + pc*ask, asm_, ask, ap);
-          for (int64_t jr = 0; jr < nc; jr += NR)
-            for (int64_t ir = 0; ir < mc; ir += MR)
-              ukr(kc, ap + ir*kc, 0, bp + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
-                  tg_min(MR, mc - ir), tg_min(NR, nc - jr), first, last, &e, ic + ir, jc + jr);
-        }
-        pc += kc;
-      } while (pc < K);
-    }
+    tg_blis(m0, m1, n0, n1, K, KC, MC, NC, A, asm_, ask, B, bsk, bsn, C, csm, csn, &e, ap, bp, 0);
   }
 }

@@ -1,7 +1,7 @@
 #include <stdint.h>
 #include <stddef.h>
 static inline int64_t tg_min(int64_t a, int64_t b) { return a < b ? a : b; }
-/* r_256_1024_1024 : gemm|vw8mr6nr16|acc:float|a1:float|b2:float|out:float|relu(add(ACC,L3:float)) */
+/* r_256_1024_1024 : gemm|vw8mr6nr16|packed|acc:float|a1:float|b2:float|out:float|relu(add(ACC,L3:float)) */
 typedef float tg_v __attribute__((vector_size(32)));
 typedef float tg_vu __attribute__((vector_size(32), aligned(4)));
 typedef int32_t tg_vi __attribute__((vector_size(32)));
@@ -32,6 +32,7 @@ static void pack_a(int64_t mc, int64_t kc, const float* restrict a, int64_t sm, 
     const int64_t mr = tg_min(MR, mc - i0);
     if (mr == MR && sk == 1) { for (int64_t i = 0; i < MR; i++) for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = (float)a[(i0+i)*sm + k]; }
     else if (mr == MR) { for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = (float)a[(i0+i)*sm + k*sk]; }
+    else if (sk == 1) { for (int64_t i = 0; i < MR; i++) { if (i < mr) for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = (float)a[(i0+i)*sm + k]; else for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = 0; } }
     else { for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = i < mr ? (float)a[(i0+i)*sm + k*sk] : 0; }
   }
 }
@@ -56,54 +57,6 @@ static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* r
     { const float a3 = a[3]; c3_0 += a3 * b0; c3_1 += a3 * b1; }
     { const float a4 = a[4]; c4_0 += a4 * b0; c4_1 += a4 * b1; }
     { const float a5 = a[5]; c5_0 += a5 * b0; c5_1 += a5 * b1; }
-  }
-  if (mr == MR && nr == NR && csn == 1 && e->vec_ok) {
-    { tg_v x = c0_0; float* cp = c + 0*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 0, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c0_1; float* cp = c + 0*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 0, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c1_0; float* cp = c + 1*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 1, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c1_1; float* cp = c + 1*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 1, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c2_0; float* cp = c + 2*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 2, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c2_1; float* cp = c + 2*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 2, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c3_0; float* cp = c + 3*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 3, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c3_1; float* cp = c + 3*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 3, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c4_0; float* cp = c + 4*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 4, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c4_1; float* cp = c + 4*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 4, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c5_0; float* cp = c + 5*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 5, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c5_1; float* cp = c + 5*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 5, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    return;
-  }
-  float t[MR*NR] __attribute__((aligned(64)));
-  *(tg_v*)(t + 0) = c0_0;
-  *(tg_v*)(t + 8) = c0_1;
-  *(tg_v*)(t + 16) = c1_0;
-  *(tg_v*)(t + 24) = c1_1;
-  *(tg_v*)(t + 32) = c2_0;
-  *(tg_v*)(t + 40) = c2_1;
-  *(tg_v*)(t + 48) = c3_0;
-  *(tg_v*)(t + 56) = c3_1;
-  *(tg_v*)(t + 64) = c4_0;
-  *(tg_v*)(t + 72) = c4_1;
-  *(tg_v*)(t + 80) = c5_0;
-  *(tg_v*)(t + 88) = c5_1;
-  for (int64_t i = 0; i < mr; i++) for (int64_t j = 0; j < nr; j++) {
-    float* cp = c + i*csm + j*csn; float x = t[i*NR + j]; if (!first) x += *cp; (void)first;
-    if (last) x = ((x + e->p0[(m+i)*e->sm0 + (n+j)*e->sn0]) > 0 ? (x + e->p0[(m+i)*e->sm0 + (n+j)*e->sn0]) : 0);
-    *cp = x;
-  }
-}
-static inline __attribute__((always_inline)) void ukr_u(int64_t kc, const float* restrict a, int64_t lda, const float* restrict b, int64_t ldb, float* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
-  (void)lda; (void)ldb;
-  tg_v c0_0 = {0}, c0_1 = {0}, c1_0 = {0}, c1_1 = {0}, c2_0 = {0}, c2_1 = {0}, c3_0 = {0}, c3_1 = {0}, c4_0 = {0}, c4_1 = {0}, c5_0 = {0}, c5_1 = {0};
-  if (!first) for (int r = 0; r < MR; r++) __builtin_prefetch(c + r*csm, 1);
-  for (int64_t k = 0; k < kc; k++, a += 1, b += ldb) {
-    const tg_v b0 = *(const tg_vu*)(b + 0);
-    const tg_v b1 = *(const tg_vu*)(b + 8);
-    { const float a0 = a[0*lda]; c0_0 += a0 * b0; c0_1 += a0 * b1; }
-    { const float a1 = a[1*lda]; c1_0 += a1 * b0; c1_1 += a1 * b1; }
-    { const float a2 = a[2*lda]; c2_0 += a2 * b0; c2_1 += a2 * b1; }
-    { const float a3 = a[3*lda]; c3_0 += a3 * b0; c3_1 += a3 * b1; }
-    { const float a4 = a[4*lda]; c4_0 += a4 * b0; c4_1 += a4 * b1; }
-    { const float a5 = a[5*lda]; c5_0 += a5 * b0; c5_1 += a5 * b1; }
   }
   if (mr == MR && nr == NR && csn == 1 && e->vec_ok) {
     { tg_v x = c0_0; float* cp = c + 0*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 0, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
@@ -166,6 +119,32 @@ static void tg_dots(int64_t K, int64_t n, const float* restrict x, int64_t incx,
     }
     for (; k < K; k++) t += x[k*incx] * r[k*wk];
     y[j] = t;
+  }
+}
+static void tg_blis(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, int64_t KC, int64_t MC, int64_t NC,
+    const float* restrict A, int64_t asm_, int64_t ask, const float* restrict B, int64_t bsk, int64_t bsn,
+    float* restrict C, int64_t csm, int64_t csn, const tg_epi* e, float* restrict ap, float* restrict bp, int ainp) {
+  (void)ainp;
+  for (int64_t jc = n0; jc < n1; jc += NC) {
+    const int64_t nc = tg_min(NC, n1 - jc);
+    int64_t pc = 0;
+    do {
+      const int64_t kc = tg_min(KC, K - pc);
+      const int first = pc == 0, last = pc + kc >= K;
+      pack_b(kc, nc, B + pc*bsk + jc*bsn, bsk, bsn, bp);
+      for (int64_t ic = m0; ic < m1; ic += MC) {
+        const int64_t mc = tg_min(MC, m1 - ic);
+        const int64_t mfull = ainp ? mc / MR * MR : 0;
+        if (mfull < mc) pack_a(mc - mfull, kc, A + (ic+mfull)*asm_ + pc*ask, asm_, ask, ap);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int64_t nr = tg_min(NR, nc - jr);
+          for (int64_t ir = mfull; ir < mc; ir += MR)
+            ukr(kc, ap + (ir-mfull)*kc, 0, bp + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
+                tg_min(MR, mc - ir), nr, first, last, e, ic + ir, jc + jr);
+        }
+      }
+      pc += kc;
+    } while (pc < K);
   }
 }
 void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restrict ws, int64_t tid, int64_t nth) {
@@ -232,37 +211,6 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
       }
       continue;
     }
-    if (p[13] && ask == 1 && bsn == 1) {
-      float* bq = ap + (MR*K + 63) / 64 * 64;
-      for (int64_t jr = n0; jr < n1; jr += NR) {
-        const int64_t nr = tg_min(NR, n1 - jr);
-        for (int64_t ir = m0; ir < m1; ir += MR) {
-          const int64_t mr = tg_min(MR, m1 - ir);
-          float* ct = C + ir*csm + jr*csn;
-          if (mr == MR && nr == NR) ukr_u(K, A + ir*asm_, asm_, B + jr, bsk, ct, csm, csn, MR, NR, 1, 1, &e, ir, jr);
-          else { pack_a(mr, K, A + ir*asm_, asm_, ask, ap); pack_b(K, nr, B + jr, bsk, bsn, bq);
-                 ukr(K, ap, 0, bq, 0, ct, csm, csn, mr, nr, 1, 1, &e, ir, jr); }
-        }
-      }
-      continue;
-    }
-    for (int64_t jc = n0; jc < n1; jc += NC) {
-      const int64_t nc = tg_min(NC, n1 - jc);
-      int64_t pc = 0;
-      do {
-        const int64_t kc = tg_min(KC, K - pc);
-        const int first = pc == 0, last = pc + kc >= K;
-        pack_b(kc, nc, B + pc*bsk + jc*bsn, bsk, bsn, bp);
-        for (int64_t ic = m0; ic < m1; ic += MC) {
-          const int64_t mc = tg_min(MC, m1 - ic);
-          pack_a(mc, kc, A + ic*asm_ + pc*ask, asm_, ask, ap);
-          for (int64_t jr = 0; jr < nc; jr += NR)
-            for (int64_t ir = 0; ir < mc; ir += MR)
-              ukr(kc, ap + ir*kc, 0, bp + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
-                  tg_min(MR, mc - ir), tg_min(NR, nc - jr), first, last, &e, ic + ir, jc + jr);
-        }
-        pc += kc;
-      } while (pc < K);
-    }
+    tg_blis(m0, m1, n0, n1, K, KC, MC, NC, A, asm_, ask, B, bsk, bsn, C, csm, csn, &e, ap, bp, 0);
   }
 }
