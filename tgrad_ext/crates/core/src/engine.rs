@@ -28,9 +28,11 @@ pub struct Compiled {
 /// One kernel launch as recorded by a capture.
 #[derive(Debug, Clone)]
 pub struct Launch {
-    pub name: String,
+    /// Shared with the cached plan: building a launch on the hot path copies no strings or
+    /// parameter blocks.
+    pub name: Arc<str>,
     pub compiled: Arc<Compiled>,
-    pub params: Vec<i64>,
+    pub params: Arc<[i64]>,
     pub bufs: Vec<Arc<Buffer>>,
     pub threads: usize,
     pub workspace_bytes: usize,
@@ -52,10 +54,10 @@ pub struct Stats {
 /// repeated op skips planning, rendering and signature building on the hot path.
 #[derive(Debug)]
 struct Planned {
-    name: String,
+    name: Arc<str>,
     describe: String,
     compiled: Arc<Compiled>,
-    params: Vec<i64>,
+    params: Arc<[i64]>,
     threads: usize,
     workspace_bytes: usize,
     flops: f64,
@@ -64,7 +66,7 @@ struct Planned {
 /// (kernel, BEAM, NOOPT, threads): everything a plan depends on besides the machine.
 type PlanKey = (Kernel, i64, i64, usize);
 /// Plans bucketed by the hash of their key (compared in full on lookup).
-type PlanCache = HashMap<u64, Vec<(PlanKey, Arc<Planned>)>>;
+type PlanCache = crate::fxhash::FxHashMap<u64, Vec<(PlanKey, Arc<Planned>)>>;
 
 const PLAN_CACHE_LIMIT: usize = 4096;
 
@@ -234,7 +236,7 @@ fn run_launch(l: &Launch) -> Result<()> {
 
 fn plan_key_hash(k: &Kernel, flags: (i64, i64, usize)) -> u64 {
     use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = crate::fxhash::FxHasher::default();
     k.hash(&mut h);
     flags.hash(&mut h);
     h.finish()
@@ -288,9 +290,9 @@ fn plan_and_compile(item: &ScheduleItem, target: &CpuTarget) -> Result<Planned> 
     Ok(Planned {
         describe: describe(&p),
         flops: flops_of(&p),
-        name: p.name,
+        name: p.name.into(),
         compiled,
-        params: p.params,
+        params: p.params.into(),
         threads: p.threads,
         workspace_bytes: p.workspace_bytes,
     })
@@ -302,9 +304,9 @@ pub fn launch_for(p: &Program, item: &ScheduleItem) -> Result<Launch> {
     let p = p.clone();
     Ok(Launch {
         flops: flops_of(&p),
-        name: p.name,
+        name: p.name.into(),
         compiled,
-        params: p.params,
+        params: p.params.into(),
         bufs: item.bufs.clone(),
         threads: p.threads,
         workspace_bytes: p.workspace_bytes,

@@ -126,6 +126,11 @@ impl Lazy {
         self.lock().clone()
     }
 
+    /// Look at the state without cloning it. `f` must not lock this node again.
+    pub fn with_state<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.lock())
+    }
+
     pub fn buffer(&self) -> Option<Arc<Buffer>> {
         match &*self.lock() {
             State::Realized(b) => Some(b.clone()),

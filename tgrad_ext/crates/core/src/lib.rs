@@ -10,6 +10,7 @@ pub mod dtype;
 pub mod engine;
 pub mod error;
 pub mod flags;
+pub mod fxhash;
 pub mod graph;
 pub mod kernel;
 pub mod render;

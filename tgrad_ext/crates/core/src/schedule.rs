@@ -6,10 +6,10 @@
 //! view that is not its natural layout; a view that no single strided view can express through
 //! an elementwise chain realizes the view.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::error::Result;
+use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::graph::{LazyOp, LazyRef, State};
 use crate::kernel::{Expr, ExprOp, Kernel, Reduction};
 use crate::runtime::buffer::Buffer;
@@ -78,7 +78,7 @@ pub fn compose(iv: &View, node_shape: &[usize], v: &View) -> Option<View> {
 #[derive(Default)]
 struct Scheduler {
     out: Schedule,
-    memo: HashMap<usize, Arc<Buffer>>,
+    memo: FxHashMap<usize, Arc<Buffer>>,
 }
 
 impl Scheduler {
@@ -189,21 +189,27 @@ impl Scheduler {
 /// when its result has as many elements as `root` (so it can be the kernel's reduction).
 fn find_reduce(root: &LazyRef) -> Option<LazyRef> {
     let mut stack = vec![root.clone()];
-    let mut seen = HashSet::new();
+    let mut seen = FxHashSet::default();
     while let Some(n) = stack.pop() {
         if !seen.insert(n.key()) {
             continue;
         }
-        match n.state() {
-            State::Lazy(LazyOp::Reduce(..)) => return (n.numel() == root.numel()).then_some(n),
+        // inspect under the node's lock instead of cloning its op (views own vectors)
+        let is_reduce = n.with_state(|s| match s {
+            State::Lazy(LazyOp::Reduce(..)) => true,
             State::Lazy(LazyOp::Unary(_, a) | LazyOp::Cast(a) | LazyOp::View(a, _)) => {
-                stack.push(a);
+                stack.push(a.clone());
+                false
             }
             State::Lazy(LazyOp::Binary(_, a, b)) => {
-                stack.push(b);
-                stack.push(a);
+                stack.push(b.clone());
+                stack.push(a.clone());
+                false
             }
-            _ => {}
+            _ => false,
+        });
+        if is_reduce {
+            return (n.numel() == root.numel()).then_some(n);
         }
     }
     None

@@ -30,17 +30,22 @@ pub fn constant(value: f64, dtype: DType, shape: Vec<usize>) -> LazyRef {
 /// the same base; when no single strided view can express the result, the source is made
 /// contiguous first.
 fn movement(x: &LazyRef, new_shape: Vec<usize>, f: impl Fn(&View) -> Option<View>) -> LazyRef {
-    let (base, view) = match x.state() {
-        State::Lazy(LazyOp::View(base, v)) => (base, v),
-        _ => (x.clone(), View::contiguous(&x.shape)),
+    // the view is transformed under the node's lock: no clone of the op
+    let from_view = x.with_state(|s| match s {
+        State::Lazy(LazyOp::View(base, v)) => Some((base.clone(), f(v))),
+        _ => None,
+    });
+    let contiguous = || {
+        f(&View::contiguous(&x.shape)).expect("movement ops on a contiguous view always succeed")
     };
-    let (base, new_view) = if let Some(nv) = f(&view) {
-        (base, nv)
-    } else {
-        let c = Lazy::new(LazyOp::Contiguous(x.clone()), x.dtype, x.shape.clone());
-        let nv = f(&View::contiguous(&x.shape))
-            .expect("movement ops on a contiguous view always succeed");
-        (c, nv)
+    let (base, new_view) = match from_view {
+        Some((base, Some(nv))) => (base, nv),
+        // no single strided view expresses it: copy the source into a contiguous buffer first
+        Some((_, None)) => (
+            Lazy::new(LazyOp::Contiguous(x.clone()), x.dtype, x.shape.clone()),
+            contiguous(),
+        ),
+        None => (x.clone(), contiguous()),
     };
     debug_assert_eq!(new_view.shape, new_shape);
     if new_view.shape == base.shape && new_view.is_contiguous() {
