@@ -148,7 +148,10 @@ class _CellRun:
         if self.options.quick and engine.searches:
             reason = "left out by --quick (a BEAM search takes minutes per shape)"
             return self.record("skipped", reason=reason)
-        env_overrides = engine.environment(self.context)
+        # numpy is only a loader in the tinygrad and tgrad workers: one BLAS thread there, so an
+        # idle OpenBLAS pool (which spins after start-up) never competes with the engine measured
+        blas = {} if engine.family == "numpy" else {"OPENBLAS_NUM_THREADS": "1"}
+        env_overrides = {**blas, **engine.environment(self.context)}
         if engine.searches:
             self.options.cache_dir.mkdir(parents=True, exist_ok=True)
         request = {

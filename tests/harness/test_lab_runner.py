@@ -145,3 +145,14 @@ def test_two_runs_never_overwrite_each_other(tmp_path: Path) -> None:
     for _ in range(2):
         assert _run(scenarios, tmp_path / "results", "--only", "T1") == 0
     assert len(list((tmp_path / "results" / "runs").glob("*.json"))) == 2
+
+
+def test_non_numpy_workers_get_one_blas_thread(known_run: tuple[int, dict, Path]) -> None:
+    """numpy only loads inputs in tinygrad/tgrad workers: an OpenBLAS pool there would spin
+    beside the engine being timed, so those workers start with one BLAS thread (and say so)."""
+    _, run, _ = known_run
+    cells = [c for c in run["cells"] if c["status"] == "ok"]
+    assert cells
+    for cell in cells:
+        assert cell["family"] != "numpy"
+        assert cell["env"]["OPENBLAS_NUM_THREADS"] == "1"
