@@ -159,7 +159,7 @@ fn elementwise_and_reduce_kernels() {
     assert_eq!(read_f32(&c), vec![2.0, 8.0, 4.0, 10.0, 6.0, 12.0]);
 }
 
-/// Row-major small operands take the unpacked path (full tiles in place, edge tiles packed); the
+/// Row-major small operands are read in place (edge tiles shift back and overlap their neighbours); the
 /// bias + relu epilogue must be applied on both.
 #[test]
 fn unpacked_small_gemm_with_epilogue() {
