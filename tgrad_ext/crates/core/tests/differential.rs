@@ -15,8 +15,11 @@ fn tensor_f32(data: &[f32], shape: &[usize]) -> LazyRef {
 
 fn read_f32(x: &LazyRef) -> Vec<f32> {
     engine::realize(std::slice::from_ref(x)).unwrap();
-    let b = x.buffer().expect("realized");
-    b.as_bytes()
+    f32s(x.buffer().expect("realized").as_bytes())
+}
+
+fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes
         .chunks(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect()
@@ -193,31 +196,15 @@ fn unpacked_small_gemm_with_epilogue() {
 /// candidate rather than the default: check it directly, across several K blocks and with edges.
 #[test]
 fn cooperative_gemm_matches_the_reference() {
-    use tgrad_core::codegen::{self, gemm::Tuning};
-    use tgrad_core::schedule::schedule;
+    use tgrad_core::codegen::gemm::Tuning;
     rng::manual_seed(21);
     let (m, k, n) = (211, 600, 150);
     let (a, b) = (random(m * k), random(k * n));
     let c = tensor::dot(&tensor_f32(&a, &[m, k]), &tensor_f32(&b, &[k, n])).unwrap();
-    let sched = schedule(std::slice::from_ref(&c)).unwrap();
-    let item = &sched.items[0];
-    let target = engine::target();
-    let coop = Tuning::parse("8 6 16 256 48 4096 3 1 1 0 1").unwrap();
-    assert!(coop.coop);
-    let launch = engine::launch_for(
-        &codegen::plan_tuned(&item.kernel, &target, Some(&coop)),
-        item,
-    )
-    .unwrap();
-    engine::launch_quiet(&launch).unwrap();
-    let out = &item.bufs[0];
-    let got: Vec<f32> = out
-        .as_bytes()
-        .chunks(4)
-        .map(|x| f32::from_le_bytes([x[0], x[1], x[2], x[3]]))
-        .collect();
+    let coop = "8 6 16 256 48 4096 3 1 1 0 1";
+    assert!(Tuning::parse(coop).unwrap().coop);
     check(
-        &got,
+        &run_tuned(&c, coop),
         &reference(&a, &b, 1, m, k, n),
         &abs_ref(&a, &b, 1, m, k, n),
         k,
@@ -239,11 +226,7 @@ fn run_tuned(c: &LazyRef, tuning: &str) -> Vec<f32> {
         "planned as a GEMM"
     );
     engine::launch_quiet(&engine::launch_for(&program, item).unwrap()).unwrap();
-    item.bufs[0]
-        .as_bytes()
-        .chunks(4)
-        .map(|x| f32::from_le_bytes([x[0], x[1], x[2], x[3]]))
-        .collect()
+    f32s(item.bufs[0].as_bytes())
 }
 
 /// Every packing mode (both packed, B only with A read in place, neither) on shapes with edge

@@ -778,7 +778,6 @@ fn render_blis(s: &mut String, g: &GemmPlan, a_inplace: bool) {
         "static void tg_blis(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, int64_t KC, int64_t MC, int64_t NC,\n\
          \x20   const {ta}* restrict A, int64_t asm_, int64_t ask, const {tb}* restrict B, int64_t bsk, int64_t bsn,\n\
          \x20   {tc}* restrict C, int64_t csm, int64_t csn, const tg_epi* e, {acc}* restrict ap, {acc}* restrict bp, int ainp) {{\n\
-         \x20 (void)ainp;\n\
          \x20 for (int64_t jc = n0; jc < n1; jc += NC) {{\n\
          \x20   const int64_t nc = tg_min(NC, n1 - jc);\n\
          \x20   int64_t pc = 0;\n\

@@ -105,7 +105,6 @@ static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* r
 static void tg_blis(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, int64_t KC, int64_t MC, int64_t NC,
     const uint16_t* restrict A, int64_t asm_, int64_t ask, const uint16_t* restrict B, int64_t bsk, int64_t bsn,
     uint16_t* restrict C, int64_t csm, int64_t csn, const tg_epi* e, float* restrict ap, float* restrict bp, int ainp) {
-  (void)ainp;
   for (int64_t jc = n0; jc < n1; jc += NC) {
     const int64_t nc = tg_min(NC, n1 - jc);
     int64_t pc = 0;

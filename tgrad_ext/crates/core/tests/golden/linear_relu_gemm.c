@@ -124,7 +124,6 @@ static void tg_dots(int64_t K, int64_t n, const float* restrict x, int64_t incx,
 static void tg_blis(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, int64_t KC, int64_t MC, int64_t NC,
     const float* restrict A, int64_t asm_, int64_t ask, const float* restrict B, int64_t bsk, int64_t bsn,
     float* restrict C, int64_t csm, int64_t csn, const tg_epi* e, float* restrict ap, float* restrict bp, int ainp) {
-  (void)ainp;
   for (int64_t jc = n0; jc < n1; jc += NC) {
     const int64_t nc = tg_min(NC, n1 - jc);
     int64_t pc = 0;
