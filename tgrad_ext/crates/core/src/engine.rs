@@ -14,6 +14,7 @@ use crate::render::{c::CRenderer, Renderer};
 use crate::runtime::buffer::Buffer;
 use crate::runtime::compiler::CCompiler;
 use crate::runtime::cpu::CpuProgram;
+use crate::runtime::pool::Join;
 use crate::schedule::{schedule, ScheduleItem};
 
 /// A compiled program with what it was built from.
@@ -35,6 +36,7 @@ pub struct Launch {
     pub params: Arc<[i64]>,
     pub bufs: Vec<Arc<Buffer>>,
     pub threads: usize,
+    pub join: Join,
     pub workspace_bytes: usize,
     pub flops: f64,
 }
@@ -59,6 +61,7 @@ struct Planned {
     compiled: Arc<Compiled>,
     params: Arc<[i64]>,
     threads: usize,
+    join: Join,
     workspace_bytes: usize,
     flops: f64,
 }
@@ -205,7 +208,7 @@ pub fn launch_quiet(l: &Launch) -> Result<()> {
     let ptrs: Vec<*mut u8> = l.bufs.iter().map(|b| b.as_ptr()).collect();
     l.compiled
         .program
-        .launch(&l.params, &ptrs, l.threads, l.workspace_bytes)
+        .launch(&l.params, &ptrs, l.threads, l.join, l.workspace_bytes)
 }
 
 fn run_launch(l: &Launch) -> Result<()> {
@@ -214,7 +217,7 @@ fn run_launch(l: &Launch) -> Result<()> {
     let t0 = (dbg >= 1).then(Instant::now);
     l.compiled
         .program
-        .launch(&l.params, &ptrs, l.threads, l.workspace_bytes)?;
+        .launch(&l.params, &ptrs, l.threads, l.join, l.workspace_bytes)?;
     if let Some(t0) = t0 {
         let us = t0.elapsed().as_secs_f64() * 1e6;
         let n = {
@@ -273,6 +276,7 @@ fn prepare(item: &ScheduleItem, target: &CpuTarget) -> Result<Launch> {
         params: planned.params.clone(),
         bufs: item.bufs.clone(),
         threads: planned.threads,
+        join: planned.join,
         workspace_bytes: planned.workspace_bytes,
         flops: planned.flops,
     })
@@ -294,6 +298,7 @@ fn plan_and_compile(item: &ScheduleItem, target: &CpuTarget) -> Result<Planned> 
         compiled,
         params: p.params.into(),
         threads: p.threads,
+        join: p.join,
         workspace_bytes: p.workspace_bytes,
     })
 }
@@ -309,6 +314,7 @@ pub fn launch_for(p: &Program, item: &ScheduleItem) -> Result<Launch> {
         params: p.params.into(),
         bufs: item.bufs.clone(),
         threads: p.threads,
+        join: p.join,
         workspace_bytes: p.workspace_bytes,
     })
 }

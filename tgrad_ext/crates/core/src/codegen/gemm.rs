@@ -163,8 +163,12 @@ impl Tuning {
         k: usize,
     ) -> Tuning {
         let opts = GemmOpts::heuristic(target.isa, acc.itemsize());
-        // below ~4 MFLOP a second thread costs more than it saves on a busy machine
-        let threads = if 2 * batch * m * n * k < 1 << 22 {
+        // Threads claim chunks and the caller never waits for a helper that has not started
+        // (`Join::Helpers`), so a second thread pays from 64^3 (0.5 MFLOP) up. Side by side with
+        // `gemm_sweep`, medians, one thread vs two: 64^3 7.8 vs 4.9 us (6.5 us with `yes`
+        // busy on the other core), 96^3 24.6 vs 16.0, 128^3 47 vs 37; 48^3 and 32x64x64 gain
+        // nothing (4.3 vs 4.4, 4.8 vs 5.2 us).
+        let threads = if 2 * batch * m * n * k < 1 << 19 {
             1
         } else {
             target.threads.max(1)

@@ -8,6 +8,7 @@ pub mod uops;
 
 use crate::flags::Flag;
 use crate::kernel::Kernel;
+use crate::runtime::pool::Join;
 use crate::shape::View;
 
 pub use gemm::GemmPlan;
@@ -38,6 +39,9 @@ pub struct Program {
     pub workspace_bytes: usize,
     /// Threads the launch uses (1 for tiny kernels).
     pub threads: usize,
+    /// Whether every thread must run its share (loops split by thread index, cooperative GEMMs
+    /// that meet at barriers) or threads claim chunks and late helpers may be skipped.
+    pub join: Join,
 }
 
 /// Merge neighbouring dims that every view walks contiguously (never a reduced dim with a
@@ -99,6 +103,12 @@ pub fn plan_tuned(
             let params = g.params.clone();
             let workspace_bytes = g.workspace_bytes();
             let threads = g.threads;
+            // a cooperative GEMM splits M by thread index and meets at barriers
+            let join = if g.params[gemm::P_COOP] != 0 {
+                Join::Every
+            } else {
+                Join::Helpers
+            };
             return Program {
                 name,
                 signature,
@@ -107,6 +117,7 @@ pub fn plan_tuned(
                 params,
                 workspace_bytes,
                 threads,
+                join,
             };
         }
     }
@@ -120,5 +131,6 @@ pub fn plan_tuned(
         params,
         workspace_bytes: 0,
         threads,
+        join: Join::Every,
     }
 }

@@ -602,14 +602,20 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
          \x20 const int64_t mstep = ((M + mch - 1) / mch + MR - 1) / MR * MR, nstep = ((N + nch - 1) / nch + NR - 1) / NR * NR;\n\
          \x20 {acc}* ap = ({acc}*)ws;\n\
          \x20 {acc}* bp = ({acc}*)(ws + ((((MC + MR - 1) / MR * MR) * KC * (int64_t)sizeof({acc}) + 63) & ~(int64_t)63));\n\
-         \x20 /* cooperative: every thread takes part in every chunk (one whole GEMM per batch index) */\n\
+         \x20 /* cooperative: every thread takes part in every chunk (one whole GEMM per batch index);\n\
+         \x20    otherwise threads claim chunks from a shared counter, so the caller alone can finish\n\
+         \x20    (the pool does not wait for helpers that arrive late: Join::Helpers) */\n\
          \x20 const int coop = p[{P_COOP}] && nth > 1 && M > 1 && N > 1;\n\
-         \x20 for (int64_t ch = coop ? 0 : tid; ch < NB * mch * nch; ch += coop ? 1 : nth) {{\n\
+         \x20 int64_t* next_chunk = (int64_t*)bufs[{nbufs}] + {claim};\n\
+         \x20 for (int64_t ch = coop ? 0 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); ch < NB * mch * nch;\n\
+         \x20      ch = coop ? ch + 1 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) {{\n\
          \x20   const int64_t bi = ch / (mch * nch), mi = (ch / nch) % mch, ni = ch % nch;\n\
          \x20   const int64_t m0 = mi * mstep, n0 = ni * nstep, m1 = tg_min(M, m0 + mstep), n1 = tg_min(N, n0 + nstep);\n\
          \x20   if (m0 >= m1 || n0 >= n1) continue;\n\
          \x20   int64_t bidx[{MAX_BATCH}]; {{ int64_t r = bi; for (int d = {last}; d >= 0; d--) {{ bidx[d] = r % p[4+d]; r /= p[4+d]; }} }}\n",
-        last = MAX_BATCH - 1
+        last = MAX_BATCH - 1,
+        nbufs = bufs.len(),
+        claim = crate::runtime::cpu::CLAIM_COUNTER,
     );
     let opnd = |o: usize, j: usize| P_OPERANDS + o * OPERAND_PARAMS + j;
     let boff = |o: usize| {

@@ -6,7 +6,7 @@ use std::sync::{Mutex, OnceLock};
 use libloading::Library;
 
 use super::buffer::Buffer;
-use super::pool::Pool;
+use super::pool::{Join, Pool};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::render::ENTRY;
@@ -44,16 +44,18 @@ impl CpuProgram {
     }
 
     /// Run on `threads` threads. `params` and `bufs` must match what the program was rendered
-    /// for (the engine guarantees it); each thread gets `workspace_bytes` of scratch.
+    /// for (the engine guarantees it); each thread gets `workspace_bytes` of scratch. `join`
+    /// must be `Join::Every` unless the program claims its work from the shared counter.
     pub fn launch(
         &self,
         params: &[i64],
         bufs: &[*mut u8],
         threads: usize,
+        join: Join,
         workspace_bytes: usize,
     ) -> Result<()> {
         // one workspace per thread, and one shared by all (after the kernel's buffers): its first
-        // SHARED_HEADER bytes are a barrier, zeroed for every launch
+        // SHARED_HEADER bytes hold a barrier and the chunk counter, zeroed for every launch
         let mut ws = workspaces(threads + 1, workspace_bytes + SHARED_HEADER)?;
         ws[threads].as_mut_slice::<f32>()[..SHARED_HEADER / 4].fill(0.0);
         let ws_ptrs: Vec<usize> = ws.iter().map(|b| b.as_ptr() as usize).collect();
@@ -65,7 +67,7 @@ impl CpuProgram {
             self.func,
         );
         let nth = threads as i64;
-        Pool::global().run(threads, &|tid| {
+        Pool::global().run(threads, join, &|tid| {
             // SAFETY: params/bufs outlive the launch; each thread writes a disjoint part of the
             // output and its own workspace.
             unsafe {
@@ -84,8 +86,10 @@ impl CpuProgram {
 }
 
 /// Bytes at the start of the shared workspace reserved for the kernel's barrier (two counters,
-/// a cache line apart).
-pub const SHARED_HEADER: usize = 128;
+/// a cache line apart) and, on a third line, the counter GEMM chunks are claimed from.
+pub const SHARED_HEADER: usize = 192;
+/// Index (in int64s) of the chunk counter in the shared workspace.
+pub const CLAIM_COUNTER: usize = 16;
 
 /// Per-thread scratch, grown on demand and reused across launches.
 fn workspaces(threads: usize, bytes: usize) -> Result<std::sync::MutexGuard<'static, Vec<Buffer>>> {

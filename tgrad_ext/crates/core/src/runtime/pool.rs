@@ -1,6 +1,20 @@
 //! A persistent worker pool: workers spin briefly after each job (a 64x64 matmul is a few
 //! microseconds, far less than waking a sleeping thread; 5 ms keeps a worker hot between
 //! back-to-back calls of a few milliseconds), then sleep on a condition variable.
+//!
+//! Two kinds of job ([`Join`]):
+//! - `Every`: each of the `n` indices runs exactly once (kernels that split work by `tid/nth` or
+//!   meet at barriers); the caller waits for all of them.
+//! - `Helpers`: the job claims its own work (a GEMM takes chunks from a shared counter), so the
+//!   caller's `f(0)` alone finishes it. Workers that arrive while it runs help; one that arrives
+//!   after the caller is done is turned away instead of being waited for. A helper that another
+//!   tenant's process keeps off its core then costs nothing, which is what makes two threads
+//!   worth it for jobs of a few microseconds.
+//!
+//! Entry protocol: `entry` packs the job's generation (high 32 bits), a closed flag and the
+//! number of workers inside the job. A worker enters with a compare-and-swap that checks the
+//! generation it was woken for and the flag, so once the caller closes the job and sees zero
+//! inside, nobody can still touch it, and a late worker never runs a later job by mistake.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -10,16 +24,58 @@ const SPIN: Duration = Duration::from_millis(5);
 
 type Job = *const (dyn Fn(usize) + Sync);
 
+/// Who must run a job: see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Join {
+    /// Every index in `0..n` runs exactly once.
+    Every,
+    /// Index 0 runs on the caller and must finish the job alone if need be; indices `1..n` run
+    /// only on workers that arrive before it has.
+    Helpers,
+}
+
+/// `entry`: generation << 32 | CLOSED | workers inside.
+const CLOSED: u64 = 1 << 31;
+const INSIDE: u64 = CLOSED - 1;
+
 struct Shared {
     gen: AtomicU64,
+    entry: AtomicU64,
     /// The job of the current generation (a fat pointer stored as two words).
     job: Mutex<Option<(usize, usize)>>,
     width: AtomicUsize,
+    /// `Join::Every`: indices not yet finished.
     remaining: AtomicUsize,
     sleepers: AtomicUsize,
     lock: Mutex<()>,
     cv: Condvar,
     shutdown: AtomicBool,
+}
+
+impl Shared {
+    /// Enter the job of generation `gen` unless it has moved on or been closed.
+    fn enter(&self, gen: u64) -> bool {
+        let mut cur = self.entry.load(Ordering::Acquire);
+        loop {
+            if cur >> 32 != gen & 0xffff_ffff || cur & CLOSED != 0 {
+                return false;
+            }
+            debug_assert!(cur & INSIDE < INSIDE, "more workers inside than exist");
+            match self.entry.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    fn leave(&self) {
+        self.entry.fetch_sub(1, Ordering::Release);
+    }
 }
 
 pub struct Pool {
@@ -34,6 +90,8 @@ impl Pool {
         POOL.get_or_init(|| Pool {
             shared: Arc::new(Shared {
                 gen: AtomicU64::new(0),
+                // generation 0 is never a job's: closed
+                entry: AtomicU64::new(CLOSED),
                 job: Mutex::new(None),
                 width: AtomicUsize::new(0),
                 remaining: AtomicUsize::new(0),
@@ -64,8 +122,9 @@ impl Pool {
         }
     }
 
-    /// Run `f(0..n)` with `f(0)` on the calling thread; returns when all have finished.
-    pub fn run(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
+    /// Run `f` over `0..n` with `f(0)` on the calling thread; returns when the job is over and
+    /// no worker is still inside it. With `Join::Helpers` some of `1..n` may never run.
+    pub fn run(&self, n: usize, join: Join, f: &(dyn Fn(usize) + Sync)) {
         if n <= 1 {
             f(0);
             return;
@@ -80,14 +139,17 @@ impl Pool {
         let s = &self.shared;
         let fat: *const (dyn Fn(usize) + Sync + '_) = f;
         // SAFETY: a fat pointer is two words; it is read back as the same type below and the
-        // referent outlives the job (we wait for `remaining == 0` before returning).
+        // referent outlives the job (no worker is inside it when this function returns).
         let words: (usize, usize) = unsafe { std::mem::transmute(fat) };
         *s.job
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(words);
         s.width.store(n, Ordering::SeqCst);
         s.remaining.store(n - 1, Ordering::SeqCst);
-        s.gen.fetch_add(1, Ordering::SeqCst);
+        let gen = s.gen.load(Ordering::SeqCst) + 1;
+        // open the entry for the new generation before announcing it
+        s.entry.store((gen & 0xffff_ffff) << 32, Ordering::SeqCst);
+        s.gen.store(gen, Ordering::SeqCst);
         if s.sleepers.load(Ordering::SeqCst) > 0 {
             let _l = s
                 .lock
@@ -96,8 +158,16 @@ impl Pool {
             s.cv.notify_all();
         }
         f(0);
-        while s.remaining.load(Ordering::Acquire) > 0 {
+        if join == Join::Every {
+            while s.remaining.load(Ordering::Acquire) > 0 {
+                std::hint::spin_loop();
+            }
+        }
+        // close the entry and wait for the workers already inside (helpers finishing a chunk)
+        let mut cur = s.entry.fetch_or(CLOSED, Ordering::AcqRel) | CLOSED;
+        while cur & INSIDE != 0 {
             std::hint::spin_loop();
+            cur = s.entry.load(Ordering::Acquire);
         }
     }
 }
@@ -128,6 +198,10 @@ fn worker(s: &Shared, id: usize, mut seen: u64) {
             return;
         }
         seen = s.gen.load(Ordering::SeqCst);
+        // inside, the job, its width and `remaining` all belong to generation `seen`
+        if !s.enter(seen) {
+            continue;
+        }
         if id < s.width.load(Ordering::SeqCst) {
             let words = s
                 .job
@@ -139,6 +213,7 @@ fn worker(s: &Shared, id: usize, mut seen: u64) {
             unsafe { (*f)(id) };
             s.remaining.fetch_sub(1, Ordering::Release);
         }
+        s.leave();
     }
 }
 
@@ -151,11 +226,36 @@ mod tests {
         let hits: Vec<AtomicUsize> = (0..5).map(|_| AtomicUsize::new(0)).collect();
         for round in 0..200 {
             let n = 1 + round % 5;
-            Pool::global().run(n, &|i| {
+            Pool::global().run(n, Join::Every, &|i| {
                 hits[i].fetch_add(1, Ordering::SeqCst);
             });
         }
         let total: usize = hits.iter().map(|h| h.load(Ordering::SeqCst)).sum();
         assert_eq!(total, (0..200).map(|r| 1 + r % 5).sum::<usize>());
+    }
+
+    /// Helpers claim chunks from a counter: every chunk runs exactly once whoever shows up, and
+    /// a helper turned away from one job never runs an index of the next one twice.
+    #[test]
+    fn helpers_share_claimed_work_and_fixed_jobs_stay_exact() {
+        for round in 0..2000 {
+            let chunks = 1 + round % 7;
+            let next = AtomicUsize::new(0);
+            let done: Vec<AtomicUsize> = (0..chunks).map(|_| AtomicUsize::new(0)).collect();
+            Pool::global().run(3, Join::Helpers, &|_| loop {
+                let c = next.fetch_add(1, Ordering::SeqCst);
+                if c >= chunks {
+                    break;
+                }
+                done[c].fetch_add(1, Ordering::SeqCst);
+            });
+            assert!(done.iter().all(|d| d.load(Ordering::SeqCst) == 1));
+            // interleave with fixed jobs: a stale helper must not enter them either
+            let ran: Vec<AtomicUsize> = (0..2).map(|_| AtomicUsize::new(0)).collect();
+            Pool::global().run(2, Join::Every, &|i| {
+                ran[i].fetch_add(1, Ordering::SeqCst);
+            });
+            assert!(ran.iter().all(|r| r.load(Ordering::SeqCst) == 1));
+        }
     }
 }

@@ -151,9 +151,13 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
   const int64_t mstep = ((M + mch - 1) / mch + MR - 1) / MR * MR, nstep = ((N + nch - 1) / nch + NR - 1) / NR * NR;
   float* ap = (float*)ws;
   float* bp = (float*)(ws + ((((MC + MR - 1) / MR * MR) * KC * (int64_t)sizeof(float) + 63) & ~(int64_t)63));
-  /* cooperative: every thread takes part in every chunk (one whole GEMM per batch index) */
+  /* cooperative: every thread takes part in every chunk (one whole GEMM per batch index);
+     otherwise threads claim chunks from a shared counter, so the caller alone can finish
+     (the pool does not wait for helpers that arrive late: Join::Helpers) */
   const int coop = p[14] && nth > 1 && M > 1 && N > 1;
-  for (int64_t ch = coop ? 0 : tid; ch < NB * mch * nch; ch += coop ? 1 : nth) {
+  int64_t* next_chunk = (int64_t*)bufs[4] + 16;
+  for (int64_t ch = coop ? 0 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); ch < NB * mch * nch;
+       ch = coop ? ch + 1 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) {
     const int64_t bi = ch / (mch * nch), mi = (ch / nch) % mch, ni = ch % nch;
     const int64_t m0 = mi * mstep, n0 = ni * nstep, m1 = tg_min(M, m0 + mstep), n1 = tg_min(N, n0 + nstep);
     if (m0 >= m1 || n0 >= n1) continue;
@@ -166,7 +170,7 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
     if (coop) {
       char* sh = bufs[4];
       int64_t* bar = (int64_t*)sh;
-      float* bs = (float*)(sh + 128);
+      float* bs = (float*)(sh + 192);
       const int64_t mper = ((M + nth - 1) / nth + MR - 1) / MR * MR;
       const int64_t r0 = tg_min(M, tid * mper), r1 = tg_min(M, r0 + mper);
       for (int64_t jc = 0; jc < N; jc += NC) {
