@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::fxhash::{FxHashMap, FxHashSet};
+use crate::fxhash::{FxBuildHasher, FxHashMap, FxHashSet};
 use crate::graph::{LazyOp, LazyRef, State};
 use crate::kernel::{Expr, ExprOp, Kernel, Reduction};
 use crate::runtime::buffer::Buffer;
@@ -96,19 +96,23 @@ impl Scheduler {
         if let Some(b) = self.buffer_of(node) {
             return Ok(b);
         }
-        let state = node.state();
-        // A contiguous view of a whole buffer is that buffer.
-        if let State::Lazy(LazyOp::View(base, v)) = &state {
-            if v.is_contiguous() && base.numel() == node.numel() {
-                let b = self.realize(base)?;
-                self.done(node, &b);
-                return Ok(b);
+        // looked at under the node's lock: no clone of its op (views own vectors)
+        let (alias, target) = node.with_state(|s| match s {
+            // A contiguous view of a whole buffer is that buffer.
+            State::Lazy(LazyOp::View(base, v))
+                if v.is_contiguous() && base.numel() == node.numel() =>
+            {
+                (Some(base.clone()), None)
             }
+            State::Lazy(LazyOp::Contiguous(src)) => (None, Some(src.clone())),
+            _ => (None, None),
+        });
+        if let Some(base) = alias {
+            let b = self.realize(&base)?;
+            self.done(node, &b);
+            return Ok(b);
         }
-        let target = match &state {
-            State::Lazy(LazyOp::Contiguous(src)) => src.clone(),
-            _ => node.clone(),
-        };
+        let target = target.unwrap_or_else(|| node.clone());
         let out = Arc::new(Buffer::new(node.dtype, node.numel(), false)?);
         if node.numel() > 0 {
             let item = self.lower_kernel(&target, &out)?;
@@ -138,12 +142,12 @@ impl Scheduler {
         red: Option<LazyRef>,
     ) -> Result<Option<ScheduleItem>> {
         let (full, reduce_axes, out_shape) = match &red {
-            Some(r) => match r.state() {
+            Some(r) => r.with_state(|s| match s {
                 State::Lazy(LazyOp::Reduce(_, src, axes)) => {
-                    (src.shape.clone(), axes, r.shape.clone())
+                    (src.shape.clone(), axes.clone(), r.shape.clone())
                 }
                 _ => unreachable!("find_reduce returns reduce nodes"),
-            },
+            }),
             None => (root.shape.clone(), vec![], root.shape.clone()),
         };
         let out_map = View {
@@ -189,7 +193,7 @@ impl Scheduler {
 /// when its result has as many elements as `root` (so it can be the kernel's reduction).
 fn find_reduce(root: &LazyRef) -> Option<LazyRef> {
     let mut stack = vec![root.clone()];
-    let mut seen = FxHashSet::default();
+    let mut seen = FxHashSet::with_capacity_and_hasher(16, FxBuildHasher::default());
     while let Some(n) = stack.pop() {
         if !seen.insert(n.key()) {
             continue;
@@ -256,15 +260,20 @@ impl Lowerer<'_> {
             return Ok(self.load(buf, map));
         }
         let dtype = node.dtype;
-        let State::Lazy(op) = node.state() else {
-            unreachable!("realized nodes have a buffer")
+        // a view is composed under the node's lock; other ops are cheap to clone (Arcs)
+        let step = node.with_state(|s| match s {
+            State::Lazy(LazyOp::View(src, v)) => Err((src.clone(), compose(map, &node.shape, v))),
+            State::Lazy(op) => Ok(op.clone()),
+            State::Realized(_) => unreachable!("realized nodes have a buffer"),
+        });
+        let op = match step {
+            Ok(op) => op,
+            Err((src, Some(m))) => return self.lower(&src, &m),
+            Err((_, None)) => return self.realized_load(node, map),
         };
         Ok(match op {
             LazyOp::Const(v) => Expr::new(ExprOp::Const(v), dtype),
-            LazyOp::View(src, v) => match compose(map, &node.shape, &v) {
-                Some(m) => self.lower(&src, &m)?,
-                None => self.realized_load(node, map)?,
-            },
+            LazyOp::View(..) => unreachable!("views are handled above"),
             LazyOp::Unary(op, a) => {
                 Expr::new(ExprOp::Unary(op, Box::new(self.lower(&a, map)?)), dtype)
             }
@@ -299,7 +308,10 @@ impl Lowerer<'_> {
 
 /// Schedule everything needed to realize `roots`.
 pub fn schedule(roots: &[LazyRef]) -> Result<Schedule> {
-    let mut s = Scheduler::default();
+    let mut s = Scheduler {
+        out: Schedule::default(),
+        memo: FxHashMap::with_capacity_and_hasher(8, FxBuildHasher::default()),
+    };
     for r in roots {
         s.realize(r)?;
     }

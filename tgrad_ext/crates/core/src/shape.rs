@@ -102,6 +102,26 @@ impl View {
         }
     }
 
+    /// A new broadcast dim of `size` (stride 0) before dim `axis`: a reshape that inserts a
+    /// size-1 dim followed by an expand, which no view refuses.
+    pub fn insert_broadcast(&self, axis: usize, size: usize) -> View {
+        debug_assert!(axis <= self.ndim());
+        let mut v = self.clone();
+        v.shape.insert(axis, size);
+        v.strides.insert(axis, 0);
+        v
+    }
+
+    /// Swap the last two dims (a matrix transpose of the innermost two).
+    pub fn swap_last_two(&self) -> View {
+        debug_assert!(self.ndim() >= 2);
+        let n = self.ndim();
+        let mut v = self.clone();
+        v.shape.swap(n - 1, n - 2);
+        v.strides.swap(n - 1, n - 2);
+        v
+    }
+
     /// Keep `[start, end)` of every dim.
     pub fn shrink(&self, ranges: &[(usize, usize)]) -> View {
         let offset = self.offset

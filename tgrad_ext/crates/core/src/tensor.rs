@@ -277,9 +277,63 @@ pub fn reduce(op: ReduceOp, x: &LazyRef, axes: &[i64], keepdim: bool) -> Result<
     reshape(&red, &out)
 }
 
+/// A view node over `base` (or `base` itself when the view is all of it, as `movement` does).
+fn view_node(base: LazyRef, view: View, dtype: DType) -> LazyRef {
+    if view.shape == base.shape && view.is_contiguous() {
+        return base;
+    }
+    let shape = view.shape.clone();
+    Lazy::new(LazyOp::View(base, view), dtype, shape)
+}
+
+/// `x`'s base and the view from `x`'s shape into it (contiguous when `x` is not a view).
+fn base_and_view(x: &LazyRef) -> (LazyRef, View) {
+    x.with_state(|s| match s {
+        State::Lazy(LazyOp::View(base, v)) => (base.clone(), v.clone()),
+        _ => (x.clone(), View::contiguous(&x.shape)),
+    })
+}
+
 /// tinygrad's `Tensor.dot` (also `matmul` and `@`): numpy's rules for 1-D, 2-D and batched
 /// operands with broadcast batch dims.
+///
+/// The common case (both at least 2-D, equal batch dims, K > 1, one dtype) builds the nodes
+/// `dot_general` would, directly: `x` seen as `[.., M, N, K]` with N broadcast, `w` transposed
+/// and seen the same way with M broadcast, their product, the sum over K and the reshape that
+/// drops it. Same graph, same kernel (tested), without validating each intermediate reshape,
+/// transpose and expand: `a @ b` is the hot path of a dispatch-bound matmul.
 pub fn dot(x: &LazyRef, w: &LazyRef) -> Result<LazyRef> {
+    let (dx, dw) = (x.shape.len(), w.shape.len());
+    let direct = dx >= 2
+        && dw >= 2
+        && x.dtype == w.dtype
+        && x.shape[..dx - 2] == w.shape[..dw - 2]
+        && x.shape[dx - 1] == w.shape[dw - 2]
+        && x.shape[dx - 1] > 1;
+    if !direct {
+        return dot_general(x, w);
+    }
+    let (m, n) = (x.shape[dx - 2], w.shape[dw - 1]);
+    let (xb, xv) = base_and_view(x);
+    let (wb, wv) = base_and_view(w);
+    let xe = view_node(xb, xv.insert_broadcast(dx - 1, n), x.dtype);
+    let we = view_node(wb, wv.swap_last_two().insert_broadcast(dw - 2, m), x.dtype);
+    debug_assert_eq!(xe.shape, we.shape);
+    let full = xe.shape.clone();
+    let prod = Lazy::new(LazyOp::Binary(BinaryOp::Mul, xe, we), x.dtype, full);
+    let mut kept = prod.shape.clone();
+    kept[dx] = 1;
+    let red = Lazy::new(LazyOp::Reduce(ReduceOp::Sum, prod, vec![dx]), x.dtype, kept);
+    let mut out = x.shape.clone();
+    out[dx - 1] = n;
+    let v = View::contiguous(&red.shape)
+        .reshape(&out)
+        .expect("dropping a size-1 dim is always a view");
+    Ok(view_node(red, v, x.dtype))
+}
+
+/// `dot` through tinygrad's decomposition: reshape, transpose, broadcast multiply, sum.
+pub fn dot_general(x: &LazyRef, w: &LazyRef) -> Result<LazyRef> {
     let (dx, dw) = (x.shape.len(), w.shape.len());
     ensure!(
         dx > 0 && dw > 0,
@@ -331,4 +385,87 @@ pub fn contiguous(x: &LazyRef) -> LazyRef {
 /// A copy into a new buffer (tinygrad's `clone`), even when `x` is already realized.
 pub fn copy(x: &LazyRef) -> LazyRef {
     Lazy::new(LazyOp::Contiguous(x.clone()), x.dtype, x.shape.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::schedule;
+
+    fn realized(shape: &[usize]) -> LazyRef {
+        let buf = Buffer::new(DType::F32, numel(shape), true).unwrap();
+        from_buffer(buf, shape.to_vec()).unwrap()
+    }
+
+    /// An operand of logical shape `shape` in one of several forms: a buffer, a transposed
+    /// view of one, a lazy elementwise result, a shrunk view of a larger buffer.
+    fn operand(shape: &[usize], form: usize) -> LazyRef {
+        let n = shape.len();
+        match form {
+            0 => realized(shape),
+            1 => {
+                let mut t = shape.to_vec();
+                t.swap(n - 1, n - 2);
+                transpose(&realized(&t), -1, -2).unwrap()
+            }
+            2 => unary(UnaryOp::Neg, &realized(shape)),
+            _ => {
+                let big: Vec<usize> = shape.iter().map(|&d| d + 2).collect();
+                let ranges: Vec<(usize, usize)> = shape.iter().map(|&d| (1, d + 1)).collect();
+                shrink(&realized(&big), &ranges).unwrap()
+            }
+        }
+    }
+
+    /// The direct `dot` builds the graph tinygrad's decomposition builds: every shape and
+    /// operand form schedules to equal kernels over the same buffers.
+    #[test]
+    fn direct_dot_schedules_exactly_like_the_decomposition() {
+        let mut checked = 0;
+        for batch in [vec![], vec![3], vec![2, 1]] {
+            for (m, k, n) in [(5, 7, 3), (1, 4, 6), (6, 4, 1), (1, 2, 1), (8, 16, 8)] {
+                for fx in 0..4 {
+                    for fw in 0..4 {
+                        let xs: Vec<usize> = batch.iter().copied().chain([m, k]).collect();
+                        let ws: Vec<usize> = batch.iter().copied().chain([k, n]).collect();
+                        let (x, w) = (operand(&xs, fx), operand(&ws, fw));
+                        let fast = dot(&x, &w).unwrap();
+                        let slow = dot_general(&x, &w).unwrap();
+                        assert_eq!(fast.shape, slow.shape);
+                        let (sf, ss) = (schedule(&[fast]).unwrap(), schedule(&[slow]).unwrap());
+                        assert_eq!(sf.items.len(), ss.items.len(), "{xs:?} @ {ws:?}");
+                        for (a, b) in sf.items.iter().zip(&ss.items) {
+                            assert_eq!(a.kernel, b.kernel, "{xs:?} ({fx}) @ {ws:?} ({fw})");
+                            let ids = |i: &crate::schedule::ScheduleItem| {
+                                i.bufs[1..].iter().map(|b| b.id).collect::<Vec<_>>()
+                            };
+                            assert_eq!(ids(a), ids(b));
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 3 * 5 * 16);
+    }
+
+    #[test]
+    fn dot_outside_the_direct_case_still_follows_numpy() {
+        // 1-D operands, broadcast batch dims and K = 1 take the decomposition
+        assert_eq!(
+            dot(&realized(&[4]), &realized(&[4, 3])).unwrap().shape,
+            vec![3]
+        );
+        assert_eq!(
+            dot(&realized(&[2, 5, 4]), &realized(&[4, 3]))
+                .unwrap()
+                .shape,
+            vec![2, 5, 3]
+        );
+        assert_eq!(
+            dot(&realized(&[5, 1]), &realized(&[1, 3])).unwrap().shape,
+            vec![5, 3]
+        );
+        assert!(dot(&realized(&[5, 4]), &realized(&[3, 2])).is_err());
+    }
 }
