@@ -36,6 +36,16 @@ def _dims(args: tuple) -> tuple[int, ...]:
     return shape
 
 
+_new = object.__new__
+
+
+def _wrap(lb) -> Tensor:
+    """A Tensor around a native node, without `__init__`'s argument handling (the hot path)."""
+    t = _new(Tensor)
+    t._lb = lb
+    return t
+
+
 class Tensor:
     __slots__ = ("_lb",)
     __array_priority__ = 1000  # so `ndarray @ Tensor` defers to Tensor.__rmatmul__
@@ -76,12 +86,6 @@ class Tensor:
         arr = np.ascontiguousarray(arr, dtype=dt.np)
         raw = memoryview(arr.reshape(-1)).cast("B") if arr.size else b""
         self._lb = _native.from_bytes(raw, dt.name, list(arr.shape))
-
-    @classmethod
-    def _wrap(cls, lb) -> Tensor:
-        t = object.__new__(cls)
-        t._lb = lb
-        return t
 
     # ------------------------------------------------------------------ properties
     @property
@@ -148,14 +152,14 @@ class Tensor:
         return memoryview(self.numpy())
 
     def contiguous(self) -> Tensor:
-        return Tensor._wrap(self._lb.contiguous())
+        return _wrap(self._lb.contiguous())
 
     def clone(self) -> Tensor:
         """A copy in a new buffer."""
-        return Tensor._wrap(self._lb.clone())
+        return _wrap(self._lb.clone())
 
     def cast(self, dtype: Any) -> Tensor:
-        return Tensor._wrap(self._lb.cast(to_dtype(dtype).name))
+        return _wrap(self._lb.cast(to_dtype(dtype).name))
 
     def float(self) -> Tensor:
         return self.cast(dtypes.float32)
@@ -177,7 +181,7 @@ class Tensor:
         shape = _dims(shape if isinstance(shape, tuple) else (shape,))
         if dtype is None:
             dtype = dtypes.default_float if isinstance(fill_value, builtins.float) else dtypes.default_int
-        return Tensor._wrap(_native.full(builtins.float(fill_value), to_dtype(dtype).name, list(shape)))
+        return _wrap(_native.full(builtins.float(fill_value), to_dtype(dtype).name, list(shape)))
 
     @staticmethod
     def zeros(*shape, dtype: Any = None, **kwargs) -> Tensor:
@@ -214,11 +218,11 @@ class Tensor:
 
     @staticmethod
     def rand(*shape, dtype: Any = None, **kwargs) -> Tensor:
-        return Tensor._wrap(_native.rand(to_dtype(dtype or dtypes.default_float).name, list(_dims(shape))))
+        return _wrap(_native.rand(to_dtype(dtype or dtypes.default_float).name, list(_dims(shape))))
 
     @staticmethod
     def randn(*shape, dtype: Any = None, **kwargs) -> Tensor:
-        return Tensor._wrap(_native.randn(to_dtype(dtype or dtypes.default_float).name, list(_dims(shape))))
+        return _wrap(_native.randn(to_dtype(dtype or dtypes.default_float).name, list(_dims(shape))))
 
     @staticmethod
     def uniform(*shape, low=0.0, high=1.0, dtype: Any = None, **kwargs) -> Tensor:
@@ -239,17 +243,17 @@ class Tensor:
         for d in dims:
             if isinstance(d, bool) or not isinstance(d, (builtins.int, np.integer)):
                 raise InvalidArgumentError(f"reshape dims must be integers, got {d!r} in {dims}")
-        return Tensor._wrap(self._lb.reshape([builtins.int(d) for d in dims]))
+        return _wrap(self._lb.reshape([builtins.int(d) for d in dims]))
 
     def view(self, shape, *args) -> Tensor:
         return self.reshape(shape, *args)
 
     def permute(self, order, *args) -> Tensor:
         order = tuple(order) if isinstance(order, (tuple, list)) else (order, *args)
-        return Tensor._wrap(self._lb.permute([builtins.int(o) for o in order]))
+        return _wrap(self._lb.permute([builtins.int(o) for o in order]))
 
     def transpose(self, dim0: builtins.int = 1, dim1: builtins.int = 0) -> Tensor:
-        return Tensor._wrap(self._lb.transpose(dim0, dim1))
+        return _wrap(self._lb.transpose(dim0, dim1))
 
     @property
     def T(self) -> Tensor:
@@ -257,7 +261,7 @@ class Tensor:
 
     def expand(self, shape, *args) -> Tensor:
         dims = tuple(shape) if isinstance(shape, (tuple, list)) else (shape, *args)
-        return Tensor._wrap(self._lb.expand([builtins.int(d) for d in dims]))
+        return _wrap(self._lb.expand([builtins.int(d) for d in dims]))
 
     def flatten(self, start_dim: builtins.int = 0, end_dim: builtins.int = -1) -> Tensor:
         if self.ndim == 0:
@@ -284,7 +288,7 @@ class Tensor:
     def shrink(self, arg: Sequence[tuple[builtins.int, builtins.int] | None]) -> Tensor:
         pairs = zip(arg, self.shape, strict=True)
         ranges = [(0, s) if a is None else (builtins.int(a[0]), builtins.int(a[1])) for a, s in pairs]
-        return Tensor._wrap(self._lb.shrink(ranges))
+        return _wrap(self._lb.shrink(ranges))
 
     # ------------------------------------------------------------------ math
     def _const_like(self, x: Any) -> Tensor:
@@ -293,15 +297,15 @@ class Tensor:
         if isinstance(x, (bool, np.bool_)):
             x = builtins.int(x)
         if isinstance(x, (builtins.float, np.floating)) and not dtypes.is_float(self.dtype):
-            return Tensor._wrap(_native.full(builtins.float(x), dtypes.default_float.name, []))
+            return _wrap(_native.full(builtins.float(x), dtypes.default_float.name, []))
         if isinstance(x, (builtins.int, builtins.float, np.integer, np.floating)):
-            return Tensor._wrap(_native.full(builtins.float(x), self._lb.dtype, []))
+            return _wrap(_native.full(builtins.float(x), self._lb.dtype, []))
         return Tensor(x)
 
     def _binary(self, op: str, x: Any, reverse: bool = False) -> Tensor:
         y = self._const_like(x)
         a, b = (y, self) if reverse else (self, y)
-        return Tensor._wrap(a._lb.binary(op, b._lb))
+        return _wrap(a._lb.binary(op, b._lb))
 
     def add(self, x, reverse: bool = False) -> Tensor:
         return self._binary("add", x, reverse)
@@ -347,13 +351,13 @@ class Tensor:
         return self.div(x, True)
 
     def __neg__(self) -> Tensor:
-        return Tensor._wrap(self._lb.unary("neg"))
+        return _wrap(self._lb.unary("neg"))
 
     def neg(self) -> Tensor:
         return -self
 
     def relu(self) -> Tensor:
-        return Tensor._wrap(self._lb.unary("relu"))
+        return _wrap(self._lb.unary("relu"))
 
     def _axes(self, axis) -> list[builtins.int]:
         if axis is None:
@@ -362,10 +366,10 @@ class Tensor:
 
     def sum(self, axis=None, keepdim: bool = False, dtype: Any = None) -> Tensor:
         x = self if dtype is None else self.cast(dtype)
-        return Tensor._wrap(x._lb.reduce("sum", self._axes(axis), keepdim))
+        return _wrap(x._lb.reduce("sum", self._axes(axis), keepdim))
 
     def max(self, axis=None, keepdim: bool = False) -> Tensor:
-        return Tensor._wrap(self._lb.reduce("max", self._axes(axis), keepdim))
+        return _wrap(self._lb.reduce("max", self._axes(axis), keepdim))
 
     def mean(self, axis=None, keepdim: bool = False) -> Tensor:
         s = self.float().sum(axis, keepdim) if not dtypes.is_float(self.dtype) else self.sum(axis, keepdim)
@@ -373,15 +377,17 @@ class Tensor:
         return s / n
 
     def dot(self, w: Tensor, dtype: Any = None) -> Tensor:
-        out = Tensor._wrap(self._lb.dot(w._lb))
+        out = _wrap(self._lb.dot(w._lb))
         return out if dtype is None else out.cast(dtype)
 
     def matmul(self, x: Tensor, reverse: bool = False, dtype: Any = None) -> Tensor:
         return x.dot(self, dtype=dtype) if reverse else self.dot(x, dtype=dtype)
 
     def __matmul__(self, x) -> Tensor:
-        if type(x) is Tensor:  # the hot path: one call into the core
-            return Tensor._wrap(self._lb.dot(x._lb))
+        if type(x) is Tensor:  # the hot path: one call into the core, `_wrap` inlined
+            t = _new(Tensor)
+            t._lb = self._lb.dot(x._lb)
+            return t
         return self.matmul(x if isinstance(x, Tensor) else Tensor(x))
 
     def __rmatmul__(self, x) -> Tensor:
