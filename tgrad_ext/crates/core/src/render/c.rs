@@ -549,6 +549,19 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
          \x20 }\n\
          }\n",
     );
+    // a cursor over the next chunk's operands: each microkernel call prefetches a few lines
+    // into L2, so the prefetches spread over the chunk instead of flooding the memory queue
+    let _ = write!(
+        s,
+        "typedef struct {{ const char* a; const char* a_end; const char* b; const char* b_end; }} tg_pf;\n\
+         static inline void tg_pf_step(tg_pf* f) {{\n\
+         \x20 for (int i = 0; i < {PREFETCH_LINES_PER_TILE}; i++) {{\n\
+         \x20   if (f->a < f->a_end) {{ __builtin_prefetch(f->a, 0, 2); f->a += 64; }}\n\
+         \x20   else if (f->b < f->b_end) {{ __builtin_prefetch(f->b, 0, 2); f->b += 64; }}\n\
+         \x20   else return;\n\
+         \x20 }}\n\
+         }}\n"
+    );
     // packing: A into MR-row micro-panels, B into NR-column micro-panels, zero-padded
     let la = load_cvt(g.a.1, "a[(i0+i)*sm + k*sk]");
     let lb = load_cvt(g.b.1, "b[k*sk + (j0+j)*sn]");
@@ -618,13 +631,14 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
         claim = crate::runtime::cpu::CLAIM_COUNTER,
     );
     let opnd = |o: usize, j: usize| P_OPERANDS + o * OPERAND_PARAMS + j;
-    let boff = |o: usize| {
+    let boff_in = |o: usize, idx: &str| {
         let mut e = format!("p[{}]", opnd(o, 0));
         for d in 0..MAX_BATCH {
-            let _ = write!(e, " + bidx[{d}]*p[{}]", opnd(o, 4 + d));
+            let _ = write!(e, " + {idx}[{d}]*p[{}]", opnd(o, 4 + d));
         }
         e
     };
+    let boff = |o: usize| boff_in(o, "bidx");
     let _ = writeln!(
         s,
         "    {tc}* C = ({tc}*)bufs[0] + {}; const int64_t csm = p[{}], csn = p[{}];",
@@ -647,6 +661,25 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
         boff(2),
         opnd(2, 2),
         opnd(2, 3)
+    );
+    // batched GEMMs of small matrices stream every operand from L3 or memory: while this
+    // chunk computes, prefetch the operands of the chunk this thread will likely take next
+    // (claims alternate between threads) into L2, when they are small enough to fit beside it
+    let _ = writeln!(
+        s,
+        "    tg_pf pf = {{0, 0, 0, 0}};\n\
+         \x20   if (!coop && mch * nch == 1 && bi + nth < NB && ask == 1 && asm_ == K && bsn == 1 && bsk == N\n\
+         \x20       && M*K*(int64_t)sizeof({ta}) + K*N*(int64_t)sizeof({tb}) <= {limit}) {{\n\
+         \x20     int64_t nidx[{MAX_BATCH}]; {{ int64_t r = bi + nth; for (int d = {last}; d >= 0; d--) {{ nidx[d] = r % p[4+d]; r /= p[4+d]; }} }}\n\
+         \x20     pf.a = (const char*)((const {ta}*)bufs[{abuf}] + {an}); pf.a_end = pf.a + M*K*(int64_t)sizeof({ta});\n\
+         \x20     pf.b = (const char*)((const {tb}*)bufs[{bbuf}] + {bn}); pf.b_end = pf.b + K*N*(int64_t)sizeof({tb});\n\
+         \x20   }}",
+        last = MAX_BATCH - 1,
+        abuf = g.a.0,
+        bbuf = g.b.0,
+        an = boff_in(1, "nidx"),
+        bn = boff_in(2, "nidx"),
+        limit = PREFETCH_NEXT_MAX_BYTES,
     );
     s.push_str("    tg_epi e; e.vec_ok = 1;\n");
     for (i, (buf, d)) in g.epi_loads.iter().enumerate() {
@@ -744,7 +777,7 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
              \x20           ukr_u(K, A + i*asm_, asm_, B + j, bsk, C + i*csm + j*csn, csm, csn, MR, NR, 1, 1, &e, i, j);\n\
              \x20         }}\n\
              \x20       }}\n\
-             \x20     }} else tg_blis(m0, m1, n0, n1, K, KC, MC, NC, A, asm_, ask, B, bsk, bsn, C, csm, csn, &e, ap, bp, 1);\n\
+             \x20     }} else tg_blis(m0, m1, n0, n1, K, KC, MC, NC, A, asm_, ask, B, bsk, bsn, C, csm, csn, &e, ap, bp, 1, &pf);\n\
              \x20     continue;\n\
              \x20   }}",
             neither = Packing::Neither.code()
@@ -760,7 +793,7 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
     };
     let _ = write!(
         s,
-        "    tg_blis(m0, m1, n0, n1, K, KC, MC, NC, A, asm_, ask, B, bsk, bsn, C, csm, csn, &e, ap, bp, {ainp});\n\
+        "    tg_blis(m0, m1, n0, n1, K, KC, MC, NC, A, asm_, ask, B, bsk, bsn, C, csm, csn, &e, ap, bp, {ainp}, &pf);\n\
          \x20 }}\n}}\n"
     );
 }
@@ -769,11 +802,16 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
 /// per (jc, pc), an MC x KC block of A per (ic, pc), the microkernel per MR x NR tile. With
 /// `ainp` (rendered when the plan reads A in place) full MR-row tiles read A's rows where they
 /// are and only the edge rows are packed.
+/// A batch's next operands are prefetched only when they fit beside the current ones in L2.
+const PREFETCH_NEXT_MAX_BYTES: usize = 192 * 1024;
+/// Cache lines prefetched per microkernel call.
+const PREFETCH_LINES_PER_TILE: usize = 16;
+
 fn render_blis(s: &mut String, g: &GemmPlan, a_inplace: bool) {
     let acc = compute(g.acc);
     let (ta, tb, tc) = (storage(g.a.1), storage(g.b.1), storage(g.out_dtype));
     let inplace_tiles = if a_inplace {
-        "\x20         for (int64_t ir = 0; ir < mfull; ir += MR)\n\
+        "\x20         for (int64_t ir = 0; ir < mfull; ir += MR, tg_pf_step(pf))\n\
          \x20           ukr_a(kc, A + (ic+ir)*asm_ + pc, asm_, bp + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,\n\
          \x20                 MR, nr, first, last, e, ic + ir, jc + jr);\n"
     } else {
@@ -783,7 +821,8 @@ fn render_blis(s: &mut String, g: &GemmPlan, a_inplace: bool) {
         s,
         "static void tg_blis(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, int64_t KC, int64_t MC, int64_t NC,\n\
          \x20   const {ta}* restrict A, int64_t asm_, int64_t ask, const {tb}* restrict B, int64_t bsk, int64_t bsn,\n\
-         \x20   {tc}* restrict C, int64_t csm, int64_t csn, const tg_epi* e, {acc}* restrict ap, {acc}* restrict bp, int ainp) {{\n\
+         \x20   {tc}* restrict C, int64_t csm, int64_t csn, const tg_epi* e, {acc}* restrict ap, {acc}* restrict bp, int ainp,\n\
+         \x20   tg_pf* pf) {{\n\
          \x20 for (int64_t jc = n0; jc < n1; jc += NC) {{\n\
          \x20   const int64_t nc = tg_min(NC, n1 - jc);\n\
          \x20   int64_t pc = 0;\n\
@@ -798,7 +837,7 @@ fn render_blis(s: &mut String, g: &GemmPlan, a_inplace: bool) {
          \x20       for (int64_t jr = 0; jr < nc; jr += NR) {{\n\
          \x20         const int64_t nr = tg_min(NR, nc - jr);\n\
          {inplace_tiles}\
-         \x20         for (int64_t ir = mfull; ir < mc; ir += MR)\n\
+         \x20         for (int64_t ir = mfull; ir < mc; ir += MR, tg_pf_step(pf))\n\
          \x20           ukr(kc, ap + (ir-mfull)*kc, 0, bp + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,\n\
          \x20               tg_min(MR, mc - ir), nr, first, last, e, ic + ir, jc + jr);\n\
          \x20       }}\n\

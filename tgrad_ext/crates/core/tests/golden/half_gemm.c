@@ -53,6 +53,14 @@ static inline void tg_barrier(int64_t* bar, int64_t nth) {
     }
   }
 }
+typedef struct { const char* a; const char* a_end; const char* b; const char* b_end; } tg_pf;
+static inline void tg_pf_step(tg_pf* f) {
+  for (int i = 0; i < 16; i++) {
+    if (f->a < f->a_end) { __builtin_prefetch(f->a, 0, 2); f->a += 64; }
+    else if (f->b < f->b_end) { __builtin_prefetch(f->b, 0, 2); f->b += 64; }
+    else return;
+  }
+}
 static void pack_a(int64_t mc, int64_t kc, const uint16_t* restrict a, int64_t sm, int64_t sk, float* restrict ap) {
   for (int64_t i0 = 0; i0 < mc; i0 += MR, ap += MR*kc) {
     const int64_t mr = tg_min(MR, mc - i0);
@@ -104,7 +112,8 @@ static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* r
 }
 static void tg_blis(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, int64_t KC, int64_t MC, int64_t NC,
     const uint16_t* restrict A, int64_t asm_, int64_t ask, const uint16_t* restrict B, int64_t bsk, int64_t bsn,
-    uint16_t* restrict C, int64_t csm, int64_t csn, const tg_epi* e, float* restrict ap, float* restrict bp, int ainp) {
+    uint16_t* restrict C, int64_t csm, int64_t csn, const tg_epi* e, float* restrict ap, float* restrict bp, int ainp,
+    tg_pf* pf) {
   for (int64_t jc = n0; jc < n1; jc += NC) {
     const int64_t nc = tg_min(NC, n1 - jc);
     int64_t pc = 0;
@@ -118,7 +127,7 @@ static void tg_blis(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, i
         if (mfull < mc) pack_a(mc - mfull, kc, A + (ic+mfull)*asm_ + pc*ask, asm_, ask, ap);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int64_t nr = tg_min(NR, nc - jr);
-          for (int64_t ir = mfull; ir < mc; ir += MR)
+          for (int64_t ir = mfull; ir < mc; ir += MR, tg_pf_step(pf))
             ukr(kc, ap + (ir-mfull)*kc, 0, bp + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
                 tg_min(MR, mc - ir), nr, first, last, e, ic + ir, jc + jr);
         }
@@ -146,6 +155,13 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
     uint16_t* C = (uint16_t*)bufs[0] + p[16] + bidx[0]*p[20] + bidx[1]*p[21] + bidx[2]*p[22] + bidx[3]*p[23]; const int64_t csm = p[17], csn = p[18];
     const uint16_t* A = (const uint16_t*)bufs[1] + p[24] + bidx[0]*p[28] + bidx[1]*p[29] + bidx[2]*p[30] + bidx[3]*p[31]; const int64_t asm_ = p[25], ask = p[27];
     const uint16_t* B = (const uint16_t*)bufs[2] + p[32] + bidx[0]*p[36] + bidx[1]*p[37] + bidx[2]*p[38] + bidx[3]*p[39]; const int64_t bsn = p[34], bsk = p[35];
+    tg_pf pf = {0, 0, 0, 0};
+    if (!coop && mch * nch == 1 && bi + nth < NB && ask == 1 && asm_ == K && bsn == 1 && bsk == N
+        && M*K*(int64_t)sizeof(uint16_t) + K*N*(int64_t)sizeof(uint16_t) <= 196608) {
+      int64_t nidx[4]; { int64_t r = bi + nth; for (int d = 3; d >= 0; d--) { nidx[d] = r % p[4+d]; r /= p[4+d]; } }
+      pf.a = (const char*)((const uint16_t*)bufs[1] + p[24] + nidx[0]*p[28] + nidx[1]*p[29] + nidx[2]*p[30] + nidx[3]*p[31]); pf.a_end = pf.a + M*K*(int64_t)sizeof(uint16_t);
+      pf.b = (const char*)((const uint16_t*)bufs[2] + p[32] + nidx[0]*p[36] + nidx[1]*p[37] + nidx[2]*p[38] + nidx[3]*p[39]); pf.b_end = pf.b + K*N*(int64_t)sizeof(uint16_t);
+    }
     tg_epi e; e.vec_ok = 1;
     if (coop) {
       char* sh = bufs[3];
@@ -176,6 +192,6 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
       }
       continue;
     }
-    tg_blis(m0, m1, n0, n1, K, KC, MC, NC, A, asm_, ask, B, bsk, bsn, C, csm, csn, &e, ap, bp, 0);
+    tg_blis(m0, m1, n0, n1, K, KC, MC, NC, A, asm_, ask, B, bsk, bsn, C, csm, csn, &e, ap, bp, 0, &pf);
   }
 }
