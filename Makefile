@@ -12,7 +12,7 @@ RUST_SRC   := $(shell find tgrad_ext -path tgrad_ext/target -prune -o \( -name '
 PY_SRC     := $(shell find tgrad_ext/python -name '*.py' -o -name '*.pyi' -o -name 'py.typed' 2>/dev/null)
 CARGO_MANIFEST := tgrad_ext/Cargo.toml
 
-.PHONY: help setup sysdeps test test-rust test-py test-fast bench bench-quick bench-pytest lint fmt clean distclean \
+.PHONY: help setup sysdeps test test-rust test-py test-fast bench bench-odd bench-quick bench-pytest lint fmt clean distclean \
         check-regressions report diff peak
 
 help: ## list the targets
@@ -60,8 +60,14 @@ test-fast: setup ## pytest without the slow tests
 	$(PY) -m pytest -q -m "not slow"
 
 # ---------------------------------------------------------------- the lab
+# engines alternate BENCH_ROUNDS times per scenario and their samples are pooled, so a noisy stretch on
+# a shared machine hits every engine alike (about 10 minutes per round here)
+BENCH_ROUNDS ?= 3
 bench: setup ## the five-benchmark table (tinygrad eager/jit/beam, tgrad, numpy), results/latest.md
-	$(PY) -m harness run scenarios/five.toml
+	$(PY) -m harness run scenarios/five.toml --rounds $(BENCH_ROUNDS)
+
+bench-odd: setup ## odd shapes (1000x777x513, 1x4096x4096, 4097^2) vs numpy and tinygrad, results/latest-odd.md
+	$(PY) -m harness run scenarios/odd.toml --rounds $(BENCH_ROUNDS)
 
 bench-quick: setup ## the five benchmarks at a small budget (CI); BEAM cells left out
 	$(PY) -m harness run scenarios/five.toml --quick

@@ -59,8 +59,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         table = compare.build_table(run)
         path = store.write_run(run, results / "runs")
         markdown = report.render_markdown(table)
-        # quick runs (CI, development) must not overwrite the committed full table
-        stem = "latest-quick" if args.quick else "latest"
+        # each scenario file names its own table ([lab] table), so an odd-shapes or float16 run
+        # never replaces the five-benchmark table; quick runs (CI, development) must not overwrite
+        # the committed full table either
+        stem = sfile.lab.table + ("-quick" if args.quick else "")
         md_path, csv_path = results / f"{stem}.md", results / f"{stem}.csv"
         store.atomic_write_text(md_path, markdown)
         store.atomic_write_text(csv_path, report.render_csv(table))
@@ -313,8 +315,9 @@ when there is an alert. See harness/regress.py and results/README.md."""
 
 
 cmd_run_doc = """Run every (scenario, engine) cell of a scenario file, each in its own process, check agreement
-with a float64 oracle, write results/runs/<timestamp>-<host>.json, results/latest.md and latest.csv,
-and print the table. Exits 1 when an engine's output exceeds the error bound."""
+with a float64 oracle, write results/runs/<timestamp>-<host>.json and the table (results/latest.md and
+latest.csv, or the stem the file's [lab] table names; -quick appended for --quick), and print it.
+Exits 1 when an engine's output exceeds the error bound."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,6 +50,11 @@ class Progress:
     def tick(self) -> None:
         self.draw(force=False)
 
+    def skip(self) -> None:
+        """A cell that is not run (counted as done, no duration for the estimate)."""
+        self.done += 1
+        self.draw(force=True)
+
     def end(self, status: str) -> None:
         self.done += 1
         self.durations.append(time.monotonic() - self.cell_started)

@@ -38,6 +38,8 @@ __all__ = ["RunOptions", "SelectionError", "UnknownEngine", "run", "select"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POLL_S = 0.05
+# outcomes a later round cannot change: such a cell runs in the first round only
+SETTLED_STATUSES = frozenset({"unavailable", "unsupported", "search-timeout"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,12 +312,20 @@ def run(sfile: ScenarioFile, options: RunOptions, argv: list[str] | None = None)
                 inputs_path = workdir / f"{scenario.name}.inputs.npz"
                 inputs.save(inputs_path)
                 cells: list[dict[str, Any]] = []
+                settled: set[str] = set()  # engines whose outcome another round cannot change
                 for round_index in range(options.rounds):
                     for item in planned:
+                        if item.engine.name in settled:
+                            progress.skip()
+                            continue
                         progress.begin(f"{scenario.name} {item.engine.name}")
                         cell = _CellRun(scenario, item, round_index, workdir, options).run(inputs_path, progress)
                         progress.end(cell["status"])
                         cells.append(cell)
+                        # a missing library, an unsupported op or a BEAM search past its limit
+                        # would only repeat (a timed-out search caches nothing): run it once
+                        if cell["status"] in SETTLED_STATUSES:
+                            settled.add(item.engine.name)
                 _agreement(scenario, cells, inputs, record["lab"]["reference"])
                 record["cells"].extend(cells)
     finally:

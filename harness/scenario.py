@@ -143,6 +143,7 @@ class LabConfig:
     subject_single_thread: str | None  # tgrad restricted to one thread
     reference: str | None  # upstream engine every output is also compared with
     quick: dict[str, Any]  # budget overrides for --quick
+    table: str = "latest"  # results/<table>.md and .csv (`-quick` appended for --quick runs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,7 +198,8 @@ def _locate(text: str, table: str, index: int | None, key: str | None) -> int | 
 _SCENARIO_KEYS = {"name", "title", "op", "a", "b", "bias", "dtype", "device", "layout", "distribution", "scale"}
 _SCENARIO_KEYS |= {"seed", "budget"}
 _DEFAULT_KEYS = _SCENARIO_KEYS - {"name", "title", "op", "a", "b", "bias"}
-_LAB_KEYS = {"engines", "subject", "subject_single_thread", "reference"}
+_LAB_KEYS = {"engines", "subject", "subject_single_thread", "reference", "table"}
+_TABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _TOP_KEYS = {"lab", "defaults", "quick", "scenario"}
 _BUDGET_FIELDS = {f.name: f.type for f in dataclasses.fields(Budget)}
 
@@ -288,6 +290,10 @@ def parse(doc: dict[str, Any], path: str, text: str, raw_bytes: bytes, *, quick:
         if name is not None and name not in engines:
             raise check.fail("lab", None, key, f"{name!r} is not in engines")
 
+    table = lab_raw.get("table", "latest")
+    if not isinstance(table, str) or not _TABLE_NAME.fullmatch(table):
+        raise check.fail("lab", None, "table", "must be a file stem of letters, digits, '-' and '_'")
+
     quick_raw = check.budget("quick", None, doc.get("quick", {}), None)
     defaults = doc.get("defaults", {})
     check.keys("defaults", None, defaults, _DEFAULT_KEYS)
@@ -303,7 +309,7 @@ def parse(doc: dict[str, Any], path: str, text: str, raw_bytes: bytes, *, quick:
     for index, name in enumerate(names):
         if names.index(name) != index:
             raise check.fail("scenario", index, "name", f"duplicate scenario name {name!r}")
-    lab = LabConfig(tuple(engines), subject, single, reference, quick_raw)
+    lab = LabConfig(tuple(engines), subject, single, reference, quick_raw, table)
     sha = hashlib.sha256(raw_bytes).hexdigest()
     return ScenarioFile(path, sha, lab, tuple(scenarios))
 

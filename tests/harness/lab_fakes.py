@@ -124,6 +124,7 @@ def write_scenarios(
     subject: type | None = None,
     budget: str = "warmup = 2\nmin_samples = 6\nmax_samples = 50\ntime_s = 0.0",
     extra: str = "",
+    lab_extra: str = "",
 ) -> Path:
     """A tiny scenario file: two small scenarios run by the given fake engines."""
     names = ", ".join(f'"{spec(e)}"' for e in engines)
@@ -131,7 +132,7 @@ def write_scenarios(
     text = f"""[lab]
 engines = [{names}]
 subject = "{subject_spec}"
-
+{lab_extra}
 [defaults]
 seed = 7
 

@@ -156,3 +156,29 @@ def test_non_numpy_workers_get_one_blas_thread(known_run: tuple[int, dict, Path]
     for cell in cells:
         assert cell["family"] != "numpy"
         assert cell["env"]["OPENBLAS_NUM_THREADS"] == "1"
+
+
+def test_a_file_that_names_its_table_leaves_the_default_table_alone(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "latest.md").write_text("the five-benchmark table\n")
+    scenarios = write_scenarios(tmp_path, [FastFake], lab_extra='table = "latest-odd"')
+    assert _run(scenarios, results, "--only", "T1") == 0
+    assert "fast-fake" in (results / "latest-odd.md").read_text()
+    assert (results / "latest-odd.csv").exists()
+    assert (results / "latest.md").read_text() == "the five-benchmark table\n"
+    assert _run(scenarios, results, "--only", "T1", "--quick") == 0
+    assert (results / "latest-odd-quick.md").exists()
+
+
+def test_rounds_alternate_engines_but_do_not_repeat_settled_outcomes(tmp_path: Path) -> None:
+    scenarios = write_scenarios(tmp_path, [FastFake, SlowFake, MissingFake], subject=FastFake)
+    assert _run(scenarios, tmp_path / "results", "--only", "T1", "--rounds", "3") == 0
+    run = store.load_run(next((tmp_path / "results" / "runs").glob("*.json")))
+    rounds = {(c["engine"], c["round"]) for c in run["cells"]}
+    assert {r for e, r in rounds if e == "fast-fake"} == {0, 1, 2}
+    assert {r for e, r in rounds if e == "slow-fake"} == {0, 1, 2}
+    assert {r for e, r in rounds if e == "missing-fake"} == {0}  # unavailable: asked once
+    # the table pools the three rounds' samples of each engine
+    rows = {r.engine: r for r in compare.build_table(run).rows}
+    assert rows["fast-fake"].summary is not None and rows["fast-fake"].summary.n == 3 * 6

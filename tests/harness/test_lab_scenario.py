@@ -49,6 +49,16 @@ def test_shipped_files_load_in_both_profiles(name: str) -> None:
     assert all(q.budget.time_s <= f.budget.time_s for q, f in zip(quick.scenarios, full.scenarios, strict=True))
 
 
+def test_each_shipped_file_writes_its_own_table() -> None:
+    tables = {name: scenario.load(REPO / "scenarios" / f"{name}.toml").lab.table for name in ("five", "f16", "odd")}
+    assert tables == {"five": "latest", "f16": "latest-f16", "odd": "latest-odd"}
+
+
+def test_a_table_name_must_be_a_plain_file_stem(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD.replace('subject = "numpy"', 'subject = "numpy"\ntable = "../five"'))
+    assert err.field == "table"
+
+
 def test_odd_shapes_are_present() -> None:
     odd = scenario.load(REPO / "scenarios" / "odd.toml")
     pairs = {(s.a, s.b) for s in odd.scenarios}
