@@ -150,6 +150,10 @@ pub struct Tuning {
     pub coop: bool,
 }
 
+/// The largest B micro-panel (KC x NR accumulator elements) for which the heuristic takes all of
+/// K as one block.
+const SINGLE_K_BLOCK_BYTES: usize = 32 * 1024;
+
 /// The deepest K read in place: a micro-panel of K rows x one cache line stays in L1.
 pub const INPLACE_MAX_K: usize = 512;
 
@@ -162,7 +166,14 @@ impl Tuning {
         n: usize,
         k: usize,
     ) -> Tuning {
-        let opts = GemmOpts::heuristic(target.isa, acc.itemsize());
+        let mut opts = GemmOpts::heuristic(target.isa, acc.itemsize());
+        // One K block when a KC x NR micro-panel of B still fits 32 KiB: every extra K block is
+        // another pass over C. gemm_sweep, two threads, medians side by side, KC 256 vs K:
+        // 512^3 2.21 vs 2.13 ms, 384^3 934 vs 902 us, 256x512x512 1.13 vs 1.09 ms, 512x512x400
+        // 1.81 vs 1.71 ms.
+        if k > opts.kc && k * opts.nr * acc.itemsize() <= SINGLE_K_BLOCK_BYTES {
+            opts.kc = k;
+        }
         // Threads claim chunks and the caller never waits for a helper that has not started
         // (`Join::Helpers`), so a second thread pays from 64^3 (0.5 MFLOP) up. Side by side with
         // `gemm_sweep`, medians, one thread vs two: 64^3 7.8 vs 4.9 us (6.5 us with `yes`
