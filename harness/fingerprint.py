@@ -57,9 +57,15 @@ def packages() -> dict[str, str | None]:
     return versions
 
 
+# The lab's own outputs (tables, baselines) change between a run and the commit that records it; a
+# tree that differs from its commit only there still runs the commit's code.
+NOT_CODE = ("results",)
+
+
 def git() -> dict[str, Any]:
     commit = _run(["git", "rev-parse", "HEAD"])
-    status = _run(["git", "status", "--porcelain", "--untracked-files=no"])
+    excluded = [f":(exclude){path}" for path in NOT_CODE]
+    status = _run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *excluded])
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
