@@ -29,7 +29,7 @@ pub fn constant(value: f64, dtype: DType, shape: Vec<usize>) -> LazyRef {
 /// Apply a movement op to a node's view. Views never stack: a view of a view is one view over
 /// the same base; when no single strided view can express the result, the source is made
 /// contiguous first.
-fn movement(x: &LazyRef, new_shape: Vec<usize>, f: impl Fn(&View) -> Option<View>) -> LazyRef {
+fn movement(x: &LazyRef, new_shape: &[usize], f: impl Fn(&View) -> Option<View>) -> LazyRef {
     // the view is transformed under the node's lock: no clone of the op
     let from_view = x.with_state(|s| match s {
         State::Lazy(LazyOp::View(base, v)) => Some((base.clone(), f(v))),
@@ -48,10 +48,7 @@ fn movement(x: &LazyRef, new_shape: Vec<usize>, f: impl Fn(&View) -> Option<View
         None => (x.clone(), contiguous()),
     };
     debug_assert_eq!(new_view.shape, new_shape);
-    if new_view.shape == base.shape && new_view.is_contiguous() {
-        return base;
-    }
-    Lazy::new(LazyOp::View(base, new_view), x.dtype, new_shape)
+    view_node(base, new_view, x.dtype)
 }
 
 /// Reshape; one dim may be -1 (inferred), as in tinygrad.
@@ -99,8 +96,7 @@ pub fn reshape(x: &LazyRef, dims: &[i64]) -> Result<LazyRef> {
     if shape == x.shape {
         return Ok(x.clone());
     }
-    let s = shape.clone();
-    Ok(movement(x, shape, move |v| v.reshape(&s)))
+    Ok(movement(x, &shape, |v| v.reshape(&shape)))
 }
 
 pub fn permute(x: &LazyRef, order: &[i64]) -> Result<LazyRef> {
@@ -120,8 +116,8 @@ pub fn permute(x: &LazyRef, order: &[i64]) -> Result<LazyRef> {
     if order.iter().enumerate().all(|(i, &o)| i == o) {
         return Ok(x.clone());
     }
-    let shape = order.iter().map(|&i| x.shape[i]).collect();
-    Ok(movement(x, shape, move |v| Some(v.permute(&order))))
+    let shape: Vec<usize> = order.iter().map(|&i| x.shape[i]).collect();
+    Ok(movement(x, &shape, |v| Some(v.permute(&order))))
 }
 
 pub fn transpose(x: &LazyRef, dim0: i64, dim1: i64) -> Result<LazyRef> {
@@ -170,8 +166,7 @@ pub fn expand(x: &LazyRef, dims: &[i64]) -> Result<LazyRef> {
     if target == x.shape {
         return Ok(x);
     }
-    let t = target.clone();
-    Ok(movement(&x, target, move |v| Some(v.expand(&t))))
+    Ok(movement(&x, &target, |v| Some(v.expand(&target))))
 }
 
 /// Keep `[start, end)` along every dim.
@@ -193,8 +188,7 @@ pub fn shrink(x: &LazyRef, ranges: &[(usize, usize)]) -> Result<LazyRef> {
     if shape == x.shape {
         return Ok(x.clone());
     }
-    let r = ranges.to_vec();
-    Ok(movement(x, shape, move |v| Some(v.shrink(&r))))
+    Ok(movement(x, &shape, |v| Some(v.shrink(ranges))))
 }
 
 pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
