@@ -219,6 +219,13 @@ fn find_reduce(root: &LazyRef) -> Option<LazyRef> {
     None
 }
 
+/// What lowering a node starts from: a view already composed with the kernel's map (`None` when
+/// no single view expresses it), or any other op.
+enum Step {
+    View(LazyRef, Option<View>),
+    Op(LazyOp),
+}
+
 struct Lowerer<'a> {
     sched: &'a mut Scheduler,
     bufs: Vec<Arc<Buffer>>,
@@ -262,14 +269,16 @@ impl Lowerer<'_> {
         let dtype = node.dtype;
         // a view is composed under the node's lock; other ops are cheap to clone (Arcs)
         let step = node.with_state(|s| match s {
-            State::Lazy(LazyOp::View(src, v)) => Err((src.clone(), compose(map, &node.shape, v))),
-            State::Lazy(op) => Ok(op.clone()),
+            State::Lazy(LazyOp::View(src, v)) => {
+                Step::View(src.clone(), compose(map, &node.shape, v))
+            }
+            State::Lazy(op) => Step::Op(op.clone()),
             State::Realized(_) => unreachable!("realized nodes have a buffer"),
         });
         let op = match step {
-            Ok(op) => op,
-            Err((src, Some(m))) => return self.lower(&src, &m),
-            Err((_, None)) => return self.realized_load(node, map),
+            Step::Op(op) => op,
+            Step::View(src, Some(m)) => return self.lower(&src, &m),
+            Step::View(_, None) => return self.realized_load(node, map),
         };
         Ok(match op {
             LazyOp::Const(v) => Expr::new(ExprOp::Const(v), dtype),
