@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use crate::codegen::gemm::{GemmPlan, Packing, Tuning};
+use crate::codegen::gemm::{GemmPlan, Packing, Parallel, Tuning};
 use crate::codegen::opts::{CpuTarget, GemmOpts, VectorIsa};
 use crate::codegen::{self, Program, Strategy};
 use crate::error::Result;
@@ -55,7 +55,7 @@ pub fn stage_candidates(
                 threads: 1,
                 mchunks: 1,
                 nchunks: 1,
-                coop: false,
+                parallel: Parallel::Chunks,
                 ..*base
             }];
             if t > 1 {
@@ -64,18 +64,28 @@ pub fn stage_candidates(
                         threads: t,
                         mchunks: m,
                         nchunks: n,
-                        coop: false,
+                        parallel: Parallel::Chunks,
                         ..*base
                     });
                 }
-                // all threads on one GEMM, sharing packed B panels
+                // all threads on one GEMM, sharing packed B panels: at barriers, or claiming
+                // blocks of C (2 and 4 per thread)
                 v.push(Tuning {
                     threads: t,
                     mchunks: 1,
                     nchunks: 1,
-                    coop: true,
+                    parallel: Parallel::Barrier,
                     ..*base
                 });
+                for per in [2, 4] {
+                    v.push(Tuning {
+                        threads: t,
+                        mchunks: per * t,
+                        nchunks: 1,
+                        parallel: Parallel::Shared,
+                        ..*base
+                    });
+                }
             }
             v
         }
@@ -211,7 +221,7 @@ mod tests {
             mchunks: 1,
             nchunks: 2,
             packing: Packing::Both,
-            coop: false,
+            parallel: Parallel::Chunks,
         };
         assert_eq!(Tuning::parse(&t.encode()), Some(t));
         assert_eq!(Tuning::parse("1 2 3"), None);
@@ -230,7 +240,7 @@ mod tests {
             mchunks: 1,
             nchunks: 2,
             packing: Packing::Both,
-            coop: false,
+            parallel: Parallel::Chunks,
         };
         for stage in 0..STAGES {
             let c = stage_candidates(stage, &base, VectorIsa::Avx2Fma, 2);

@@ -13,7 +13,7 @@ use crate::kernel::Kernel;
 use crate::render::{c::CRenderer, Renderer};
 use crate::runtime::buffer::Buffer;
 use crate::runtime::compiler::CCompiler;
-use crate::runtime::cpu::CpuProgram;
+use crate::runtime::cpu::{CpuProgram, Scratch};
 use crate::runtime::pool::Join;
 use crate::schedule::{schedule, ScheduleItem};
 
@@ -37,7 +37,7 @@ pub struct Launch {
     pub bufs: Vec<Arc<Buffer>>,
     pub threads: usize,
     pub join: Join,
-    pub workspace_bytes: usize,
+    pub scratch: Scratch,
     pub flops: f64,
 }
 
@@ -62,7 +62,7 @@ struct Planned {
     params: Arc<[i64]>,
     threads: usize,
     join: Join,
-    workspace_bytes: usize,
+    scratch: Scratch,
     flops: f64,
 }
 
@@ -189,10 +189,27 @@ fn flops_of(p: &Program) -> f64 {
 
 fn describe(p: &Program) -> String {
     match &p.strategy {
-        Strategy::Gemm(g) => format!(
-            "gemm M={} N={} K={} batch={} {} threads={} chunks(m,n)=({},{})",
-            g.m, g.n, g.k, g.batch, g.opts, p.threads, g.params[8], g.params[9]
-        ),
+        Strategy::Gemm(g) => {
+            use codegen::gemm::{P_KC, P_MC, P_MCHUNKS, P_NC, P_NCHUNKS};
+            format!(
+                "gemm M={} N={} K={} batch={} MR={} NR={} VW={} KC={} MC={} NC={} {} {:?} threads={} chunks(m,n)=({},{})",
+                g.m,
+                g.n,
+                g.k,
+                g.batch,
+                g.opts.mr,
+                g.opts.nr,
+                g.opts.vw,
+                g.params[P_KC],
+                g.params[P_MC],
+                g.params[P_NC],
+                g.packing().name(),
+                g.parallel(),
+                p.threads,
+                g.params[P_MCHUNKS],
+                g.params[P_NCHUNKS]
+            )
+        }
         Strategy::Loops(u) => format!(
             "loops full={:?} reduce={:?} uops={} threads={}",
             p.kernel.full_shape,
@@ -208,7 +225,7 @@ pub fn launch_quiet(l: &Launch) -> Result<()> {
     let ptrs: Vec<*mut u8> = l.bufs.iter().map(|b| b.as_ptr()).collect();
     l.compiled
         .program
-        .launch(&l.params, &ptrs, l.threads, l.join, l.workspace_bytes)
+        .launch(&l.params, &ptrs, l.threads, l.join, l.scratch)
 }
 
 fn run_launch(l: &Launch) -> Result<()> {
@@ -217,7 +234,7 @@ fn run_launch(l: &Launch) -> Result<()> {
     let t0 = (dbg >= 1).then(Instant::now);
     l.compiled
         .program
-        .launch(&l.params, &ptrs, l.threads, l.join, l.workspace_bytes)?;
+        .launch(&l.params, &ptrs, l.threads, l.join, l.scratch)?;
     if let Some(t0) = t0 {
         let us = t0.elapsed().as_secs_f64() * 1e6;
         let n = {
@@ -277,7 +294,7 @@ fn prepare(item: &ScheduleItem, target: &CpuTarget) -> Result<Launch> {
         bufs: item.bufs.clone(),
         threads: planned.threads,
         join: planned.join,
-        workspace_bytes: planned.workspace_bytes,
+        scratch: planned.scratch,
         flops: planned.flops,
     })
 }
@@ -299,7 +316,7 @@ fn plan_and_compile(item: &ScheduleItem, target: &CpuTarget) -> Result<Planned> 
         params: p.params.into(),
         threads: p.threads,
         join: p.join,
-        workspace_bytes: p.workspace_bytes,
+        scratch: p.scratch,
     })
 }
 
@@ -315,7 +332,7 @@ pub fn launch_for(p: &Program, item: &ScheduleItem) -> Result<Launch> {
         bufs: item.bufs.clone(),
         threads: p.threads,
         join: p.join,
-        workspace_bytes: p.workspace_bytes,
+        scratch: p.scratch,
     })
 }
 

@@ -202,7 +202,10 @@ fn cooperative_gemm_matches_the_reference() {
     let (a, b) = (random(m * k), random(k * n));
     let c = tensor::dot(&tensor_f32(&a, &[m, k]), &tensor_f32(&b, &[k, n])).unwrap();
     let coop = "8 6 16 256 48 4096 3 1 1 0 1";
-    assert!(Tuning::parse(coop).unwrap().coop);
+    assert_eq!(
+        Tuning::parse(coop).unwrap().parallel,
+        tgrad_core::codegen::gemm::Parallel::Barrier
+    );
     check(
         &run_tuned(&c, coop),
         &reference(&a, &b, 1, m, k, n),
@@ -273,6 +276,70 @@ fn every_packing_mode_matches_the_reference() {
         for packing in 0..3 {
             for threads in [1, 2] {
                 let t = format!("8 6 16 128 48 4096 {threads} 1 {threads} {packing} 0");
+                let got = run_tuned(&y, &t);
+                for (i, &g) in got.iter().enumerate() {
+                    let j = i % n;
+                    let w = (want[i] + f64::from(bias[j])).max(0.0);
+                    let bound =
+                        (k as f64 + 1.0) * u * (absprod[i] + f64::from(bias[j]).abs()) * 1.01;
+                    assert!(
+                        (f64::from(g) - w).abs() <= bound,
+                        "{batch}x{m}x{k}x{n} transposed={transpose_a} tuning '{t}' element {i}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Every way threads share a GEMM (claimed chunks, barrier-synchronised shared panels, claimed
+/// blocks of C over B packed once on demand) on shapes with edge rows and columns, several K
+/// blocks (KC=128), several column panels (NC from the grid), a transposed A and a batch (which
+/// the shared mode hands to chunks), with the bias + relu epilogue, on one to three threads.
+#[test]
+fn every_parallel_mode_matches_the_reference() {
+    use tgrad_core::codegen::gemm::{Parallel, Tuning};
+    rng::manual_seed(41);
+    for &(batch, m, k, n, transpose_a) in &[
+        (1, 211, 600, 150, false),
+        (1, 97, 300, 513, false),
+        (1, 50, 129, 17, true),
+        (2, 40, 200, 70, false),
+    ] {
+        let (a, b, bias) = (random(batch * m * k), random(batch * k * n), random(n));
+        let bdims = |x: usize, y: usize| {
+            if batch > 1 {
+                vec![batch, x, y]
+            } else {
+                vec![x, y]
+            }
+        };
+        let at = if transpose_a {
+            let mut t = vec![0f32; m * k];
+            for i in 0..m {
+                for p in 0..k {
+                    t[p * m + i] = a[i * k + p];
+                }
+            }
+            tensor::transpose(&tensor_f32(&t, &[k, m]), 0, 1).unwrap()
+        } else {
+            tensor_f32(&a, &bdims(m, k))
+        };
+        let y = tensor::dot(&at, &tensor_f32(&b, &bdims(k, n))).unwrap();
+        let y = tensor::unary(
+            UnaryOp::Relu,
+            &tensor::binary(BinaryOp::Add, &y, &tensor_f32(&bias, &[n])).unwrap(),
+        );
+        let want = reference(&a, &b, batch, m, k, n);
+        let absprod = abs_ref(&a, &b, batch, m, k, n);
+        let u = 2f64.powi(-24);
+        for parallel in Parallel::ALL {
+            for (threads, mch, nch) in [(1, 1, 1), (2, 2, 1), (2, 7, 1), (3, 5, 3), (2, 1, 2)] {
+                let t = format!(
+                    "8 6 16 128 48 4096 {threads} {mch} {nch} 0 {}",
+                    parallel.code()
+                );
+                assert_eq!(Tuning::parse(&t).unwrap().parallel, parallel);
                 let got = run_tuned(&y, &t);
                 for (i, &g) in got.iter().enumerate() {
                     let j = i % n;

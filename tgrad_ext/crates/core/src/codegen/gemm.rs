@@ -12,6 +12,7 @@
 use crate::dtype::DType;
 use crate::graph::{BinaryOp, ReduceOp};
 use crate::kernel::{Expr, ExprOp, Kernel};
+use crate::runtime::cpu::Scratch;
 use crate::shape::View;
 
 use super::opts::{CpuTarget, GemmOpts};
@@ -30,9 +31,8 @@ pub const P_NC: usize = 12;
 /// Which operands are packed (`Packing::code`): 0 both, 1 neither (full tiles read A and B in
 /// place), 2 B only (full row tiles read A in place).
 pub const P_PACKING: usize = 13;
-/// 1: all threads work on one GEMM together: they pack each B panel cooperatively into a shared
-/// buffer, meet at a barrier, and split M (see `Tuning::coop`).
-pub const P_COOP: usize = 14;
+/// How threads share the GEMM: `Parallel::code`.
+pub const P_PARALLEL: usize = 14;
 pub const P_OPERANDS: usize = 16;
 pub const OPERAND_PARAMS: usize = 4 + MAX_BATCH;
 
@@ -134,6 +134,59 @@ impl Packing {
     }
 }
 
+/// How the threads of a launch share a GEMM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Parallel {
+    /// Threads claim chunks (batch index x M range x N range, `mchunks` x `nchunks` per batch
+    /// index) from a shared counter, and each packs its own panels of A and B. The caller alone
+    /// can finish (`Join::Helpers`).
+    Chunks,
+    /// All threads pack each KC x NC panel of B together into shared memory, meet at a barrier,
+    /// and split M by thread index (BLIS's parallel ic loop). Every thread must take part
+    /// (`Join::Every`): a thread kept off its core stalls the others at the next barrier.
+    Barrier,
+    /// Threads claim MC x NC blocks of C from a shared counter and run the whole K loop on each.
+    /// B is packed once, into shared memory, micro-panel by micro-panel, by whichever thread
+    /// needs a micro-panel first (a flag per micro-panel: unpacked, packing, ready); a thread
+    /// that finds one being packed packs later ones meanwhile. No barriers, no duplicated
+    /// packing, and a slow thread only delays the block it holds (`Join::Helpers`). Needs one
+    /// batch index and all of B (K x N) in the shared workspace.
+    Shared,
+}
+
+impl Parallel {
+    pub const ALL: [Parallel; 3] = [Parallel::Chunks, Parallel::Barrier, Parallel::Shared];
+
+    /// The run-time parameter and the BEAM cache field (0 and 1 keep the meaning of older
+    /// cache lines, whose field was a cooperative flag).
+    pub fn code(self) -> usize {
+        match self {
+            Parallel::Chunks => 0,
+            Parallel::Barrier => 1,
+            Parallel::Shared => 2,
+        }
+    }
+
+    pub fn from_code(c: usize) -> Option<Parallel> {
+        Parallel::ALL.into_iter().find(|p| p.code() == c)
+    }
+
+    /// The pool's contract: whether every thread index must run.
+    pub fn join(self) -> crate::runtime::pool::Join {
+        match self {
+            Parallel::Barrier => crate::runtime::pool::Join::Every,
+            Parallel::Chunks | Parallel::Shared => crate::runtime::pool::Join::Helpers,
+        }
+    }
+}
+
+/// The largest packed B (K x N, accumulator elements) `Parallel::Shared` keeps in the shared
+/// workspace for the heuristic.
+pub const SHARED_B_MAX_BYTES: usize = 4 << 20;
+
+/// Blocks of C per thread the heuristic's `Parallel::Shared` aims for.
+pub const SHARED_BLOCKS_PER_THREAD: usize = 4;
+
 /// The tunable choices of a GEMM plan: register tile and vector width (compile time), block
 /// sizes and the thread split (run time). The heuristic picks them; TGRAD_BEAM searches them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -145,9 +198,9 @@ pub struct Tuning {
     /// Which operands are packed (in-place reads need K at most `INPLACE_MAX_K`, so the
     /// operand panel a tile reads stays in L1).
     pub packing: Packing,
-    /// Threads share packed B panels and split M (BLIS's parallel ic loop) instead of each
-    /// packing its own copy of A for a slice of N: no duplicated packing, one B panel in L3.
-    pub coop: bool,
+    /// How threads share the work. With `Parallel::Shared`, `mchunks` x `nchunks` is the grid
+    /// of C blocks the threads claim (MC and NC follow from it).
+    pub parallel: Parallel,
 }
 
 /// The largest B micro-panel (KC x NR accumulator elements) for which the heuristic takes all of
@@ -204,17 +257,32 @@ impl Tuning {
             }
         }
         let packing = Packing::heuristic(batch, m, n, k, acc.itemsize());
-        // Cooperative mode (shared B panels) measured no faster than split chunks here (512^2:
-        // 169 vs 168 GFLOPS, 2048^2: 165 vs 168, 256x1024x1024: 117 vs 127, side by side), so the
-        // heuristic leaves it to BEAM, which tries it.
-        let coop = false;
+        // The barrier mode measured no faster than split chunks here (512^2: 169 vs 168 GFLOPS,
+        // 2048^2: 165 vs 168, 256x1024x1024: 117 vs 127, side by side), so only BEAM tries it.
+        let mut parallel = Parallel::Chunks;
+        let b_bytes = k * round_up(n, opts.nr) * acc.itemsize();
+        if threads > 1
+            && batch == 1
+            && packing == Packing::Both
+            && m >= 4 * opts.mr * threads
+            && n >= 2 * opts.nr
+            && b_bytes <= SHARED_B_MAX_BYTES
+        {
+            // blocks of C claimed dynamically: SHARED_BLOCKS_PER_THREAD per thread so a slow
+            // thread's share is taken by the others, but at least 4 tiles tall
+            parallel = Parallel::Shared;
+            let most = (m / (4 * opts.mr)).max(1);
+            let least = m.div_ceil(opts.mc);
+            mchunks = (SHARED_BLOCKS_PER_THREAD * threads).min(most).max(least);
+            nchunks = 1;
+        }
         Tuning {
             opts,
             threads,
             mchunks,
             nchunks,
             packing,
-            coop,
+            parallel,
         }
     }
 
@@ -233,7 +301,7 @@ impl Tuning {
             self.mchunks,
             self.nchunks,
             self.packing.code(),
-            u8::from(self.coop)
+            self.parallel.code()
         )
     }
 
@@ -243,11 +311,15 @@ impl Tuning {
             .map(str::parse)
             .collect::<Result<_, _>>()
             .ok()?;
-        // the 10th (packing) and 11th (coop) fields are optional: shorter lines predate them
-        let (fields, packing, coop) = match v.len() {
-            9 => (&v[..], Packing::Both, false),
-            10 => (&v[..9], Packing::from_code(v[9])?, false),
-            11 => (&v[..9], Packing::from_code(v[9])?, v[10] == 1),
+        // the 10th (packing) and 11th (parallel) fields are optional: shorter lines predate them
+        let (fields, packing, parallel) = match v.len() {
+            9 => (&v[..], Packing::Both, Parallel::Chunks),
+            10 => (&v[..9], Packing::from_code(v[9])?, Parallel::Chunks),
+            11 => (
+                &v[..9],
+                Packing::from_code(v[9])?,
+                Parallel::from_code(v[10])?,
+            ),
             _ => return None,
         };
         let [vw, mr, nr, kc, mc, nc, threads, mchunks, nchunks] = fields[..] else {
@@ -275,7 +347,7 @@ impl Tuning {
             mchunks: mchunks.max(1),
             nchunks: nchunks.max(1),
             packing,
-            coop,
+            parallel,
         })
     }
 }
@@ -329,6 +401,11 @@ pub fn match_gemm(k: &Kernel, target: &CpuTarget, tuning: Option<&Tuning>) -> Op
         .copied()
         .unwrap_or_else(|| Tuning::heuristic(target, acc, batch, m, n, kk));
     let (opts, threads, mch, nch) = (t.opts, t.threads, t.mchunks, t.nchunks);
+    // shared B panels hold one batch index's B; vectors (M or N = 1) take their own path
+    let parallel = match t.parallel {
+        Parallel::Shared if batch != 1 || m < 2 || n < 2 || threads < 2 => Parallel::Chunks,
+        p => p,
+    };
     let kc = if k.buf_dtypes[0] == acc {
         balanced_block(opts.kc, kk)
     } else {
@@ -337,6 +414,12 @@ pub fn match_gemm(k: &Kernel, target: &CpuTarget, tuning: Option<&Tuning>) -> Op
     let mc = opts.mc.min(round_up(m.div_ceil(mch), opts.mr));
     // N's last panel is another pass over A, so it is balanced like K (N = 4097: one panel)
     let nc = balanced_block(opts.nc, round_up(n.div_ceil(nch), opts.nr));
+    // shared blocks of C start on B micro-panel boundaries
+    let nc = if parallel == Parallel::Shared {
+        round_up(nc, opts.nr)
+    } else {
+        nc
+    };
 
     let mut params = vec![0i64; P_OPERANDS];
     params[P_M] = m as i64;
@@ -359,7 +442,7 @@ pub fn match_gemm(k: &Kernel, target: &CpuTarget, tuning: Option<&Tuning>) -> Op
         Packing::Both
     };
     params[P_PACKING] = packing.code() as i64;
-    params[P_COOP] = i64::from(t.coop);
+    params[P_PARALLEL] = parallel.code() as i64;
     let mut operand = |v: &View| {
         let st = |ax: &[usize]| ax.first().map_or(0, |&d| v.strides[d] as i64);
         params.push(v.offset as i64);
@@ -379,7 +462,7 @@ pub fn match_gemm(k: &Kernel, target: &CpuTarget, tuning: Option<&Tuning>) -> Op
     }
     Some(GemmPlan {
         opts,
-        tuning: t,
+        tuning: Tuning { parallel, ..t },
         acc,
         out_dtype: k.buf_dtypes[0],
         a: (abuf, adt),
@@ -448,9 +531,23 @@ impl GemmPlan {
         )
     }
 
-    /// Scratch per thread: a packed A block (MC x KC) and a packed B panel (KC x NC), in
-    /// accumulator elements, plus alignment slack.
-    pub fn workspace_bytes(&self) -> usize {
+    /// How threads share this plan's work (`Shared` only where its preconditions hold).
+    pub fn parallel(&self) -> Parallel {
+        Parallel::from_code(self.params[P_PARALLEL] as usize).unwrap_or(Parallel::Chunks)
+    }
+
+    /// Claim flags of `Parallel::Shared`, one int32 per B micro-panel (K block x NR columns),
+    /// in bytes: zeroed before every launch.
+    fn shared_flag_bytes(&self) -> usize {
+        let kc = self.params[P_KC] as usize;
+        let panels = self.k.div_ceil(kc.max(1)) * self.n.div_ceil(self.opts.nr);
+        round_up(panels * 4, 64)
+    }
+
+    /// Scratch memory: per thread a packed A block (MC x KC) and a packed B panel (KC x NC), in
+    /// accumulator elements, plus alignment slack; shared, the B panel of `Parallel::Barrier` or
+    /// the claim flags and all of packed B (K x N rounded up to NR) of `Parallel::Shared`.
+    pub fn scratch(&self) -> Scratch {
         let (kc, mc, nc) = (
             self.params[P_KC] as usize,
             self.params[P_MC] as usize,
@@ -461,7 +558,28 @@ impl GemmPlan {
         let packed = mc * kc + kc * nc;
         // a single output row or column is accumulated in the workspace before the epilogue
         let vector = self.m.max(self.n);
-        packed.max(vector) * self.acc.itemsize() + 256
+        let per_thread = packed.max(vector) * self.acc.itemsize() + 256;
+        match self.parallel() {
+            Parallel::Chunks => Scratch {
+                per_thread,
+                shared: 0,
+                shared_zeroed: 0,
+            },
+            Parallel::Barrier => Scratch {
+                per_thread,
+                shared: kc * nc * self.acc.itemsize() + 64,
+                shared_zeroed: 0,
+            },
+            Parallel::Shared => {
+                let flags = self.shared_flag_bytes();
+                let b = self.k * round_up(self.n, self.opts.nr) * self.acc.itemsize();
+                Scratch {
+                    per_thread,
+                    shared: flags + b + 64,
+                    shared_zeroed: flags,
+                }
+            }
+        }
     }
 }
 

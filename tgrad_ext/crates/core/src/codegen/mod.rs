@@ -8,6 +8,7 @@ pub mod uops;
 
 use crate::flags::Flag;
 use crate::kernel::Kernel;
+use crate::runtime::cpu::Scratch;
 use crate::runtime::pool::Join;
 use crate::shape::View;
 
@@ -35,8 +36,8 @@ pub struct Program {
     pub strategy: Strategy,
     /// int64 parameters the compiled function reads (sizes, strides, offsets, splits).
     pub params: Vec<i64>,
-    /// Bytes of scratch memory each thread needs.
-    pub workspace_bytes: usize,
+    /// Scratch memory the launch needs (per thread and shared).
+    pub scratch: Scratch,
     /// Threads the launch uses (1 for tiny kernels).
     pub threads: usize,
     /// Whether every thread must run its share (loops split by thread index, cooperative GEMMs
@@ -101,21 +102,16 @@ pub fn plan_tuned(
         if let Some(g) = gemm::match_gemm(&k, target, tuning) {
             let signature = g.signature();
             let params = g.params.clone();
-            let workspace_bytes = g.workspace_bytes();
+            let scratch = g.scratch();
             let threads = g.threads;
-            // a cooperative GEMM splits M by thread index and meets at barriers
-            let join = if g.params[gemm::P_COOP] != 0 {
-                Join::Every
-            } else {
-                Join::Helpers
-            };
+            let join = g.parallel().join();
             return Program {
                 name,
                 signature,
                 kernel: k,
                 strategy: Strategy::Gemm(g),
                 params,
-                workspace_bytes,
+                scratch,
                 threads,
                 join,
             };
@@ -129,7 +125,7 @@ pub fn plan_tuned(
         kernel: k,
         strategy: Strategy::Loops(uops),
         params,
-        workspace_bytes: 0,
+        scratch: Scratch::default(),
         threads,
         join: Join::Every,
     }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::{Renderer, ENTRY};
 use crate::codegen::gemm::{
-    GemmPlan, Packing, MAX_BATCH, OPERAND_PARAMS, P_COOP, P_OPERANDS, P_PACKING,
+    GemmPlan, Packing, MAX_BATCH, OPERAND_PARAMS, P_OPERANDS, P_PACKING, P_PARALLEL,
 };
 use crate::codegen::uops::{RangeKind, UOp, Val};
 use crate::codegen::{Program, Strategy};
@@ -535,17 +535,18 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
 
     // a barrier for cooperative GEMMs: two counters a cache line apart, zeroed by the host
     s.push_str(
-        "static inline void tg_barrier(int64_t* bar, int64_t nth) {\n\
+        "static inline void tg_pause(void) {\n\
+         #if defined(__x86_64__) || defined(__i386__)\n\
+         \x20 __builtin_ia32_pause();\n\
+         #endif\n\
+         }\n\
+         static inline void tg_barrier(int64_t* bar, int64_t nth) {\n\
          \x20 const int64_t gen = __atomic_load_n(&bar[8], __ATOMIC_ACQUIRE);\n\
          \x20 if (__atomic_add_fetch(&bar[0], 1, __ATOMIC_ACQ_REL) == nth) {\n\
          \x20   __atomic_store_n(&bar[0], 0, __ATOMIC_RELAXED);\n\
          \x20   __atomic_store_n(&bar[8], gen + 1, __ATOMIC_RELEASE);\n\
          \x20 } else {\n\
-         \x20   while (__atomic_load_n(&bar[8], __ATOMIC_ACQUIRE) == gen) {\n\
-         #if defined(__x86_64__) || defined(__i386__)\n\
-         \x20     __builtin_ia32_pause();\n\
-         #endif\n\
-         \x20   }\n\
+         \x20   while (__atomic_load_n(&bar[8], __ATOMIC_ACQUIRE) == gen) tg_pause();\n\
          \x20 }\n\
          }\n",
     );
@@ -586,6 +587,26 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
         // rows of A contiguous in k: read along rows (contiguous), write the panel strided
         la1 = load_cvt(g.a.1, "a[(i0+i)*sm + k]"),
     );
+    // Parallel::Shared: B micro-panel `q` of one K block, packed by whichever thread needs it
+    // first (flag 0 unpacked, 1 packing, 2 ready); a thread that finds it being packed packs
+    // the next unpacked ones meanwhile, then waits (packing one takes about a microsecond)
+    let _ = write!(
+        s,
+        "static void tg_need_b(int32_t* fl, int64_t q, int64_t np, int64_t kc, int64_t N, const {tb}* B, int64_t bsk,\n\
+         \x20   int64_t bsn, {acc}* bk) {{\n\
+         \x20 if (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) == 2) return;\n\
+         \x20 for (int64_t r = q; r < np && r < q + {SHARED_LOOKAHEAD}; r++) {{\n\
+         \x20   int32_t z = 0;\n\
+         \x20   if (__atomic_load_n(&fl[r], __ATOMIC_RELAXED) == 0\n\
+         \x20       && __atomic_compare_exchange_n(&fl[r], &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {{\n\
+         \x20     pack_b(kc, tg_min(NR, N - r*NR), B + r*NR*bsn, bsk, bsn, bk + r*NR*kc);\n\
+         \x20     __atomic_store_n(&fl[r], 2, __ATOMIC_RELEASE);\n\
+         \x20   }}\n\
+         \x20   if (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) == 2) return;\n\
+         \x20 }}\n\
+         \x20 while (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) != 2) tg_pause();\n\
+         }}\n"
+    );
 
     // the microkernels: on packed panels, and (where the plan reads operands in place) on A's
     // rows, or on A and B, in place
@@ -615,13 +636,16 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
          \x20 const int64_t mstep = ((M + mch - 1) / mch + MR - 1) / MR * MR, nstep = ((N + nch - 1) / nch + NR - 1) / NR * NR;\n\
          \x20 {acc}* ap = ({acc}*)ws;\n\
          \x20 {acc}* bp = ({acc}*)(ws + ((((MC + MR - 1) / MR * MR) * KC * (int64_t)sizeof({acc}) + 63) & ~(int64_t)63));\n\
-         \x20 /* cooperative: every thread takes part in every chunk (one whole GEMM per batch index);\n\
-         \x20    otherwise threads claim chunks from a shared counter, so the caller alone can finish\n\
-         \x20    (the pool does not wait for helpers that arrive late: Join::Helpers) */\n\
-         \x20 const int coop = p[{P_COOP}] && nth > 1 && M > 1 && N > 1;\n\
+         \x20 /* Parallel::Barrier: every thread takes part in every chunk (one whole GEMM per batch\n\
+         \x20    index). Parallel::Shared: every thread enters the one chunk (one batch index) and claims\n\
+         \x20    blocks of C inside it. Parallel::Chunks: threads claim chunks from a shared counter. In the\n\
+         \x20    last two the caller alone can finish (the pool does not wait for late helpers) */\n\
+         \x20 const int coop = p[{P_PARALLEL}] == 1 && nth > 1 && M > 1 && N > 1;\n\
+         \x20 const int shared = p[{P_PARALLEL}] == 2 && NB == 1 && M > 1 && N > 1;\n\
          \x20 int64_t* next_chunk = (int64_t*)bufs[{nbufs}] + {claim};\n\
-         \x20 for (int64_t ch = coop ? 0 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); ch < NB * mch * nch;\n\
-         \x20      ch = coop ? ch + 1 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) {{\n\
+         \x20 const int every = coop || shared;\n\
+         \x20 for (int64_t ch = every ? 0 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); ch < (shared ? 1 : NB * mch * nch);\n\
+         \x20      ch = every ? ch + 1 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) {{\n\
          \x20   const int64_t bi = ch / (mch * nch), mi = (ch / nch) % mch, ni = ch % nch;\n\
          \x20   const int64_t m0 = mi * mstep, n0 = ni * nstep, m1 = tg_min(M, m0 + mstep), n1 = tg_min(N, n0 + nstep);\n\
          \x20   if (m0 >= m1 || n0 >= n1) continue;\n\
@@ -668,7 +692,7 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
     let _ = writeln!(
         s,
         "    tg_pf pf = {{0, 0, 0, 0}};\n\
-         \x20   if (!coop && mch * nch == 1 && bi + nth < NB && ask == 1 && asm_ == K && bsn == 1 && bsk == N\n\
+         \x20   if (!every && mch * nch == 1 && bi + nth < NB && ask == 1 && asm_ == K && bsn == 1 && bsk == N\n\
          \x20       && M*K*(int64_t)sizeof({ta}) + K*N*(int64_t)sizeof({tb}) <= {limit}) {{\n\
          \x20     int64_t nidx[{MAX_BATCH}]; {{ int64_t r = bi + nth; for (int d = {last}; d >= 0; d--) {{ nidx[d] = r % p[4+d]; r /= p[4+d]; }} }}\n\
          \x20     pf.a = (const char*)((const {ta}*)bufs[{abuf}] + {an}); pf.a_end = pf.a + M*K*(int64_t)sizeof({ta});\n\
@@ -722,6 +746,40 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
          \x20         tg_barrier(bar, nth); /* nobody repacks B while another thread still reads it */\n\
          \x20         pc += kc;\n\
          \x20       }} while (pc < K);\n\
+         \x20     }}\n\
+         \x20     continue;\n\
+         \x20   }}",
+        nbufs = bufs.len(),
+        header = crate::runtime::cpu::SHARED_HEADER,
+    );
+    // shared GEMM: blocks of C claimed from the counter, the K loop inside each, B packed once
+    // into the shared workspace on demand (flags after the header, packed B after the flags:
+    // K block at row pc holds micro-panel q at pc*Npad + q*NR*kc)
+    let _ = writeln!(
+        s,
+        "    if (shared) {{\n\
+         \x20     char* sh = bufs[{nbufs}];\n\
+         \x20     const int64_t np = (N + NR - 1) / NR, nkb = (K + KC - 1) / KC;\n\
+         \x20     int32_t* flags = (int32_t*)(sh + {header});\n\
+         \x20     {acc}* bs = ({acc}*)(sh + {header} + ((nkb * np * 4 + 63) & ~(int64_t)63));\n\
+         \x20     const int64_t nic = (M + MC - 1) / MC, njc = (N + NC - 1) / NC;\n\
+         \x20     for (int64_t t = __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); t < nic * njc;\n\
+         \x20          t = __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) {{\n\
+         \x20       const int64_t jc = t / nic * NC, ic = t % nic * MC;\n\
+         \x20       const int64_t nc = tg_min(NC, N - jc), mc = tg_min(MC, M - ic);\n\
+         \x20       for (int64_t pc = 0, kb = 0; pc < K; pc += KC, kb++) {{\n\
+         \x20         const int64_t kc = tg_min(KC, K - pc);\n\
+         \x20         const int first = pc == 0, last = pc + kc >= K;\n\
+         \x20         {acc}* bk = bs + pc * np * NR;\n\
+         \x20         pack_a(mc, kc, A + ic*asm_ + pc*ask, asm_, ask, ap);\n\
+         \x20         for (int64_t jr = 0; jr < nc; jr += NR) {{\n\
+         \x20           const int64_t q = (jc + jr) / NR;\n\
+         \x20           tg_need_b(flags + kb * np, q, np, kc, N, B + pc*bsk, bsk, bsn, bk);\n\
+         \x20           for (int64_t ir = 0; ir < mc; ir += MR)\n\
+         \x20             ukr(kc, ap + ir*kc, 0, bk + q*NR*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,\n\
+         \x20                 tg_min(MR, mc - ir), tg_min(NR, nc - jr), first, last, &e, ic + ir, jc + jr);\n\
+         \x20         }}\n\
+         \x20       }}\n\
          \x20     }}\n\
          \x20     continue;\n\
          \x20   }}",
@@ -804,6 +862,8 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
 /// are and only the edge rows are packed.
 /// A batch's next operands are prefetched only when they fit beside the current ones in L2.
 const PREFETCH_NEXT_MAX_BYTES: usize = 192 * 1024;
+/// How many micro-panels past the one it needs a thread packs while another packs that one.
+const SHARED_LOOKAHEAD: usize = 4;
 /// Cache lines prefetched per microkernel call.
 const PREFETCH_LINES_PER_TILE: usize = 16;
 

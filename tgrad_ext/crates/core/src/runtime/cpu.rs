@@ -44,20 +44,26 @@ impl CpuProgram {
     }
 
     /// Run on `threads` threads. `params` and `bufs` must match what the program was rendered
-    /// for (the engine guarantees it); each thread gets `workspace_bytes` of scratch. `join`
-    /// must be `Join::Every` unless the program claims its work from the shared counter.
+    /// for (the engine guarantees it); `scratch` says what workspace it needs. `join` must be
+    /// `Join::Every` unless the program claims its work from the shared counter.
     pub fn launch(
         &self,
         params: &[i64],
         bufs: &[*mut u8],
         threads: usize,
         join: Join,
-        workspace_bytes: usize,
+        scratch: Scratch,
     ) -> Result<()> {
         // one workspace per thread, and one shared by all (after the kernel's buffers): its first
-        // SHARED_HEADER bytes hold a barrier and the chunk counter, zeroed for every launch
-        let mut ws = workspaces(threads + 1, workspace_bytes + SHARED_HEADER)?;
-        ws[threads].as_mut_slice::<f32>()[..SHARED_HEADER / 4].fill(0.0);
+        // SHARED_HEADER bytes hold a barrier and the chunk counter, and what follows may hold
+        // claim flags; both are zeroed for every launch
+        let mut ws = workspaces(
+            threads,
+            scratch.per_thread,
+            SHARED_HEADER + scratch.shared.max(scratch.shared_zeroed),
+        )?;
+        let zeroed = (SHARED_HEADER + scratch.shared_zeroed).div_ceil(4);
+        ws[threads].as_mut_slice::<f32>()[..zeroed].fill(0.0);
         let ws_ptrs: Vec<usize> = ws.iter().map(|b| b.as_ptr() as usize).collect();
         let mut all_bufs = bufs.to_vec();
         all_bufs.push(ws[threads].as_ptr());
@@ -91,15 +97,31 @@ pub const SHARED_HEADER: usize = 192;
 /// Index (in int64s) of the chunk counter in the shared workspace.
 pub const CLAIM_COUNTER: usize = 16;
 
-/// Per-thread scratch, grown on demand and reused across launches.
-fn workspaces(threads: usize, bytes: usize) -> Result<std::sync::MutexGuard<'static, Vec<Buffer>>> {
+/// Scratch memory a launch needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scratch {
+    /// Bytes private to each thread (packed blocks of A and B).
+    pub per_thread: usize,
+    /// Bytes of the workspace all threads share, after `SHARED_HEADER`.
+    pub shared: usize,
+    /// Bytes after `SHARED_HEADER` zeroed before every launch (claim flags); at most `shared`.
+    pub shared_zeroed: usize,
+}
+
+/// Scratch, grown on demand and reused across launches: `threads` workspaces of `per_thread`
+/// bytes, then the shared one of `shared` bytes.
+fn workspaces(
+    threads: usize,
+    per_thread: usize,
+    shared: usize,
+) -> Result<std::sync::MutexGuard<'static, Vec<Buffer>>> {
     static WS: OnceLock<Mutex<Vec<Buffer>>> = OnceLock::new();
     let mut ws = WS
         .get_or_init(|| Mutex::new(Vec::new()))
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let need = bytes.max(64);
-    for i in 0..threads {
+    for i in 0..=threads {
+        let need = if i == threads { shared } else { per_thread }.max(64);
         if i >= ws.len() {
             ws.push(Buffer::new(DType::F32, need.div_ceil(4), false)?);
         } else if ws[i].len_bytes() < need {

@@ -40,17 +40,18 @@ static inline tg_v tg_vmax(tg_v a, tg_v b) { tg_vi m = (tg_vi)(a > b); return (t
 typedef struct {
   int vec_ok;
 } tg_epi;
+static inline void tg_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 static inline void tg_barrier(int64_t* bar, int64_t nth) {
   const int64_t gen = __atomic_load_n(&bar[8], __ATOMIC_ACQUIRE);
   if (__atomic_add_fetch(&bar[0], 1, __ATOMIC_ACQ_REL) == nth) {
     __atomic_store_n(&bar[0], 0, __ATOMIC_RELAXED);
     __atomic_store_n(&bar[8], gen + 1, __ATOMIC_RELEASE);
   } else {
-    while (__atomic_load_n(&bar[8], __ATOMIC_ACQUIRE) == gen) {
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-    }
+    while (__atomic_load_n(&bar[8], __ATOMIC_ACQUIRE) == gen) tg_pause();
   }
 }
 typedef struct { const char* a; const char* a_end; const char* b; const char* b_end; } tg_pf;
@@ -77,6 +78,20 @@ static void pack_b(int64_t kc, int64_t nc, const uint16_t* restrict b, int64_t s
     else if (nr == NR) { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = (float)tg_h2f(b[k*sk + (j0+j)*sn]); }
     else { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = j < nr ? (float)tg_h2f(b[k*sk + (j0+j)*sn]) : 0; }
   }
+}
+static void tg_need_b(int32_t* fl, int64_t q, int64_t np, int64_t kc, int64_t N, const uint16_t* B, int64_t bsk,
+    int64_t bsn, float* bk) {
+  if (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) == 2) return;
+  for (int64_t r = q; r < np && r < q + 4; r++) {
+    int32_t z = 0;
+    if (__atomic_load_n(&fl[r], __ATOMIC_RELAXED) == 0
+        && __atomic_compare_exchange_n(&fl[r], &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+      pack_b(kc, tg_min(NR, N - r*NR), B + r*NR*bsn, bsk, bsn, bk + r*NR*kc);
+      __atomic_store_n(&fl[r], 2, __ATOMIC_RELEASE);
+    }
+    if (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) == 2) return;
+  }
+  while (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) != 2) tg_pause();
 }
 static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* restrict a, int64_t lda, const float* restrict b, int64_t ldb, uint16_t* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
   (void)lda; (void)ldb;
@@ -141,13 +156,16 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
   const int64_t mstep = ((M + mch - 1) / mch + MR - 1) / MR * MR, nstep = ((N + nch - 1) / nch + NR - 1) / NR * NR;
   float* ap = (float*)ws;
   float* bp = (float*)(ws + ((((MC + MR - 1) / MR * MR) * KC * (int64_t)sizeof(float) + 63) & ~(int64_t)63));
-  /* cooperative: every thread takes part in every chunk (one whole GEMM per batch index);
-     otherwise threads claim chunks from a shared counter, so the caller alone can finish
-     (the pool does not wait for helpers that arrive late: Join::Helpers) */
-  const int coop = p[14] && nth > 1 && M > 1 && N > 1;
+  /* Parallel::Barrier: every thread takes part in every chunk (one whole GEMM per batch
+     index). Parallel::Shared: every thread enters the one chunk (one batch index) and claims
+     blocks of C inside it. Parallel::Chunks: threads claim chunks from a shared counter. In the
+     last two the caller alone can finish (the pool does not wait for late helpers) */
+  const int coop = p[14] == 1 && nth > 1 && M > 1 && N > 1;
+  const int shared = p[14] == 2 && NB == 1 && M > 1 && N > 1;
   int64_t* next_chunk = (int64_t*)bufs[3] + 16;
-  for (int64_t ch = coop ? 0 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); ch < NB * mch * nch;
-       ch = coop ? ch + 1 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) {
+  const int every = coop || shared;
+  for (int64_t ch = every ? 0 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); ch < (shared ? 1 : NB * mch * nch);
+       ch = every ? ch + 1 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) {
     const int64_t bi = ch / (mch * nch), mi = (ch / nch) % mch, ni = ch % nch;
     const int64_t m0 = mi * mstep, n0 = ni * nstep, m1 = tg_min(M, m0 + mstep), n1 = tg_min(N, n0 + nstep);
     if (m0 >= m1 || n0 >= n1) continue;
@@ -156,7 +174,7 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
     const uint16_t* A = (const uint16_t*)bufs[1] + p[24] + bidx[0]*p[28] + bidx[1]*p[29] + bidx[2]*p[30] + bidx[3]*p[31]; const int64_t asm_ = p[25], ask = p[27];
     const uint16_t* B = (const uint16_t*)bufs[2] + p[32] + bidx[0]*p[36] + bidx[1]*p[37] + bidx[2]*p[38] + bidx[3]*p[39]; const int64_t bsn = p[34], bsk = p[35];
     tg_pf pf = {0, 0, 0, 0};
-    if (!coop && mch * nch == 1 && bi + nth < NB && ask == 1 && asm_ == K && bsn == 1 && bsk == N
+    if (!every && mch * nch == 1 && bi + nth < NB && ask == 1 && asm_ == K && bsn == 1 && bsk == N
         && M*K*(int64_t)sizeof(uint16_t) + K*N*(int64_t)sizeof(uint16_t) <= 196608) {
       int64_t nidx[4]; { int64_t r = bi + nth; for (int d = 3; d >= 0; d--) { nidx[d] = r % p[4+d]; r /= p[4+d]; } }
       pf.a = (const char*)((const uint16_t*)bufs[1] + p[24] + nidx[0]*p[28] + nidx[1]*p[29] + nidx[2]*p[30] + nidx[3]*p[31]); pf.a_end = pf.a + M*K*(int64_t)sizeof(uint16_t);
@@ -189,6 +207,32 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
           tg_barrier(bar, nth); /* nobody repacks B while another thread still reads it */
           pc += kc;
         } while (pc < K);
+      }
+      continue;
+    }
+    if (shared) {
+      char* sh = bufs[3];
+      const int64_t np = (N + NR - 1) / NR, nkb = (K + KC - 1) / KC;
+      int32_t* flags = (int32_t*)(sh + 192);
+      float* bs = (float*)(sh + 192 + ((nkb * np * 4 + 63) & ~(int64_t)63));
+      const int64_t nic = (M + MC - 1) / MC, njc = (N + NC - 1) / NC;
+      for (int64_t t = __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); t < nic * njc;
+           t = __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) {
+        const int64_t jc = t / nic * NC, ic = t % nic * MC;
+        const int64_t nc = tg_min(NC, N - jc), mc = tg_min(MC, M - ic);
+        for (int64_t pc = 0, kb = 0; pc < K; pc += KC, kb++) {
+          const int64_t kc = tg_min(KC, K - pc);
+          const int first = pc == 0, last = pc + kc >= K;
+          float* bk = bs + pc * np * NR;
+          pack_a(mc, kc, A + ic*asm_ + pc*ask, asm_, ask, ap);
+          for (int64_t jr = 0; jr < nc; jr += NR) {
+            const int64_t q = (jc + jr) / NR;
+            tg_need_b(flags + kb * np, q, np, kc, N, B + pc*bsk, bsk, bsn, bk);
+            for (int64_t ir = 0; ir < mc; ir += MR)
+              ukr(kc, ap + ir*kc, 0, bk + q*NR*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
+                  tg_min(MR, mc - ir), tg_min(NR, nc - jr), first, last, &e, ic + ir, jc + jr);
+          }
+        }
       }
       continue;
     }
