@@ -69,7 +69,7 @@ pub fn stage_candidates(
                     });
                 }
                 // all threads on one GEMM, sharing packed B panels: at barriers, or claiming
-                // blocks of C (2 and 4 per thread)
+                // blocks of C (4 and 8 per thread)
                 v.push(Tuning {
                     threads: t,
                     mchunks: 1,
@@ -77,7 +77,7 @@ pub fn stage_candidates(
                     parallel: Parallel::Barrier,
                     ..*base
                 });
-                for per in [2, 4] {
+                for per in [4, 8] {
                     v.push(Tuning {
                         threads: t,
                         mchunks: per * t,

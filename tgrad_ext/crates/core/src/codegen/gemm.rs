@@ -185,7 +185,11 @@ impl Parallel {
 pub const SHARED_B_MAX_BYTES: usize = 4 << 20;
 
 /// Blocks of C per thread the heuristic's `Parallel::Shared` aims for.
-pub const SHARED_BLOCKS_PER_THREAD: usize = 4;
+pub const SHARED_BLOCKS_PER_THREAD: usize = 8;
+
+/// The largest B micro-panel (K x NR accumulator elements) for which `Parallel::Shared` takes
+/// all of K as one block.
+const SHARED_SINGLE_K_BLOCK_BYTES: usize = 64 * 1024;
 
 /// The tunable choices of a GEMM plan: register tile and vector width (compile time), block
 /// sizes and the thread split (run time). The heuristic picks them; TGRAD_BEAM searches them.
@@ -268,13 +272,20 @@ impl Tuning {
             && n >= 2 * opts.nr
             && b_bytes <= SHARED_B_MAX_BYTES
         {
-            // blocks of C claimed dynamically: SHARED_BLOCKS_PER_THREAD per thread so a slow
-            // thread's share is taken by the others, but at least 4 tiles tall
+            // Blocks of C claimed dynamically, SHARED_BLOCKS_PER_THREAD per thread so a slow
+            // thread's share is taken by the others, at least 2 tiles tall. Each block runs the
+            // whole K loop, so every K block is a pass over its rows of C: one K block up to a
+            // 64 KiB micro-panel of B. gemm_sweep, two threads, alternating, medians (blocks 8
+            // vs 16 at KC = K): 512^3 1.94 vs 1.79 ms; 256x1024x1024 4.27 vs 4.16 ms, and KC
+            // 256 vs 1024 there 5.19 vs 4.84 ms; 1000x513x777 KC 256 vs 777 7.07 vs 6.24 ms.
             parallel = Parallel::Shared;
-            let most = (m / (4 * opts.mr)).max(1);
+            let most = (m / (2 * opts.mr)).max(1);
             let least = m.div_ceil(opts.mc);
             mchunks = (SHARED_BLOCKS_PER_THREAD * threads).min(most).max(least);
             nchunks = 1;
+            if k * opts.nr * acc.itemsize() <= SHARED_SINGLE_K_BLOCK_BYTES {
+                opts.kc = opts.kc.max(k);
+            }
         }
         Tuning {
             opts,
@@ -555,11 +566,18 @@ impl GemmPlan {
         );
         let mc = round_up(mc, self.opts.mr);
         let nc = round_up(nc, self.opts.nr);
-        let packed = mc * kc + kc * nc;
+        let parallel = self.parallel();
+        // shared GEMMs read B from the shared workspace: a thread packs only its A block
+        let own_b = if parallel == Parallel::Shared {
+            0
+        } else {
+            kc * nc
+        };
+        let packed = mc * kc + own_b;
         // a single output row or column is accumulated in the workspace before the epilogue
         let vector = self.m.max(self.n);
         let per_thread = packed.max(vector) * self.acc.itemsize() + 256;
-        match self.parallel() {
+        match parallel {
             Parallel::Chunks => Scratch {
                 per_thread,
                 shared: 0,
