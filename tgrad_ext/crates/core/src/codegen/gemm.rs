@@ -112,16 +112,30 @@ impl Packing {
     /// The default. Measured side by side with `gemm_sweep` (one thread unless noted), in place
     /// beat packing for single GEMMs up to 128 x 128 (64^3: 8.1 vs 11.0 us, 96^3: 27 vs 33 us,
     /// 128^3: 68 vs 76 us) and for batches whose operands stay cached (8 x 128^3 on two threads:
-    /// 277 vs 298 us; 64 x 64^3: 278 vs 361 us), but lost once the batch streams from L3
-    /// (64 x 128^3, 8 MiB of operands: 2.93 vs 2.75 ms). Packing B alone never won by default;
-    /// BEAM tries it.
+    /// 277 vs 298 us; 64 x 64^3: 278 vs 361 us).
+    /// Batches that stream from L3 prefetch the next matrix's operands into L2 while one computes
+    /// (`PREFETCH_NEXT_MAX_BYTES`), and then reading in place wins too (two threads, medians,
+    /// packed / B only / in place: 64 x 64^3 254 / 217 / 192 us, 32 x 96^3 378 / 335 / 311 us
+    /// and 514 / - / 411 us on a slow host, 64 x 128x64x128 990 / 839 / 801 us and 1539 / - /
+    /// 1404 us), except where B's rows, a power-of-two stride apart, crowd into a few L1 sets:
+    /// 64 x 128^3 2.40 / 2.50 / 2.65 ms on a slow host (B only won by 4-8% on a fast one, lost
+    /// by 5% on a slow one), so that stays packed.
     pub fn heuristic(batch: usize, m: usize, n: usize, k: usize, elem_bytes: usize) -> Packing {
         const CACHED_OPERANDS: usize = 2 << 20;
-        let operand_bytes = batch * (m * k + k * n) * elem_bytes;
-        if k <= INPLACE_MAX_K && m * n <= 128 * 128 && operand_bytes <= CACHED_OPERANDS {
-            Packing::Neither
-        } else {
+        if k > INPLACE_MAX_K || m * n > 128 * 128 {
+            return Packing::Both;
+        }
+        let matrix_bytes = (m * k + k * n) * elem_bytes;
+        if batch * matrix_bytes <= CACHED_OPERANDS {
+            return Packing::Neither;
+        }
+        if batch < 2 || matrix_bytes > PREFETCH_NEXT_MAX_BYTES {
+            return Packing::Both;
+        }
+        if b_rows_crowd_l1(n * elem_bytes, k) {
             Packing::Both
+        } else {
+            Packing::Neither
         }
     }
 
@@ -190,6 +204,32 @@ pub const SHARED_BLOCKS_PER_THREAD: usize = 8;
 /// The largest B micro-panel (K x NR accumulator elements) for which `Parallel::Shared` takes
 /// all of K as one block.
 const SHARED_SINGLE_K_BLOCK_BYTES: usize = 64 * 1024;
+
+/// Batched GEMMs prefetch the next matrix's operands into L2 while one computes when A and B of
+/// one matrix together fit this (beside the current ones in a 512 KiB - 1 MiB L2).
+pub const PREFETCH_NEXT_MAX_BYTES: usize = 192 * 1024;
+
+/// Whether `k` rows read in place `row_bytes` apart map to so few sets of a 32 KiB, 8-way L1 (64
+/// sets of 64-byte lines) that more than its 8 ways of lines land in one set: a micro-panel of B
+/// then misses L1 on every tile, however small it is.
+fn b_rows_crowd_l1(row_bytes: usize, k: usize) -> bool {
+    const SETS: usize = 64;
+    const WAYS: usize = 8;
+    if row_bytes == 0 || !row_bytes.is_multiple_of(64) {
+        return false;
+    }
+    let stride_lines = row_bytes / 64;
+    let sets_touched = SETS / gcd(stride_lines, SETS);
+    k.div_ceil(sets_touched) > WAYS
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
 
 /// The tunable choices of a GEMM plan: register tile and vector width (compile time), block
 /// sizes and the thread split (run time). The heuristic picks them; TGRAD_BEAM searches them.
@@ -603,7 +643,26 @@ impl GemmPlan {
 
 #[cfg(test)]
 mod tests {
-    use super::balanced_block;
+    use super::{b_rows_crowd_l1, balanced_block, Packing};
+
+    #[test]
+    fn streamed_batches_read_in_place_unless_b_rows_crowd_l1_sets() {
+        // power-of-two rows of 512 bytes hit 8 of 64 sets: 128 rows is 16 lines a set
+        assert!(b_rows_crowd_l1(512, 128));
+        assert!(!b_rows_crowd_l1(512, 64));
+        assert!(!b_rows_crowd_l1(256, 128)); // 16 sets, 8 lines each: fits
+        assert!(!b_rows_crowd_l1(384, 256)); // 32 sets, 8 lines each
+        assert!(b_rows_crowd_l1(384, 512)); // 16 lines a set: 32 KiB of rows
+        assert!(!b_rows_crowd_l1(4 * 77, 512)); // not line-aligned: spread over every set
+        assert_eq!(Packing::heuristic(64, 128, 128, 128, 4), Packing::Both);
+        assert_eq!(Packing::heuristic(64, 64, 64, 64, 4), Packing::Neither);
+        assert_eq!(Packing::heuristic(32, 96, 96, 96, 4), Packing::Neither);
+        // cached operands read in place whatever the stride; one big matrix is packed
+        assert_eq!(Packing::heuristic(1, 128, 128, 128, 4), Packing::Neither);
+        assert_eq!(Packing::heuristic(1, 512, 512, 512, 4), Packing::Both);
+        // a batch whose matrices are too big to prefetch is packed
+        assert_eq!(Packing::heuristic(16, 128, 128, 512, 4), Packing::Both);
+    }
 
     #[test]
     fn a_short_last_k_block_is_spread_over_the_full_ones() {

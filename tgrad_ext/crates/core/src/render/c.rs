@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use super::{Renderer, ENTRY};
 use crate::codegen::gemm::{
-    GemmPlan, Packing, MAX_BATCH, OPERAND_PARAMS, P_OPERANDS, P_PACKING, P_PARALLEL,
+    GemmPlan, Packing, MAX_BATCH, OPERAND_PARAMS, PREFETCH_NEXT_MAX_BYTES, P_OPERANDS, P_PACKING,
+    P_PARALLEL,
 };
 use crate::codegen::uops::{RangeKind, UOp, Val};
 use crate::codegen::{Program, Strategy};
@@ -860,8 +861,6 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
 /// per (jc, pc), an MC x KC block of A per (ic, pc), the microkernel per MR x NR tile. With
 /// `ainp` (rendered when the plan reads A in place) full MR-row tiles read A's rows where they
 /// are and only the edge rows are packed.
-/// A batch's next operands are prefetched only when they fit beside the current ones in L2.
-const PREFETCH_NEXT_MAX_BYTES: usize = 192 * 1024;
 /// How many micro-panels past the one it needs a thread packs while another packs that one.
 const SHARED_LOOKAHEAD: usize = 4;
 /// Cache lines prefetched per microkernel call.
