@@ -364,25 +364,54 @@ impl UkrReads {
 /// the store: accumulate into C on later K blocks, apply the epilogue on the last one, vectorised
 /// for full tiles.
 fn render_ukr(s: &mut String, g: &GemmPlan, reads: UkrReads, c_accumulates: bool, vec_epi: bool) {
+    render_ukr_rows(s, g, reads, c_accumulates, vec_epi, g.opts.mr);
+}
+
+/// The microkernel computing only the first `rows` of its MR-row tile (`ukr_h` for packed edge
+/// tiles of at most `rows` rows, where the full kernel would compute zero-padded rows), or the
+/// full one (`rows` = MR, always inlined).
+fn render_ukr_rows(
+    s: &mut String,
+    g: &GemmPlan,
+    reads: UkrReads,
+    c_accumulates: bool,
+    vec_epi: bool,
+    rows: usize,
+) {
     let o = &g.opts;
     let acc = compute(g.acc);
     let tc = storage(g.out_dtype);
     let nv = o.nr / o.vw;
-    let name = reads.name();
+    let full = rows == o.mr;
+    debug_assert!(
+        full || reads == UkrReads::Packed,
+        "edge kernels read packed panels"
+    );
+    let (name, inline) = if full {
+        (reads.name(), "static inline __attribute__((always_inline))")
+    } else {
+        ("ukr_h", "static __attribute__((noinline))")
+    };
     let _ = writeln!(
         s,
-        "static inline __attribute__((always_inline)) void {name}(int64_t kc, const {acc}* restrict a, int64_t lda, \
+        "{inline} void {name}(int64_t kc, const {acc}* restrict a, int64_t lda, \
          const {acc}* restrict b, int64_t ldb, {tc}* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, \
          int first, int last, const tg_epi* e, int64_t m, int64_t n) {{"
     );
     s.push_str("  (void)lda; (void)ldb;\n");
-    let accs: Vec<String> = (0..o.mr)
+    let accs: Vec<String> = (0..rows)
         .flat_map(|r| (0..nv).map(move |c| format!("c{r}_{c} = {{0}}")))
         .collect();
     let _ = writeln!(s, "  tg_v {};", accs.join(", "));
     if c_accumulates {
-        s.push_str(
-            "  if (!first) for (int r = 0; r < MR; r++) __builtin_prefetch(c + r*csm, 1);\n",
+        let n_rows = if full {
+            "MR".to_string()
+        } else {
+            rows.to_string()
+        };
+        let _ = writeln!(
+            s,
+            "  if (!first) for (int r = 0; r < {n_rows}; r++) __builtin_prefetch(c + r*csm, 1);"
         );
     }
     let (a_step, b_step, bty) = match reads {
@@ -401,7 +430,7 @@ fn render_ukr(s: &mut String, g: &GemmPlan, reads: UkrReads, c_accumulates: bool
             c * o.vw
         );
     }
-    for r in 0..o.mr {
+    for r in 0..rows {
         let a_at = if reads == UkrReads::Packed {
             format!("a[{r}]")
         } else {
@@ -422,11 +451,11 @@ fn render_ukr(s: &mut String, g: &GemmPlan, reads: UkrReads, c_accumulates: bool
         &mut |i, d| load_cvt(d, &format!("e->p{i}[(m+i)*e->sm{i} + (n+j)*e->sn{i}]")),
         &mut next,
     );
-    if vec_epi {
+    if vec_epi && full {
         s.push_str("  if (mr == MR && nr == NR && csn == 1 && e->vec_ok) {\n");
         let mut next = 0;
         let ve = render_vexpr(&g.epilogue, g.acc, &mut next);
-        for r in 0..o.mr {
+        for r in 0..rows {
             for c in 0..nv {
                 let _ = writeln!(
                     s,
@@ -440,7 +469,7 @@ fn render_ukr(s: &mut String, g: &GemmPlan, reads: UkrReads, c_accumulates: bool
         s.push_str("    return;\n  }\n");
     }
     let _ = writeln!(s, "  {acc} t[MR*NR] __attribute__((aligned(64)));");
-    for r in 0..o.mr {
+    for r in 0..rows {
         for c in 0..nv {
             let _ = writeln!(s, "  *(tg_v*)(t + {}) = c{r}_{c};", r * o.nr + c * o.vw);
         }
@@ -615,6 +644,23 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
     let a_inplace = inplace_ok && packing != Packing::Both;
     let b_inplace = inplace_ok && packing == Packing::Neither;
     render_ukr(s, g, UkrReads::Packed, c_accumulates, vec_epi);
+    // packed edge tiles of at most MR/2 rows (M = 128 with MR = 6 ends in 2) run a kernel that
+    // computes only MR/2 rows instead of MR rows of which most are zero padding
+    let edge_rows = o.mr / 2;
+    if edge_rows >= 2 {
+        render_ukr_rows(s, g, UkrReads::Packed, c_accumulates, vec_epi, edge_rows);
+        let _ = writeln!(
+            s,
+            "static inline __attribute__((always_inline)) void tg_ukr(int64_t kc, const {acc}* restrict a, int64_t lda, \
+             const {acc}* restrict b, int64_t ldb, {tc}* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, \
+             int first, int last, const tg_epi* e, int64_t m, int64_t n) {{\n\
+             \x20 if (mr <= {edge_rows}) ukr_h(kc, a, lda, b, ldb, c, csm, csn, mr, nr, first, last, e, m, n);\n\
+             \x20 else ukr(kc, a, lda, b, ldb, c, csm, csn, mr, nr, first, last, e, m, n);\n\
+             }}"
+        );
+    } else {
+        s.push_str("#define tg_ukr ukr\n");
+    }
     if a_inplace {
         render_ukr(s, g, UkrReads::AInPlace, c_accumulates, vec_epi);
     }
@@ -741,7 +787,7 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
          \x20           pack_a(mc, kc, A + ic*asm_ + pc*ask, asm_, ask, ap);\n\
          \x20           for (int64_t jr = 0; jr < nc; jr += NR)\n\
          \x20             for (int64_t ir = 0; ir < mc; ir += MR)\n\
-         \x20               ukr(kc, ap + ir*kc, 0, bs + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,\n\
+         \x20               tg_ukr(kc, ap + ir*kc, 0, bs + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,\n\
          \x20                   tg_min(MR, mc - ir), tg_min(NR, nc - jr), first, last, &e, ic + ir, jc + jr);\n\
          \x20         }}\n\
          \x20         tg_barrier(bar, nth); /* nobody repacks B while another thread still reads it */\n\
@@ -777,7 +823,7 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
          \x20           const int64_t q = (jc + jr) / NR;\n\
          \x20           tg_need_b(flags + kb * np, q, np, kc, N, B + pc*bsk, bsk, bsn, bk);\n\
          \x20           for (int64_t ir = 0; ir < mc; ir += MR)\n\
-         \x20             ukr(kc, ap + ir*kc, 0, bk + q*NR*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,\n\
+         \x20             tg_ukr(kc, ap + ir*kc, 0, bk + q*NR*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,\n\
          \x20                 tg_min(MR, mc - ir), tg_min(NR, nc - jr), first, last, &e, ic + ir, jc + jr);\n\
          \x20         }}\n\
          \x20       }}\n\
@@ -897,7 +943,7 @@ fn render_blis(s: &mut String, g: &GemmPlan, a_inplace: bool) {
          \x20         const int64_t nr = tg_min(NR, nc - jr);\n\
          {inplace_tiles}\
          \x20         for (int64_t ir = mfull; ir < mc; ir += MR, tg_pf_step(pf))\n\
-         \x20           ukr(kc, ap + (ir-mfull)*kc, 0, bp + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,\n\
+         \x20           tg_ukr(kc, ap + (ir-mfull)*kc, 0, bp + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,\n\
          \x20               tg_min(MR, mc - ir), nr, first, last, e, ic + ir, jc + jr);\n\
          \x20       }}\n\
          \x20     }}\n\

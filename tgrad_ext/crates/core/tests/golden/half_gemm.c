@@ -125,6 +125,33 @@ static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* r
     *cp = tg_f2h(x);
   }
 }
+static __attribute__((noinline)) void ukr_h(int64_t kc, const float* restrict a, int64_t lda, const float* restrict b, int64_t ldb, uint16_t* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
+  (void)lda; (void)ldb;
+  tg_v c0_0 = {0}, c0_1 = {0}, c1_0 = {0}, c1_1 = {0}, c2_0 = {0}, c2_1 = {0};
+  for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
+    const tg_v b0 = *(const tg_v*)(b + 0);
+    const tg_v b1 = *(const tg_v*)(b + 8);
+    { const float a0 = a[0]; c0_0 += a0 * b0; c0_1 += a0 * b1; }
+    { const float a1 = a[1]; c1_0 += a1 * b0; c1_1 += a1 * b1; }
+    { const float a2 = a[2]; c2_0 += a2 * b0; c2_1 += a2 * b1; }
+  }
+  float t[MR*NR] __attribute__((aligned(64)));
+  *(tg_v*)(t + 0) = c0_0;
+  *(tg_v*)(t + 8) = c0_1;
+  *(tg_v*)(t + 16) = c1_0;
+  *(tg_v*)(t + 24) = c1_1;
+  *(tg_v*)(t + 32) = c2_0;
+  *(tg_v*)(t + 40) = c2_1;
+  for (int64_t i = 0; i < mr; i++) for (int64_t j = 0; j < nr; j++) {
+    uint16_t* cp = c + i*csm + j*csn; float x = t[i*NR + j]; (void)first;
+    if (last) x = x;
+    *cp = tg_f2h(x);
+  }
+}
+static inline __attribute__((always_inline)) void tg_ukr(int64_t kc, const float* restrict a, int64_t lda, const float* restrict b, int64_t ldb, uint16_t* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
+  if (mr <= 3) ukr_h(kc, a, lda, b, ldb, c, csm, csn, mr, nr, first, last, e, m, n);
+  else ukr(kc, a, lda, b, ldb, c, csm, csn, mr, nr, first, last, e, m, n);
+}
 static void tg_blis(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, int64_t KC, int64_t MC, int64_t NC,
     const uint16_t* restrict A, int64_t asm_, int64_t ask, const uint16_t* restrict B, int64_t bsk, int64_t bsn,
     uint16_t* restrict C, int64_t csm, int64_t csn, const tg_epi* e, float* restrict ap, float* restrict bp, int ainp,
@@ -143,7 +170,7 @@ static void tg_blis(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, i
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int64_t nr = tg_min(NR, nc - jr);
           for (int64_t ir = mfull; ir < mc; ir += MR, tg_pf_step(pf))
-            ukr(kc, ap + (ir-mfull)*kc, 0, bp + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
+            tg_ukr(kc, ap + (ir-mfull)*kc, 0, bp + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
                 tg_min(MR, mc - ir), nr, first, last, e, ic + ir, jc + jr);
         }
       }
@@ -201,7 +228,7 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
             pack_a(mc, kc, A + ic*asm_ + pc*ask, asm_, ask, ap);
             for (int64_t jr = 0; jr < nc; jr += NR)
               for (int64_t ir = 0; ir < mc; ir += MR)
-                ukr(kc, ap + ir*kc, 0, bs + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
+                tg_ukr(kc, ap + ir*kc, 0, bs + jr*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
                     tg_min(MR, mc - ir), tg_min(NR, nc - jr), first, last, &e, ic + ir, jc + jr);
           }
           tg_barrier(bar, nth); /* nobody repacks B while another thread still reads it */
@@ -229,7 +256,7 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
             const int64_t q = (jc + jr) / NR;
             tg_need_b(flags + kb * np, q, np, kc, N, B + pc*bsk, bsk, bsn, bk);
             for (int64_t ir = 0; ir < mc; ir += MR)
-              ukr(kc, ap + ir*kc, 0, bk + q*NR*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
+              tg_ukr(kc, ap + ir*kc, 0, bk + q*NR*kc, 0, C + (ic+ir)*csm + (jc+jr)*csn, csm, csn,
                   tg_min(MR, mc - ir), tg_min(NR, nc - jr), first, last, &e, ic + ir, jc + jr);
           }
         }
