@@ -232,19 +232,19 @@ fn run_tuned(c: &LazyRef, tuning: &str) -> Vec<f32> {
     f32s(item.bufs[0].as_bytes())
 }
 
-/// Every packing mode (both packed, B only with A read in place, neither) on shapes with edge
-/// rows and columns, several K and M blocks (KC=128, MC=48), a batch, a transposed A (which
-/// must fall back to packing A) and the bias + relu epilogue, on one and on two threads.
-#[test]
-fn every_packing_mode_matches_the_reference() {
-    rng::manual_seed(31);
-    for &(batch, m, k, n, transpose_a) in &[
-        (1, 50, 70, 45, false),
-        (1, 101, 300, 77, false),
-        (3, 20, 33, 19, false),
-        (1, 64, 64, 64, false),
-        (1, 37, 200, 40, true),
-    ] {
+/// relu(A @ B + bias) on seeded random data (A optionally stored transposed), with its f64
+/// reference: what the tuning tests below run under every forced tuning.
+struct LinearRelu {
+    y: LazyRef,
+    shape: (usize, usize, usize, usize),
+    transpose_a: bool,
+    bias: Vec<f32>,
+    want: Vec<f64>,
+    absprod: Vec<f64>,
+}
+
+impl LinearRelu {
+    fn new(batch: usize, m: usize, k: usize, n: usize, transpose_a: bool) -> LinearRelu {
         let (a, b, bias) = (random(batch * m * k), random(batch * k * n), random(n));
         let bdims = |x: usize, y: usize| {
             if batch > 1 {
@@ -270,23 +270,53 @@ fn every_packing_mode_matches_the_reference() {
             UnaryOp::Relu,
             &tensor::binary(BinaryOp::Add, &y, &tensor_f32(&bias, &[n])).unwrap(),
         );
-        let want = reference(&a, &b, batch, m, k, n);
-        let absprod = abs_ref(&a, &b, batch, m, k, n);
+        LinearRelu {
+            y,
+            shape: (batch, m, k, n),
+            transpose_a,
+            want: reference(&a, &b, batch, m, k, n),
+            absprod: abs_ref(&a, &b, batch, m, k, n),
+            bias,
+        }
+    }
+
+    /// Run under a forced tuning and check every element against the reference.
+    fn check_tuned(&self, tuning: &str) {
+        let (batch, m, k, n) = self.shape;
         let u = 2f64.powi(-24);
+        let got = run_tuned(&self.y, tuning);
+        for (i, &g) in got.iter().enumerate() {
+            let bj = f64::from(self.bias[i % n]);
+            let w = (self.want[i] + bj).max(0.0);
+            let bound = (k as f64 + 1.0) * u * (self.absprod[i] + bj.abs()) * 1.01;
+            assert!(
+                (f64::from(g) - w).abs() <= bound,
+                "{batch}x{m}x{k}x{n} transposed={} tuning '{tuning}' element {i}: {g} vs {w}",
+                self.transpose_a
+            );
+        }
+    }
+}
+
+/// Every packing mode (both packed, B only with A read in place, neither) on shapes with edge
+/// rows and columns, several K and M blocks (KC=128, MC=48), a batch, a transposed A (which
+/// must fall back to packing A) and the bias + relu epilogue, on one and on two threads.
+#[test]
+fn every_packing_mode_matches_the_reference() {
+    rng::manual_seed(31);
+    for &(batch, m, k, n, transpose_a) in &[
+        (1, 50, 70, 45, false),
+        (1, 101, 300, 77, false),
+        (3, 20, 33, 19, false),
+        (1, 64, 64, 64, false),
+        (1, 37, 200, 40, true),
+    ] {
+        let case = LinearRelu::new(batch, m, k, n, transpose_a);
         for packing in 0..3 {
             for threads in [1, 2] {
-                let t = format!("8 6 16 128 48 4096 {threads} 1 {threads} {packing} 0");
-                let got = run_tuned(&y, &t);
-                for (i, &g) in got.iter().enumerate() {
-                    let j = i % n;
-                    let w = (want[i] + f64::from(bias[j])).max(0.0);
-                    let bound =
-                        (k as f64 + 1.0) * u * (absprod[i] + f64::from(bias[j]).abs()) * 1.01;
-                    assert!(
-                        (f64::from(g) - w).abs() <= bound,
-                        "{batch}x{m}x{k}x{n} transposed={transpose_a} tuning '{t}' element {i}: {g} vs {w}"
-                    );
-                }
+                case.check_tuned(&format!(
+                    "8 6 16 128 48 4096 {threads} 1 {threads} {packing} 0"
+                ));
             }
         }
     }
@@ -306,33 +336,7 @@ fn every_parallel_mode_matches_the_reference() {
         (1, 50, 129, 17, true),
         (2, 40, 200, 70, false),
     ] {
-        let (a, b, bias) = (random(batch * m * k), random(batch * k * n), random(n));
-        let bdims = |x: usize, y: usize| {
-            if batch > 1 {
-                vec![batch, x, y]
-            } else {
-                vec![x, y]
-            }
-        };
-        let at = if transpose_a {
-            let mut t = vec![0f32; m * k];
-            for i in 0..m {
-                for p in 0..k {
-                    t[p * m + i] = a[i * k + p];
-                }
-            }
-            tensor::transpose(&tensor_f32(&t, &[k, m]), 0, 1).unwrap()
-        } else {
-            tensor_f32(&a, &bdims(m, k))
-        };
-        let y = tensor::dot(&at, &tensor_f32(&b, &bdims(k, n))).unwrap();
-        let y = tensor::unary(
-            UnaryOp::Relu,
-            &tensor::binary(BinaryOp::Add, &y, &tensor_f32(&bias, &[n])).unwrap(),
-        );
-        let want = reference(&a, &b, batch, m, k, n);
-        let absprod = abs_ref(&a, &b, batch, m, k, n);
-        let u = 2f64.powi(-24);
+        let case = LinearRelu::new(batch, m, k, n, transpose_a);
         for parallel in Parallel::ALL {
             for (threads, mch, nch) in [(1, 1, 1), (2, 2, 1), (2, 7, 1), (3, 5, 3), (2, 1, 2)] {
                 let t = format!(
@@ -340,17 +344,7 @@ fn every_parallel_mode_matches_the_reference() {
                     parallel.code()
                 );
                 assert_eq!(Tuning::parse(&t).unwrap().parallel, parallel);
-                let got = run_tuned(&y, &t);
-                for (i, &g) in got.iter().enumerate() {
-                    let j = i % n;
-                    let w = (want[i] + f64::from(bias[j])).max(0.0);
-                    let bound =
-                        (k as f64 + 1.0) * u * (absprod[i] + f64::from(bias[j]).abs()) * 1.01;
-                    assert!(
-                        (f64::from(g) - w).abs() <= bound,
-                        "{batch}x{m}x{k}x{n} transposed={transpose_a} tuning '{t}' element {i}: {g} vs {w}"
-                    );
-                }
+                case.check_tuned(&t);
             }
         }
     }

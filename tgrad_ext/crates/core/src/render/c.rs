@@ -367,6 +367,15 @@ fn render_ukr(s: &mut String, g: &GemmPlan, reads: UkrReads, c_accumulates: bool
     render_ukr_rows(s, g, reads, c_accumulates, vec_epi, g.opts.mr);
 }
 
+/// Every microkernel's parameter list (accumulator type `acc`, output storage type `tc`).
+fn ukr_params(acc: &str, tc: &str) -> String {
+    format!(
+        "int64_t kc, const {acc}* restrict a, int64_t lda, const {acc}* restrict b, int64_t ldb, \
+         {tc}* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, \
+         const tg_epi* e, int64_t m, int64_t n"
+    )
+}
+
 /// The microkernel computing only the first `rows` of its MR-row tile (`ukr_h` for packed edge
 /// tiles of at most `rows` rows, where the full kernel would compute zero-padded rows), or the
 /// full one (`rows` = MR, always inlined).
@@ -392,12 +401,7 @@ fn render_ukr_rows(
     } else {
         ("ukr_h", "static __attribute__((noinline))")
     };
-    let _ = writeln!(
-        s,
-        "{inline} void {name}(int64_t kc, const {acc}* restrict a, int64_t lda, \
-         const {acc}* restrict b, int64_t ldb, {tc}* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, \
-         int first, int last, const tg_epi* e, int64_t m, int64_t n) {{"
-    );
+    let _ = writeln!(s, "{inline} void {name}({}) {{", ukr_params(acc, tc));
     s.push_str("  (void)lda; (void)ldb;\n");
     let accs: Vec<String> = (0..rows)
         .flat_map(|r| (0..nv).map(move |c| format!("c{r}_{c} = {{0}}")))
@@ -563,7 +567,7 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
     }
     s.push_str("  int vec_ok;\n} tg_epi;\n");
 
-    // a barrier for cooperative GEMMs: two counters a cache line apart, zeroed by the host
+    // a barrier for Parallel::Barrier GEMMs: two counters a cache line apart, zeroed by the host
     s.push_str(
         "static inline void tg_pause(void) {\n\
          #if defined(__x86_64__) || defined(__i386__)\n\
@@ -651,12 +655,11 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
         render_ukr_rows(s, g, UkrReads::Packed, c_accumulates, vec_epi, edge_rows);
         let _ = writeln!(
             s,
-            "static inline __attribute__((always_inline)) void tg_ukr(int64_t kc, const {acc}* restrict a, int64_t lda, \
-             const {acc}* restrict b, int64_t ldb, {tc}* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, \
-             int first, int last, const tg_epi* e, int64_t m, int64_t n) {{\n\
+            "static inline __attribute__((always_inline)) void tg_ukr({}) {{\n\
              \x20 if (mr <= {edge_rows}) ukr_h(kc, a, lda, b, ldb, c, csm, csn, mr, nr, first, last, e, m, n);\n\
              \x20 else ukr(kc, a, lda, b, ldb, c, csm, csn, mr, nr, first, last, e, m, n);\n\
-             }}"
+             }}",
+            ukr_params(acc, tc)
         );
     } else {
         s.push_str("#define tg_ukr ukr\n");
@@ -687,10 +690,10 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
          \x20    index). Parallel::Shared: every thread enters the one chunk (one batch index) and claims\n\
          \x20    blocks of C inside it. Parallel::Chunks: threads claim chunks from a shared counter. In the\n\
          \x20    last two the caller alone can finish (the pool does not wait for late helpers) */\n\
-         \x20 const int coop = p[{P_PARALLEL}] == 1 && nth > 1 && M > 1 && N > 1;\n\
+         \x20 const int barrier = p[{P_PARALLEL}] == 1 && nth > 1 && M > 1 && N > 1;\n\
          \x20 const int shared = p[{P_PARALLEL}] == 2 && NB == 1 && M > 1 && N > 1;\n\
          \x20 int64_t* next_chunk = (int64_t*)bufs[{nbufs}] + {claim};\n\
-         \x20 const int every = coop || shared;\n\
+         \x20 const int every = barrier || shared;\n\
          \x20 for (int64_t ch = every ? 0 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); ch < (shared ? 1 : NB * mch * nch);\n\
          \x20      ch = every ? ch + 1 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) {{\n\
          \x20   const int64_t bi = ch / (mch * nch), mi = (ch / nch) % mch, ni = ch % nch;\n\
@@ -763,11 +766,11 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
             opnd(3 + i, 2)
         );
     }
-    // cooperative GEMM: B panels packed by all threads into the shared workspace (after the
+    // Parallel::Barrier: B panels packed by all threads into the shared workspace (after the
     // kernel's buffers), a barrier, then each thread packs A and computes its own rows
     let _ = writeln!(
         s,
-        "    if (coop) {{\n\
+        "    if (barrier) {{\n\
          \x20     char* sh = bufs[{nbufs}];\n\
          \x20     int64_t* bar = (int64_t*)sh;\n\
          \x20     {acc}* bs = ({acc}*)(sh + {header});\n\
@@ -903,15 +906,15 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
     );
 }
 
-/// The BLIS loops over one block of C (jc -> pc -> ic -> jr -> ir): a KC x NC panel of B packed
-/// per (jc, pc), an MC x KC block of A per (ic, pc), the microkernel per MR x NR tile. With
-/// `ainp` (rendered when the plan reads A in place) full MR-row tiles read A's rows where they
-/// are and only the edge rows are packed.
 /// How many micro-panels past the one it needs a thread packs while another packs that one.
 const SHARED_LOOKAHEAD: usize = 4;
 /// Cache lines prefetched per microkernel call.
 const PREFETCH_LINES_PER_TILE: usize = 16;
 
+/// The BLIS loops over one block of C (jc -> pc -> ic -> jr -> ir): a KC x NC panel of B packed
+/// per (jc, pc), an MC x KC block of A per (ic, pc), the microkernel per MR x NR tile. With
+/// `ainp` (rendered when the plan reads A in place) full MR-row tiles read A's rows where they
+/// are and only the edge rows are packed.
 fn render_blis(s: &mut String, g: &GemmPlan, a_inplace: bool) {
     let acc = compute(g.acc);
     let (ta, tb, tc) = (storage(g.a.1), storage(g.b.1), storage(g.out_dtype));

@@ -187,10 +187,10 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
      index). Parallel::Shared: every thread enters the one chunk (one batch index) and claims
      blocks of C inside it. Parallel::Chunks: threads claim chunks from a shared counter. In the
      last two the caller alone can finish (the pool does not wait for late helpers) */
-  const int coop = p[14] == 1 && nth > 1 && M > 1 && N > 1;
+  const int barrier = p[14] == 1 && nth > 1 && M > 1 && N > 1;
   const int shared = p[14] == 2 && NB == 1 && M > 1 && N > 1;
   int64_t* next_chunk = (int64_t*)bufs[3] + 16;
-  const int every = coop || shared;
+  const int every = barrier || shared;
   for (int64_t ch = every ? 0 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); ch < (shared ? 1 : NB * mch * nch);
        ch = every ? ch + 1 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) {
     const int64_t bi = ch / (mch * nch), mi = (ch / nch) % mch, ni = ch % nch;
@@ -208,7 +208,7 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
       pf.b = (const char*)((const uint16_t*)bufs[2] + p[32] + nidx[0]*p[36] + nidx[1]*p[37] + nidx[2]*p[38] + nidx[3]*p[39]); pf.b_end = pf.b + K*N*(int64_t)sizeof(uint16_t);
     }
     tg_epi e; e.vec_ok = 1;
-    if (coop) {
+    if (barrier) {
       char* sh = bufs[3];
       int64_t* bar = (int64_t*)sh;
       float* bs = (float*)(sh + 192);
