@@ -57,6 +57,10 @@ impl CpuProgram {
         // one workspace per thread, and one shared by all (after the kernel's buffers): its first
         // SHARED_HEADER bytes hold a barrier and the chunk counter, and what follows may hold
         // claim flags; both are zeroed for every launch
+        debug_assert!(
+            scratch.shared_zeroed <= scratch.shared,
+            "zeroed shared bytes lie inside the shared workspace"
+        );
         let mut ws = workspaces(
             threads,
             scratch.per_thread,
