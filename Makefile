@@ -13,7 +13,7 @@ PY_SRC     := $(shell find tgrad_ext/python -name '*.py' -o -name '*.pyi' -o -na
 CARGO_MANIFEST := tgrad_ext/Cargo.toml
 
 .PHONY: help setup sysdeps test test-rust test-py test-fast bench bench-odd bench-quick bench-pytest lint fmt clean distclean \
-        check-regressions report diff peak
+        check-regressions report diff peak bench-gpu gpu-wheels
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -71,6 +71,18 @@ bench: setup ## the five-benchmark table (tinygrad eager/jit/beam, tgrad, numpy)
 ODD_ENGINES ?= tgrad,tgrad-1t,numpy
 bench-odd: setup ## odd shapes (1000x777x513, 1x4096x4096, 4097^2, W.T, broadcast batch) vs numpy, results/latest-odd.md
 	$(PY) -m harness run scenarios/odd.toml --rounds $(BENCH_ROUNDS) $(if $(ODD_ENGINES),--engines $(ODD_ENGINES))
+
+# On a GPU machine without Rust, install the carried wheels into a venv that sees the system's torch
+# and point PY at it (docs/gpu.md): make bench-gpu PY=/tmp/gpuvenv/bin/python
+bench-gpu: $(if $(filter $(VENV)/bin/python,$(PY)),setup) ## the GPU table: tinygrad CUDA, tgrad CUDA, torch (results/latest-gpu.md; cells say why where no GPU)
+	$(PY) -m harness run scenarios/gpu.toml --rounds $(BENCH_ROUNDS)
+
+gpu-wheels: setup ## .whl/: tgrad's abi3 wheel and the pinned tinygrad wheel, to carry to a GPU machine
+	rm -rf .whl && mkdir -p .whl
+	$(PIP) wheel -q --no-deps --no-build-isolation -w .whl .
+	$(PIP) download -q --no-deps -d .whl "$$($(PY) -c "import tomllib; d = tomllib.load(open('pyproject.toml', 'rb')); \
+	  print(next(r for g in d['project']['optional-dependencies'].values() for r in g if r.startswith('tinygrad')))")"
+	@ls -l .whl
 
 bench-quick: setup ## the five benchmarks at a small budget (CI); BEAM cells left out
 	$(PY) -m harness run scenarios/five.toml --quick

@@ -45,6 +45,7 @@ def run_request(request: dict[str, Any], events: TextIO) -> int:
     inputs = Inputs.load(Path(request["inputs"]), request["op"], request["layout"])
     budget = Budget(**request["budget"])
     try:
+        engine.check_device(request["device"])
         prepared = engine.prepare(inputs, request["device"])
         _emit(events, "first_call_start")
         first_start = time.perf_counter()
@@ -55,6 +56,9 @@ def run_request(request: dict[str, Any], events: TextIO) -> int:
         output = prepared.output()
     except (Unsupported, NotImplementedError) as e:
         _emit(events, "unsupported", reason=f"{type(e).__name__}: {e}")
+        return 0
+    except Unavailable as e:  # the library loads, but the scenario's device is not usable here
+        _emit(events, "unavailable", reason=str(e))
         return 0
     np.save(request["output"], np.asarray(output))
     _emit(events, "result", **measurement.as_dict())

@@ -20,7 +20,9 @@ REGISTRY: dict[str, str] = {
     "tgrad": "harness.engines.tgrad_engine:Tgrad",
     "tgrad-1t": "harness.engines.tgrad_engine:TgradSingleThread",
     "tgrad-beam": "harness.engines.tgrad_engine:TgradBeam",
+    "tgrad-cuda": "harness.engines.tgrad_engine:TgradCuda",
     "numpy": "harness.engines.numpy_engine:Numpy",
+    "torch": "harness.engines.torch_engine:Torch",
 }
 
 __all__ = ["REGISTRY", "Engine", "EngineContext", "Prepared", "Unavailable", "Unsupported", "resolve"]

@@ -48,6 +48,14 @@ class Engine(abc.ABC):
     family: ClassVar[str]  # library: tinygrad, tgrad, numpy
     description: ClassVar[str]
     searches: ClassVar[bool] = False  # a long first call (kernel search): search_limit_s, left out by --quick
+    # the scenario devices the engine runs on (None: any device the library offers); another device
+    # is reported as unsupported instead of silently running elsewhere
+    devices: ClassVar[tuple[str, ...] | None] = None
+
+    def check_device(self, device: str) -> None:
+        """Raise Unsupported when this engine does not run on the scenario's device."""
+        if self.devices is not None and device.split(":")[0].upper() not in self.devices:
+            raise Unsupported(f"{self.name} runs on {', '.join(self.devices)}, not {device}")
 
     def environment(self, context: EngineContext) -> dict[str, str]:
         """Environment variables the worker process starts with."""

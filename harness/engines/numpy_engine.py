@@ -36,6 +36,7 @@ class Numpy(Engine):
     name = "numpy"
     family = "numpy"
     description = "numpy a @ b in the scenario's dtype (BLAS for float32, all threads)"
+    devices = ("CPU",)
 
     def load(self) -> dict[str, Any]:
         info: dict[str, Any] = {"version": np.__version__}

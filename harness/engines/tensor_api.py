@@ -90,4 +90,9 @@ class TensorApiEngine(Engine):
     def prepare(self, inputs: Inputs, device: str) -> TensorStep:
         if self._module is None:
             raise RuntimeError("prepare() before load()")
+        if device.split(":")[0].upper() != "CPU":
+            try:
+                self._module.Device[device]
+            except Exception as e:  # each library raises its own error for a missing GPU or driver
+                raise Unavailable(f"{self.module_name} cannot open {device}: {type(e).__name__}: {e}") from e
         return TensorStep(self._module, inputs, device, self.jit)

@@ -6,13 +6,18 @@ quality on equal terms and `tgrad` shows what parallelism adds. Like the eager a
 (CACHELEVEL=0), the plain tgrad cells start with an empty kernel cache (TGRAD_CACHE=off: a private
 directory removed at exit), so their first call shows the real compile time. `tgrad-beam` keeps its
 search results in a cache of its own under the lab's cache dir, as `tinygrad-beam` does.
+
+The CPU engines pin TGRAD_DEVICE=CPU, so a GPU machine never moves them. `tgrad-cuda` runs the same
+API with TGRAD_DEVICE=CUDA: tgrad has no device-resident tensors yet, so every realize() mirrors its
+host buffers on the GPU (inputs uploaded, the result copied back) and its step includes those copies.
 """
 
 from __future__ import annotations
 
 import shutil
+from typing import Any
 
-from harness.engines.base import EngineContext
+from harness.engines.base import EngineContext, Unavailable
 from harness.engines.tensor_api import TensorApiEngine
 
 
@@ -22,9 +27,10 @@ class Tgrad(TensorApiEngine):
     description = "tgrad (a@b).realize() + synchronize, all threads"
     module_name = "tgrad"
     jit = False
+    devices = ("CPU",)
 
     def environment(self, context: EngineContext) -> dict[str, str]:
-        return {"TGRAD_CACHE": "off", "TGRAD_BEAM": "0"}
+        return {"TGRAD_CACHE": "off", "TGRAD_BEAM": "0", "TGRAD_DEVICE": "CPU"}
 
 
 class TgradSingleThread(Tgrad):
@@ -44,4 +50,26 @@ class TgradBeam(Tgrad):
         cache = context.cache_dir / "tgrad-beam"
         if context.fresh_search:
             shutil.rmtree(cache, ignore_errors=True)
-        return {"TGRAD_CACHE": str(cache), "TGRAD_BEAM": "2"}
+        return {"TGRAD_CACHE": str(cache), "TGRAD_BEAM": "2", "TGRAD_DEVICE": "CPU"}
+
+
+class TgradCuda(Tgrad):
+    name = "tgrad-cuda"
+    description = "tgrad on CUDA (TGRAD_DEVICE=CUDA): (a@b).realize(), host<->device copies included"
+    devices = ("CUDA",)
+
+    def environment(self, context: EngineContext) -> dict[str, str]:
+        return {"TGRAD_CACHE": "off", "TGRAD_BEAM": "0", "TGRAD_DEVICE": "CUDA"}
+
+    def load(self) -> dict[str, Any]:
+        # with TGRAD_DEVICE=CUDA, importing tgrad raises DeviceError (and says why) without a GPU
+        try:
+            info = super().load()
+        except Unavailable:
+            raise
+        except Exception as e:
+            raise Unavailable(f"tgrad cannot use CUDA here: {type(e).__name__}: {e}") from e
+        native = getattr(self._module, "_native", None)
+        if native is not None and hasattr(native, "cuda_available"):
+            info["cuda"] = native.cuda_available()[1]
+        return info

@@ -89,6 +89,18 @@ class UnsupportedFake(KnownEngine):
         raise Unsupported("no linear_relu in fakelib")
 
 
+class NoDeviceFake(KnownEngine):
+    name = "nodevice-fake"
+
+    def prepare(self, inputs: Inputs, device: str) -> KnownStep:
+        raise Unavailable(f"fakelib cannot open {device}: no GPU")
+
+
+class CpuOnlyFake(KnownEngine):
+    name = "cpuonly-fake"
+    devices = ("CPU",)
+
+
 class CrashingFake(KnownEngine):
     name = "crashing-fake"
 
