@@ -8,8 +8,8 @@ directory removed at exit), so their first call shows the real compile time. `tg
 search results in a cache of its own under the lab's cache dir, as `tinygrad-beam` does.
 
 The CPU engines pin TGRAD_DEVICE=CPU, so a GPU machine never moves them. `tgrad-cuda` runs the same
-API with TGRAD_DEVICE=CUDA: tgrad has no device-resident tensors yet, so every realize() mirrors its
-host buffers on the GPU (inputs uploaded, the result copied back) and its step includes those copies.
+API with TGRAD_DEVICE=CUDA: inputs stay on the GPU after their first upload, but every realize()
+copies its result back to the host, so its step includes that copy.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class TgradBeam(Tgrad):
 
 class TgradCuda(Tgrad):
     name = "tgrad-cuda"
-    description = "tgrad on CUDA (TGRAD_DEVICE=CUDA): (a@b).realize(), host<->device copies included"
+    description = "tgrad on CUDA (TGRAD_DEVICE=CUDA): (a@b).realize(), the copy of the result to the host included"
     devices = ("CUDA",)
 
     def environment(self, context: EngineContext) -> dict[str, str]:

@@ -6,7 +6,8 @@
 //! - Programs are compiled to a cubin for the device's own architecture (so the driver never
 //!   JIT-compiles PTX, whose version it might not know) and cached in memory and on disk, keyed
 //!   by SHA-256 of (source, architecture, NVRTC version).
-//! - `realize` runs a schedule on the GPU, mirroring host buffers on the device.
+//! - `realize` runs a schedule on the GPU. Host buffers get device copies that live as long as
+//!   they do (`runtime::resident`): inputs are uploaded once, results copied back once.
 //!
 //! NVRTC is found via `TGRAD_NVRTC` (a file or a directory), then the NVIDIA PyPI wheel layouts
 //! (`nvidia/cuda_nvrtc/lib`, `nvidia/cu13/lib`, `nvidia/cu12/lib`) under the given search
@@ -26,6 +27,7 @@ use crate::render::cuda::{CudaLaunch, CudaRenderer};
 use crate::render::{Renderer, ENTRY};
 use crate::runtime::buffer::Buffer;
 use crate::runtime::compiler::{cache_dir, sha256_hex};
+use crate::runtime::resident::Residency;
 use crate::schedule::schedule;
 
 type CuResult = c_int;
@@ -729,15 +731,23 @@ pub fn default_device() -> &'static str {
     }
 }
 
+/// The process's device copies of host buffers.
+fn resident() -> &'static Mutex<Residency<DeviceBuffer>> {
+    static RESIDENT: OnceLock<Mutex<Residency<DeviceBuffer>>> = OnceLock::new();
+    RESIDENT.get_or_init(|| Mutex::new(Residency::default()))
+}
+
 /// Realize `roots` on the GPU: schedule, render each kernel as CUDA, compile, launch, and copy
-/// every buffer a kernel wrote back to its host buffer. Host buffers are mirrored on the device
-/// for the duration of the call (inputs uploaded once, intermediates kept there).
+/// every buffer a kernel wrote back to its host buffer. Device copies of host buffers outlive the
+/// call while their host buffers live, so inputs used again are not uploaded again; copies of
+/// dropped buffers are freed at the start of the next call.
 pub fn realize(roots: &[LazyRef]) -> Result<()> {
     let dev = CudaDevice::open()?;
     let sched = schedule(roots)?;
     let target = CpuTarget::host();
-    let mut mirror: HashMap<u64, (Arc<Buffer>, DeviceBuffer)> = HashMap::new();
-    let mut written: Vec<u64> = vec![];
+    let mut mirror = lock(resident());
+    mirror.purge();
+    let mut written: Vec<Arc<Buffer>> = vec![];
     let mut keep: Vec<DeviceBuffer> = vec![];
     for item in &sched.items {
         let p = codegen::plan(&item.kernel, &target);
@@ -749,25 +759,28 @@ pub fn realize(roots: &[LazyRef]) -> Result<()> {
         let geometry = CudaRenderer::launch(&p);
         let mut ptrs = Vec::with_capacity(item.bufs.len());
         for (i, b) in item.bufs.iter().enumerate() {
-            if let std::collections::hash_map::Entry::Vacant(slot) = mirror.entry(b.id) {
-                let d = dev.alloc(b.len_bytes())?;
-                if i != 0 {
-                    dev.copy_in(&d, b.as_bytes())?;
+            // buffer 0 is the kernel's fresh output: allocated, never uploaded
+            let d = mirror.get_or_make(b, i != 0, |host, upload| {
+                let d = dev.alloc(host.len_bytes())?;
+                if upload {
+                    dev.copy_in(&d, host.as_bytes())?;
                 }
-                slot.insert((b.clone(), d));
-            }
-            ptrs.push(mirror[&b.id].1.ptr);
+                Ok(d)
+            })?;
+            ptrs.push(d.ptr);
         }
         if let Some(out) = item.bufs.first() {
-            written.push(out.id);
+            written.push(out.clone());
         }
         let params = dev.upload_params(&p.params)?;
         dev.launch(&kernel, &geometry, &params, &ptrs)?;
         keep.push(params);
     }
     dev.synchronize()?;
-    for id in written {
-        let (host, d) = &mirror[&id];
+    for host in written {
+        let d = mirror
+            .get(&host)
+            .expect("every kernel output has a device copy");
         let mut bytes = vec![0u8; host.len_bytes()];
         dev.copy_out(&mut bytes, d)?;
         host.copy_from(&bytes)?;

@@ -4,3 +4,4 @@ pub mod compiler;
 pub mod cpu;
 pub mod cuda;
 pub mod pool;
+pub mod resident;
