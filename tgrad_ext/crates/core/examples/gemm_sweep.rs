@@ -4,6 +4,9 @@
 //! cargo run --release --example gemm_sweep -- M N K ROUNDS "vw mr nr kc mc nc threads mch nch" ...
 //! With no tunings it compares the heuristic with the candidates of every BEAM stage.
 //! BATCH=64 in the environment makes it a batched GEMM (64 x M x K @ 64 x K x N).
+//! Alternating launches never keep packed B between launches (`Scratch::derived_from`): REPEAT=1
+//! runs each launch once untimed right before its timed run, as a loop over one op does, and a
+//! tuning written "F:..." packs B afresh on every launch even then.
 
 use std::time::Instant;
 
@@ -52,8 +55,10 @@ fn main() {
     let mut tunings: Vec<Tuning> = args
         .iter()
         .skip(4)
-        .map(|s| Tuning::parse(s).expect("a tuning"))
+        .map(|s| Tuning::parse(s.trim_start_matches("F:")).expect("a tuning"))
         .collect();
+    let fresh: Vec<bool> = args.iter().skip(4).map(|s| s.starts_with("F:")).collect();
+    let repeat = std::env::var("REPEAT").is_ok_and(|v| v == "1");
     if tunings.is_empty() {
         tunings.push(g.tuning);
         for stage in 0..tgrad_core::beam::STAGES {
@@ -68,25 +73,40 @@ fn main() {
     }
     let launches: Vec<_> = tunings
         .iter()
-        .map(|t| {
-            engine::launch_for(&codegen::plan_tuned(&item.kernel, &target, Some(t)), item).unwrap()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut l =
+                engine::launch_for(&codegen::plan_tuned(&item.kernel, &target, Some(t)), item)
+                    .unwrap();
+            if fresh.get(i).copied().unwrap_or(false) {
+                l.scratch.derived_from = None;
+            }
+            l
         })
         .collect();
     let mut times = vec![Vec::new(); launches.len()];
     for _ in 0..rounds {
         for (i, l) in launches.iter().enumerate() {
+            if repeat {
+                engine::launch_quiet(l).unwrap();
+            }
             let t0 = Instant::now();
             engine::launch_quiet(l).unwrap();
             times[i].push(t0.elapsed().as_secs_f64());
         }
     }
     let flops = 2.0 * (batch * m * n * k) as f64;
-    for (t, ts) in tunings.iter().zip(&mut times) {
+    for (i, (t, ts)) in tunings.iter().zip(&mut times).enumerate() {
         ts.sort_by(f64::total_cmp);
         let med = ts[ts.len() / 2];
+        let prefix = if fresh.get(i).copied().unwrap_or(false) {
+            "F:"
+        } else {
+            ""
+        };
         println!(
-            "{:32} min {:9.1} us  med {:9.1} us  {:6.1} GFLOPS (med)",
-            t.encode(),
+            "{:34} min {:9.1} us  med {:9.1} us  {:6.1} GFLOPS (med)",
+            format!("{prefix}{}", t.encode()),
             ts[0] * 1e6,
             med * 1e6,
             flops / med / 1e9

@@ -225,16 +225,39 @@ pub fn launch_quiet(l: &Launch) -> Result<()> {
     let ptrs: Vec<*mut u8> = l.bufs.iter().map(|b| b.as_ptr()).collect();
     l.compiled
         .program
-        .launch(&l.params, &ptrs, l.threads, l.join, l.scratch)
+        .launch(
+            &l.params,
+            &ptrs,
+            l.threads,
+            l.join,
+            l.scratch,
+            l.source_id(),
+        )
+        .map(|_| ())
 }
 
-fn run_launch(l: &Launch) -> Result<()> {
+impl Launch {
+    /// The id of the buffer the launch's shared workspace is derived from (`Scratch`).
+    fn source_id(&self) -> Option<u64> {
+        self.scratch.derived_from.map(|i| self.bufs[i].id)
+    }
+}
+
+/// `keep`: whether what the launch's shared workspace derived from its source buffer may be
+/// kept (the buffer cannot have been rewritten since: see `replay`).
+fn run_launch(l: &Launch, keep: bool) -> Result<()> {
     let ptrs: Vec<*mut u8> = l.bufs.iter().map(|b| b.as_ptr()).collect();
     let dbg = flags::debug();
     let t0 = (dbg >= 1).then(Instant::now);
-    l.compiled
-        .program
-        .launch(&l.params, &ptrs, l.threads, l.join, l.scratch)?;
+    let kept = l.compiled.program.launch(
+        &l.params,
+        &ptrs,
+        l.threads,
+        l.join,
+        l.scratch,
+        l.source_id().filter(|_| keep),
+    )?;
+    let kept = if kept { " (packed B kept)" } else { "" };
     if let Some(t0) = t0 {
         let us = t0.elapsed().as_secs_f64() * 1e6;
         let n = {
@@ -243,7 +266,7 @@ fn run_launch(l: &Launch) -> Result<()> {
             st.kernels_run
         };
         eprintln!(
-            "*** CPU {n:6} {:<28} arg {:2} tm {us:10.2}us {:9.2} GFLOPS",
+            "*** CPU {n:6} {:<28} arg {:2} tm {us:10.2}us {:9.2} GFLOPS{kept}",
             l.name,
             l.bufs.len(),
             l.flops / us / 1e3
@@ -354,7 +377,8 @@ pub fn realize(roots: &[LazyRef]) -> Result<()> {
     let target = target();
     for item in &sched.items {
         let launch = prepare(item, &target)?;
-        run_launch(&launch)?;
+        // buffers are written once, by the kernel that creates them
+        run_launch(&launch, true)?;
         if let Some(cap) = lock(&engine().capture).as_mut() {
             cap.push(launch);
         }
@@ -395,6 +419,12 @@ pub fn capture_end() -> Vec<Launch> {
 /// Replay recorded launches with some buffers swapped for others of the same size and dtype.
 pub fn replay(launches: &[Launch], swaps: &[(u64, Arc<Buffer>)]) -> Result<()> {
     let swap: HashMap<u64, &Arc<Buffer>> = swaps.iter().map(|(id, b)| (*id, b)).collect();
+    // a replay rewrites the captured outputs in place: data derived from one of them is stale
+    let rewritten: std::collections::HashSet<u64> = launches
+        .iter()
+        .filter_map(|l| l.bufs.first())
+        .map(|b| b.id)
+        .collect();
     for l in launches {
         let mut l2 = l.clone();
         for b in &mut l2.bufs {
@@ -411,7 +441,11 @@ pub fn replay(launches: &[Launch], swaps: &[(u64, Arc<Buffer>)]) -> Result<()> {
                 *b = (*nb).clone();
             }
         }
-        run_launch(&l2)?;
+        let keep = l2
+            .scratch
+            .derived_from
+            .is_none_or(|i| !rewritten.contains(&l2.bufs[i].id));
+        run_launch(&l2, keep)?;
     }
     Ok(())
 }

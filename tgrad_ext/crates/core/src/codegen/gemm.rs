@@ -622,11 +622,13 @@ impl GemmPlan {
                 per_thread,
                 shared: 0,
                 shared_zeroed: 0,
+                derived_from: None,
             },
             Parallel::Barrier => Scratch {
                 per_thread,
                 shared: kc * nc * self.acc.itemsize() + 64,
                 shared_zeroed: 0,
+                derived_from: None,
             },
             Parallel::Shared => {
                 let flags = self.shared_flag_bytes();
@@ -635,6 +637,8 @@ impl GemmPlan {
                     per_thread,
                     shared: flags + b + 64,
                     shared_zeroed: flags,
+                    // packed B: kept for the next launch over the same B
+                    derived_from: Some(self.b.0),
                 }
             }
         }
