@@ -120,6 +120,56 @@ fn cast(x: &str, from: DType, to: DType) -> String {
     }
 }
 
+/// Packing full MR-row panels of f32 A (contiguous along k) with 8-wide vectors: 8 columns of
+/// the panel's rows loaded (rows past MR repeat row 0), transposed in registers, and the first
+/// MR floats of each column stored. 24 shuffles and 8 stores replace MR x 8 strided scalar
+/// stores. Rendered where VW is 8, MR <= 8 and A is f32. perf, 512^3 on one thread: pack_a
+/// 0.148 of the microkernel's samples with scalar stores, 0.075 with this.
+const PACK_A_TR8: &str = r"
+static inline void tg_tr8(tg_v* x) {
+  const tg_v t0 = __builtin_shufflevector(x[0], x[1], 0, 8, 1, 9, 4, 12, 5, 13);
+  const tg_v t1 = __builtin_shufflevector(x[0], x[1], 2, 10, 3, 11, 6, 14, 7, 15);
+  const tg_v t2 = __builtin_shufflevector(x[2], x[3], 0, 8, 1, 9, 4, 12, 5, 13);
+  const tg_v t3 = __builtin_shufflevector(x[2], x[3], 2, 10, 3, 11, 6, 14, 7, 15);
+  const tg_v t4 = __builtin_shufflevector(x[4], x[5], 0, 8, 1, 9, 4, 12, 5, 13);
+  const tg_v t5 = __builtin_shufflevector(x[4], x[5], 2, 10, 3, 11, 6, 14, 7, 15);
+  const tg_v t6 = __builtin_shufflevector(x[6], x[7], 0, 8, 1, 9, 4, 12, 5, 13);
+  const tg_v t7 = __builtin_shufflevector(x[6], x[7], 2, 10, 3, 11, 6, 14, 7, 15);
+  const tg_v s0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
+  const tg_v s1 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+  const tg_v s2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
+  const tg_v s3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+  const tg_v s4 = __builtin_shufflevector(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13);
+  const tg_v s5 = __builtin_shufflevector(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+  const tg_v s6 = __builtin_shufflevector(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13);
+  const tg_v s7 = __builtin_shufflevector(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+  x[0] = __builtin_shufflevector(s0, s4, 0, 1, 2, 3, 8, 9, 10, 11);
+  x[1] = __builtin_shufflevector(s1, s5, 0, 1, 2, 3, 8, 9, 10, 11);
+  x[2] = __builtin_shufflevector(s2, s6, 0, 1, 2, 3, 8, 9, 10, 11);
+  x[3] = __builtin_shufflevector(s3, s7, 0, 1, 2, 3, 8, 9, 10, 11);
+  x[4] = __builtin_shufflevector(s0, s4, 4, 5, 6, 7, 12, 13, 14, 15);
+  x[5] = __builtin_shufflevector(s1, s5, 4, 5, 6, 7, 12, 13, 14, 15);
+  x[6] = __builtin_shufflevector(s2, s6, 4, 5, 6, 7, 12, 13, 14, 15);
+  x[7] = __builtin_shufflevector(s3, s7, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+static void pack_a_tr8(int64_t kc, const float* restrict a, int64_t sm, float* restrict ap) {
+  const float* r[8];
+  for (int i = 0; i < 8; i++) r[i] = a + (i < MR ? i : 0) * sm;
+  int64_t k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    tg_v x[8];
+    for (int i = 0; i < 8; i++) x[i] = *(const tg_vu*)(r[i] + k);
+    tg_tr8(x);
+    /* 8-wide stores in order: each overwrites the MR..7 tail its predecessor wrote past its
+       column; the panel's last column stores MR floats only (nothing past the panel) */
+    for (int c = 0; c < 7; c++) *(tg_vu*)(ap + (k + c) * MR) = x[c];
+    if (k + 8 < kc) *(tg_vu*)(ap + (k + 7) * MR) = x[7];
+    else __builtin_memcpy(ap + (k + 7) * MR, &x[7], MR * sizeof(float));
+  }
+  for (; k < kc; k++) for (int i = 0; i < MR; i++) ap[k * MR + i] = a[i * sm + k];
+}
+";
+
 const HALF_HELPERS: &str = r"
 static inline float tg_h2f(uint16_t h) {
   uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, bits;
@@ -599,13 +649,28 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
     );
     // packing: A into MR-row micro-panels, B into NR-column micro-panels, zero-padded
     let la = load_cvt(g.a.1, "a[(i0+i)*sm + k*sk]");
+    // full panels of A contiguous along k, with 8-wide f32 vectors: 8 columns of MR <= 8 rows
+    // at a time, transposed in registers (instead of MR x 8 strided scalar stores)
+    let tr8 = g.a.1 == g.acc && g.acc == DType::F32 && o.vw == 8 && o.mr <= 8;
+    if tr8 {
+        s.push_str(PACK_A_TR8);
+    }
+    let a_rows = if tr8 {
+        "{ pack_a_tr8(kc, a + i0*sm, sm, ap); }".to_string()
+    } else {
+        format!(
+            "{{ for (int64_t i = 0; i < MR; i++) for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = ({acc}){la1}; }}",
+            acc = compute(g.acc),
+            la1 = load_cvt(g.a.1, "a[(i0+i)*sm + k]")
+        )
+    };
     let lb = load_cvt(g.b.1, "b[k*sk + (j0+j)*sn]");
     let _ = write!(
         s,
         "static void pack_a(int64_t mc, int64_t kc, const {ta}* restrict a, int64_t sm, int64_t sk, {acc}* restrict ap) {{\n\
          \x20 for (int64_t i0 = 0; i0 < mc; i0 += MR, ap += MR*kc) {{\n\
          \x20   const int64_t mr = tg_min(MR, mc - i0);\n\
-         \x20   if (mr == MR && sk == 1) {{ for (int64_t i = 0; i < MR; i++) for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = ({acc}){la1}; }}\n\
+         \x20   if (mr == MR && sk == 1) {a_rows}\n\
          \x20   else if (mr == MR) {{ for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = ({acc}){la}; }}\n\
          \x20   else if (sk == 1) {{ for (int64_t i = 0; i < MR; i++) {{ if (i < mr) for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = ({acc}){la1}; else for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = 0; }} }}\n\
          \x20   else {{ for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = i < mr ? ({acc}){la} : 0; }}\n\
@@ -618,6 +683,7 @@ fn render_gemm(s: &mut String, g: &GemmPlan, bufs: &[DType]) {
          \x20   else {{ for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = j < nr ? ({acc}){lb} : 0; }}\n\
          \x20 }}\n}}\n",
         lb1 = load_cvt(g.b.1, "b[k*sk + j0 + j]"),
+        a_rows = a_rows,
         // rows of A contiguous in k: read along rows (contiguous), write the panel strided
         la1 = load_cvt(g.a.1, "a[(i0+i)*sm + k]"),
     );
