@@ -706,3 +706,22 @@ def test_tgrad_threads(run_isolated, check_matmul, tmp_path, threads):
     report = run_isolated(MATMUL_BODY, {"TGRAD_THREADS": threads, "TGRAD_CACHE": str(tmp_path / "cache")})
     assert not report["raised"], report
     check_matmul(np.array(report["value"], dtype=np.float32), a, b)
+
+
+@pytest.mark.tgrad_only(reason="KEEP_PACKED is tgrad's setting (its GEMMs keep packed B between launches)")
+def test_keep_packed_is_a_flag_and_both_settings_agree(tg):
+    from tgrad import _native
+
+    g = rng()
+    x1, x2 = (g.standard_normal((256, 1024)).astype(np.float32) for _ in range(2))
+    w = g.standard_normal((1024, 1024)).astype(np.float32)
+    tw = tg.Tensor(w).realize()
+    assert _native.get_flag("KEEP_PACKED") == 1
+    kept = [(tg.Tensor(x) @ tw).numpy() for x in (x1, x2, x1)]  # same W: packed once
+    with tg.Context(KEEP_PACKED=0):
+        assert _native.get_flag("KEEP_PACKED") == 0
+        fresh = [(tg.Tensor(x) @ tw).numpy() for x in (x1, x2, x1)]
+    assert _native.get_flag("KEEP_PACKED") == 1
+    for k, f, x in zip(kept, fresh, (x1, x2, x1), strict=True):
+        np.testing.assert_array_equal(k, f)  # the same kernel and blocking: bitwise equal
+        np.testing.assert_allclose(k, x.astype(np.float64) @ w.astype(np.float64), rtol=1e-3, atol=1e-3)

@@ -16,7 +16,7 @@ def getenv(key: str, default: Any = 0) -> Any:
 
 
 # tinygrad flag names -> tgrad flags in the native core
-_NATIVE_FLAGS = {"DEBUG": "DEBUG", "BEAM": "BEAM", "NOOPT": "NOOPT", "THREADS": "THREADS"}
+_NATIVE_FLAGS = {"DEBUG": "DEBUG", "BEAM": "BEAM", "NOOPT": "NOOPT", "THREADS": "THREADS", "KEEP_PACKED": "KEEP_PACKED"}
 
 
 class _Flag:

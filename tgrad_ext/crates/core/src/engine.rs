@@ -231,7 +231,7 @@ pub fn launch_quiet(l: &Launch) -> Result<()> {
             l.threads,
             l.join,
             l.scratch,
-            l.source_id(),
+            l.source_id().filter(|_| Flag::KeepPacked.get() != 0),
         )
         .map(|_| ())
 }
@@ -255,7 +255,8 @@ fn run_launch(l: &Launch, keep: bool) -> Result<()> {
         l.threads,
         l.join,
         l.scratch,
-        l.source_id().filter(|_| keep),
+        l.source_id()
+            .filter(|_| keep && Flag::KeepPacked.get() != 0),
     )?;
     let kept = if kept { " (packed B kept)" } else { "" };
     if let Some(t0) = t0 {

@@ -10,6 +10,7 @@
 //! | CC | TGRAD_CC | the C compiler (default: clang, else cc) |
 //! | COPT | TGRAD_COPT | C optimisation flags (default `-O2 -fno-unroll-loops`: the renderer unrolls; -O3 compiles 5x slower for no measured gain) |
 //! | CACHE | TGRAD_CACHE | the on-disk kernel cache directory ("off" disables it) |
+//! | KEEP_PACKED | TGRAD_KEEP_PACKED | 0: pack B on every launch, never keep it between launches (default 1) |
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::OnceLock;
@@ -22,10 +23,17 @@ pub enum Flag {
     Threads,
     Beam,
     NoOpt,
+    KeepPacked,
 }
 
 impl Flag {
-    pub const ALL: [Flag; 4] = [Flag::Debug, Flag::Threads, Flag::Beam, Flag::NoOpt];
+    pub const ALL: [Flag; 5] = [
+        Flag::Debug,
+        Flag::Threads,
+        Flag::Beam,
+        Flag::NoOpt,
+        Flag::KeepPacked,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -33,6 +41,7 @@ impl Flag {
             Flag::Threads => "THREADS",
             Flag::Beam => "BEAM",
             Flag::NoOpt => "NOOPT",
+            Flag::KeepPacked => "KEEP_PACKED",
         }
     }
 
@@ -42,13 +51,13 @@ impl Flag {
             .find(|f| f.name() == name)
             .ok_or_else(|| {
                 Error::InvalidArgument(format!(
-                    "unknown tgrad flag '{name}' (known: DEBUG, THREADS, BEAM, NOOPT)"
+                    "unknown tgrad flag '{name}' (known: DEBUG, THREADS, BEAM, NOOPT, KEEP_PACKED)"
                 ))
             })
     }
 
     fn slot(self) -> &'static AtomicI64 {
-        static SLOTS: OnceLock<[AtomicI64; 4]> = OnceLock::new();
+        static SLOTS: OnceLock<[AtomicI64; 5]> = OnceLock::new();
         let slots = SLOTS.get_or_init(|| {
             let read = |name: &str, default: i64| {
                 std::env::var(format!("TGRAD_{name}"))
@@ -61,6 +70,7 @@ impl Flag {
                 AtomicI64::new(read("THREADS", 0)),
                 AtomicI64::new(read("BEAM", 0)),
                 AtomicI64::new(read("NOOPT", 0)),
+                AtomicI64::new(read("KEEP_PACKED", 1)),
             ]
         });
         &slots[self as usize]

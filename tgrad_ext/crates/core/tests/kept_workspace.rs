@@ -6,6 +6,7 @@ mod common;
 
 use common::{abs_ref, check, f32s, random, reference, tensor_f32, LinearRelu};
 use tgrad_core::codegen::{self, gemm::Tuning, Strategy};
+use tgrad_core::flags::Flag;
 use tgrad_core::graph::BinaryOp;
 use tgrad_core::runtime::cpu::kept_workspaces;
 use tgrad_core::schedule::schedule;
@@ -34,6 +35,17 @@ fn packed_b_is_kept_only_while_it_cannot_have_changed() {
     // would fail the check
     LinearRelu::new(1, m, k, n, false).check_tuned(SHARED);
     assert_eq!(kept_workspaces(), kept + 1);
+
+    // TGRAD_KEEP_PACKED=0: packed on every launch
+    let before = Flag::KeepPacked.set(0);
+    case.check_tuned(SHARED);
+    case.check_tuned(SHARED);
+    Flag::KeepPacked.set(before);
+    assert_eq!(
+        kept_workspaces(),
+        kept + 1,
+        "nothing kept with KEEP_PACKED=0"
+    );
 
     // a replay rewrites the buffers its kernels wrote: B = 2 w, computed in the capture, changes
     // with w and is packed again on every replay
