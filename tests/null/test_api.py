@@ -725,3 +725,43 @@ def test_keep_packed_is_a_flag_and_both_settings_agree(tg):
     for k, f, x in zip(kept, fresh, (x1, x2, x1), strict=True):
         np.testing.assert_array_equal(k, f)  # the same kernel and blocking: bitwise equal
         np.testing.assert_allclose(k, x.astype(np.float64) @ w.astype(np.float64), rtol=1e-3, atol=1e-3)
+
+
+DEVICE_BODY = """
+    from tgrad import _native
+    out = {"default": tg.Device.DEFAULT, "native": _native.default_device(), "why": tg.Device.why_not_cuda()}
+    other = "CUDA" if out["default"] == "CPU" else "CPU"
+    try:
+        tg.Device.DEFAULT = other
+        out["switched"] = True
+    except tg.errors.DeviceError as e:
+        out["switched"] = str(e)
+    out["ones"] = tg.Tensor.ones(2, 2).numpy().tolist()
+    return out
+"""
+
+
+@pytest.mark.tgrad_only(reason="TGRAD_DEVICE is tgrad's device selection")
+def test_device_selection_follows_tgrad_device_and_the_self_check(run_isolated):
+    from tgrad import _native
+
+    refusal = _native.cuda_auto_refusal()  # None where a GPU is usable and passes the self-check
+    auto = run_isolated(DEVICE_BODY, {"TGRAD_DEVICE": ""})
+    assert not auto["raised"], auto
+    assert auto["value"]["default"] == auto["value"]["native"] == ("CPU" if refusal else "CUDA")
+    assert auto["value"]["why"] == refusal
+    assert "picks the device once" in auto["value"]["switched"]
+    assert auto["value"]["ones"] == [[1.0, 1.0], [1.0, 1.0]]
+
+    cpu = run_isolated(DEVICE_BODY, {"TGRAD_DEVICE": "CPU"})
+    assert not cpu["raised"], cpu
+    assert cpu["value"]["default"] == cpu["value"]["native"] == "CPU"
+    assert "TGRAD_DEVICE=CUDA before importing" in cpu["value"]["switched"]
+
+    forced = run_isolated(DEVICE_BODY, {"TGRAD_DEVICE": "CUDA"})
+    usable, why = _native.cuda_available()
+    if usable:
+        assert not forced["raised"] and forced["value"]["default"] == "CUDA", forced
+    else:
+        assert forced["raised"] and forced["type"] == "DeviceError", forced
+        assert why in forced["message"]

@@ -1,5 +1,7 @@
-"""Devices. tgrad runs on the CPU; CUDA is used when TGRAD_DEVICE=CUDA names it and a GPU is
-usable (see docs/gpu.md for why it is not yet picked automatically)."""
+"""Devices. `Device.DEFAULT` is where `realize()` runs kernels: CUDA when TGRAD_DEVICE=CUDA names it,
+or when TGRAD_DEVICE is unset and a GPU is usable and passes a self-check (a small fused GEMM that
+must match the CPU engine exactly); otherwise the CPU. TGRAD_DEVICE=CPU keeps everything on the CPU.
+The choice is made once per process, on first use (docs/gpu.md)."""
 
 from __future__ import annotations
 
@@ -35,20 +37,42 @@ class _CUDA:
         return f"<tgrad device CUDA: {self.description}>"
 
 
-def _default() -> str:
-    wanted = os.environ.get("TGRAD_DEVICE", "").split(":")[0].upper()
-    if wanted == "CUDA":
+def _wanted() -> str:
+    return os.environ.get("TGRAD_DEVICE", "").split(":")[0].upper()
+
+
+def _check_environment() -> None:
+    """TGRAD_DEVICE=CUDA on a machine where CUDA is unusable is an error at import, with the reason."""
+    if _wanted() == "CUDA":
         ok, reason = _native.cuda_available()
         if not ok:
             raise DeviceError(f"TGRAD_DEVICE=CUDA but CUDA is not usable: {reason}")
-        return "CUDA"
-    return "CPU"
 
 
 class _Device:
     def __init__(self) -> None:
         self._devices: dict[str, object] = {"CPU": _CPU()}
-        self.DEFAULT = _default()
+        self._default: str | None = None
+
+    @property
+    def DEFAULT(self) -> str:
+        if self._default is None:
+            self._default = _native.default_device()
+        return self._default
+
+    @DEFAULT.setter
+    def DEFAULT(self, device: str) -> None:
+        d = self.canonicalize(device)
+        if d != _native.default_device():
+            raise DeviceError(
+                f"tgrad runs kernels on {_native.default_device()} in this process; it picks the device once, "
+                f"from TGRAD_DEVICE (set TGRAD_DEVICE={d} before importing tgrad)"
+            )
+        self._default = d
+
+    def why_not_cuda(self) -> str | None:
+        """Why CUDA is not the default here (None when it is, or would be without TGRAD_DEVICE=CPU)."""
+        return _native.cuda_auto_refusal()
 
     def canonicalize(self, device: str | None) -> str:
         if device is None:
@@ -65,4 +89,5 @@ class _Device:
         return self._devices[d]
 
 
+_check_environment()
 Device = _Device()

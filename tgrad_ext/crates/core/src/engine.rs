@@ -360,20 +360,23 @@ pub fn launch_for(p: &Program, item: &ScheduleItem) -> Result<Launch> {
     })
 }
 
-/// Kernels go to the GPU only when TGRAD_DEVICE=CUDA names it: the CUDA path has passed its
-/// compile-only checks but not yet run on a GPU, so it is not picked automatically.
+/// Whether kernels run on the GPU: TGRAD_DEVICE=CUDA, or TGRAD_DEVICE unset and CUDA usable and
+/// passing its self-check (`runtime::cuda::default_device`). Decided once per process.
 pub fn cuda_selected() -> bool {
     static SEL: OnceLock<bool> = OnceLock::new();
-    *SEL.get_or_init(|| {
-        std::env::var("TGRAD_DEVICE").is_ok() && crate::runtime::cuda::default_device() == "CUDA"
-    })
+    *SEL.get_or_init(|| crate::runtime::cuda::default_device() == "CUDA")
 }
 
-/// Realize every root: schedule, then run the kernels in order.
+/// Realize every root on the selected device: schedule, then run the kernels in order.
 pub fn realize(roots: &[LazyRef]) -> Result<()> {
     if cuda_selected() {
         return crate::runtime::cuda::realize(roots);
     }
+    realize_on_cpu(roots)
+}
+
+/// Realize every root on the CPU, whatever device is selected.
+pub fn realize_on_cpu(roots: &[LazyRef]) -> Result<()> {
     let sched = schedule(roots)?;
     let target = target();
     for item in &sched.items {

@@ -81,6 +81,25 @@ fn cuda_available(py: Python<'_>) -> (bool, String) {
     py.allow_threads(cuda::available)
 }
 
+/// The device `realize()` runs kernels on: "CUDA" when TGRAD_DEVICE names it, or when it is unset
+/// and CUDA is usable and passes its self-check; else "CPU". Decided once per process.
+#[pyfunction]
+fn default_device(py: Python<'_>) -> &'static str {
+    py.allow_threads(|| {
+        if tgrad_core::engine::cuda_selected() {
+            "CUDA"
+        } else {
+            "CPU"
+        }
+    })
+}
+
+/// Why CUDA is not picked automatically here (None: it is, when TGRAD_DEVICE is unset).
+#[pyfunction]
+fn cuda_auto_refusal(py: Python<'_>) -> Option<String> {
+    py.allow_threads(cuda::auto_refusal)
+}
+
 /// Realize `xs` on the CUDA device (kernels run on the GPU; results land in host buffers).
 #[pyfunction]
 fn cuda_realize(py: Python<'_>, xs: Vec<PyRef<'_, PyLazy>>) -> PyResult<()> {
@@ -96,6 +115,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(nvrtc_compile, m)?,
         wrap_pyfunction!(cuda_available, m)?,
         wrap_pyfunction!(cuda_realize, m)?,
+        wrap_pyfunction!(default_device, m)?,
+        wrap_pyfunction!(cuda_auto_refusal, m)?,
     ] {
         m.add_function(f)?;
     }

@@ -714,7 +714,8 @@ pub fn available() -> (bool, String) {
     }
 }
 
-/// The device TGRAD_DEVICE names ("CPU" or "CUDA", any case), else CUDA where usable, else CPU.
+/// The device TGRAD_DEVICE names ("CPU" or "CUDA", any case), else CUDA where it is usable and
+/// passes `self_check` (see `auto_refusal`), else CPU.
 pub fn default_device() -> &'static str {
     match std::env::var("TGRAD_DEVICE") {
         Ok(d) if d.eq_ignore_ascii_case("cuda") || d.to_ascii_uppercase().starts_with("CUDA:") => {
@@ -722,12 +723,86 @@ pub fn default_device() -> &'static str {
         }
         Ok(d) if !d.is_empty() => "CPU",
         _ => {
-            if available().0 {
+            if auto_refusal().is_none() {
                 "CUDA"
             } else {
                 "CPU"
             }
         }
+    }
+}
+
+/// Why CUDA is not picked when TGRAD_DEVICE is unset (None: it is). Decided once per process:
+/// CUDA must be usable and must compute a small fused GEMM as the CPU engine does, so a GPU whose
+/// kernels fail or disagree never silently becomes the default.
+pub fn auto_refusal() -> Option<String> {
+    static WHY: OnceLock<Option<String>> = OnceLock::new();
+    WHY.get_or_init(|| {
+        let (ok, why) = available();
+        if !ok {
+            return Some(why);
+        }
+        self_check(realize)
+            .err()
+            .map(|e| format!("the CUDA self-check failed ({e}); TGRAD_DEVICE=CUDA forces CUDA"))
+    })
+    .clone()
+}
+
+/// Run relu(A @ B + bias) with edges on every side (37 x 19 @ 19 x 23) through `run` and through
+/// the CPU engine, and compare. Err says what went wrong or which element disagreed.
+pub fn self_check(run: impl Fn(&[LazyRef]) -> Result<()>) -> std::result::Result<(), String> {
+    use crate::graph::{BinaryOp, UnaryOp};
+    use crate::{tensor, DType};
+    let (m, k, n) = (37usize, 19usize, 23usize);
+    // fixed values, not the user's random stream: quarter-integers, exact in f32 sums
+    let vals = |count: usize, salt: usize| -> Vec<f32> {
+        (0..count)
+            .map(|i| ((i * 7 + salt * 13) % 17) as f32 * 0.25 - 2.0)
+            .collect()
+    };
+    let input = |v: Vec<f32>, shape: Vec<usize>| -> std::result::Result<LazyRef, String> {
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let buf = Buffer::from_bytes(DType::F32, &bytes).map_err(|e| e.to_string())?;
+        tensor::from_buffer(buf, shape).map_err(|e| e.to_string())
+    };
+    let (a, b, bias) = (
+        input(vals(m * k, 1), vec![m, k])?,
+        input(vals(k * n, 2), vec![k, n])?,
+        input(vals(n, 3), vec![n])?,
+    );
+    let graph = || -> Result<LazyRef> {
+        let y = tensor::binary(BinaryOp::Add, &tensor::dot(&a, &b)?, &bias)?;
+        Ok(tensor::unary(UnaryOp::Relu, &y))
+    };
+    let (dev, cpu) = (
+        graph().map_err(|e| e.to_string())?,
+        graph().map_err(|e| e.to_string())?,
+    );
+    run(std::slice::from_ref(&dev)).map_err(|e| e.to_string())?;
+    crate::engine::realize_on_cpu(std::slice::from_ref(&cpu)).map_err(|e| e.to_string())?;
+    let read = |x: &LazyRef| -> std::result::Result<Vec<f32>, String> {
+        let buf = x.buffer().ok_or("the result was not realized")?;
+        Ok(buf
+            .as_bytes()
+            .chunks(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    };
+    let (got, want) = (read(&dev)?, read(&cpu)?);
+    // every product and partial sum is a multiple of 1/16 below 2^20: both must be exact (a zero's
+    // sign may differ; a NaN is a mismatch)
+    let differ = |g: f32, w: f32| (g - w).is_nan() || (g - w).abs() > 0.0;
+    match got.iter().zip(&want).position(|(&g, &w)| differ(g, w)) {
+        None if got.len() == m * n => Ok(()),
+        None => Err(format!("{} outputs instead of {}", got.len(), m * n)),
+        Some(i) => Err(format!(
+            "element ({}, {}) is {} on the device, {} on the CPU",
+            i / n,
+            i % n,
+            got[i],
+            want[i]
+        )),
     }
 }
 
@@ -789,4 +864,35 @@ pub fn realize(roots: &[LazyRef]) -> Result<()> {
         node.set_realized(buf);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::self_check;
+    use crate::engine::realize_on_cpu;
+    use crate::error::Error;
+
+    #[test]
+    fn the_self_check_passes_a_device_that_computes_as_the_cpu_does() {
+        assert_eq!(self_check(realize_on_cpu), Ok(()));
+    }
+
+    #[test]
+    fn the_self_check_names_what_a_bad_device_got_wrong() {
+        let wrong = self_check(|roots| {
+            realize_on_cpu(roots)?;
+            let out = roots[0].buffer().expect("realized");
+            out.copy_from(&vec![0u8; out.len_bytes()])
+        })
+        .unwrap_err();
+        assert!(
+            wrong.contains("on the device") && wrong.contains("on the CPU"),
+            "{wrong}"
+        );
+        let failed =
+            self_check(|_| Err(Error::Runtime("cuLaunchKernel failed".into()))).unwrap_err();
+        assert!(failed.contains("cuLaunchKernel failed"), "{failed}");
+        let idle = self_check(|_| Ok(())).unwrap_err();
+        assert!(idle.contains("not realized"), "{idle}");
+    }
 }
