@@ -125,20 +125,23 @@ class SleepyFake(KnownEngine):
         return SleepyStep(inputs, self.base, 0.0)
 
 
-def spec(cls: type) -> str:
-    return f"{FAKES}:{cls.__name__}"
+def spec(cls: type | str) -> str:
+    """A fake engine class as a `file.py:Class` spec; a registry name stays as it is."""
+    return cls if isinstance(cls, str) else f"{FAKES}:{cls.__name__}"
 
 
 def write_scenarios(
     folder: Path,
-    engines: list[type],
+    engines: list[type | str],
     *,
-    subject: type | None = None,
+    subject: type | str | None = None,
     budget: str = "warmup = 2\nmin_samples = 6\nmax_samples = 50\ntime_s = 0.0",
     extra: str = "",
     lab_extra: str = "",
+    defaults_extra: str = "",
 ) -> Path:
-    """A tiny scenario file: two small scenarios run by the given fake engines."""
+    """A tiny scenario file: two small scenarios run by the given engines (fake classes or
+    registry names)."""
     names = ", ".join(f'"{spec(e)}"' for e in engines)
     subject_spec = spec(subject or engines[0])
     text = f"""[lab]
@@ -147,6 +150,7 @@ subject = "{subject_spec}"
 {lab_extra}
 [defaults]
 seed = 7
+{defaults_extra}
 
 [defaults.budget]
 {budget}

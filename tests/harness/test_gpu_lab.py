@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lab_fakes import CpuOnlyFake, FastFake, NoDeviceFake, spec
+from lab_fakes import CpuOnlyFake, FastFake, NoDeviceFake, write_scenarios
 
 from harness import cli, scenario, store
 from harness.engines import resolve
@@ -59,33 +59,9 @@ def test_tgrad_engines_pin_their_device(tmp_path: Path) -> None:
     assert resolve("tgrad-cuda").environment(context)["TGRAD_DEVICE"] == "CUDA"
 
 
-def _gpu_file(folder: Path, engines: list[str]) -> Path:
-    names = ", ".join(f'"{e}"' for e in engines)
-    path = folder / "gpu-tiny.toml"
-    path.write_text(
-        f"""[lab]
-engines = [{names}]
-subject = "{engines[0]}"
-
-[defaults]
-device = "CUDA"
-seed = 3
-
-[defaults.budget]
-warmup = 1
-min_samples = 3
-max_samples = 10
-time_s = 0.0
-
-[[scenario]]
-name = "T1"
-title = "tiny-gemm"
-op = "matmul"
-a = [8, 16]
-b = [16, 4]
-"""
-    )
-    return path
+def _gpu_file(folder: Path, engines: list) -> Path:
+    budget = "warmup = 1\nmin_samples = 3\nmax_samples = 10\ntime_s = 0.0"
+    return write_scenarios(folder, engines, budget=budget, defaults_extra='device = "CUDA"')
 
 
 def _cells(results: Path) -> dict[str, dict]:
@@ -95,7 +71,7 @@ def _cells(results: Path) -> dict[str, dict]:
 
 
 def test_a_missing_device_is_unavailable_and_a_wrong_one_unsupported(tmp_path: Path) -> None:
-    engines = [spec(FastFake), spec(NoDeviceFake), spec(CpuOnlyFake)]
+    engines = [FastFake, NoDeviceFake, CpuOnlyFake]
     code = cli.main(["run", str(_gpu_file(tmp_path, engines)), "--results", str(tmp_path / "r"), "--no-progress"])
     assert code == 0
     cells = _cells(tmp_path / "r")
