@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from tgrad import _native
+from tgrad.device import Device
 from tgrad.errors import ShapeError
 from tgrad.tensor import Tensor
 
@@ -50,7 +51,7 @@ class TinyJit(Generic[R]):
         if inputs:
             Tensor.realize(*inputs)
         sig = [(t.shape, t.dtype) for t in inputs]
-        if _native.default_device() == "CUDA":
+        if Device.DEFAULT == "CUDA":  # decided once per process, cached in Python
             # capture and replay record CPU launches: on the GPU every call runs the function
             ret = self.fxn(*args, **kwargs)
             outs = _outputs(ret)
