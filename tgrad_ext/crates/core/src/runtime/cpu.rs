@@ -181,8 +181,9 @@ fn workspaces(
         })
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    // the shared workspace is the one at index `threads`: any other thread count moves it
-    let mut moved = ws.bufs.len() != threads + 1;
+    // the shared workspace is the one at index `threads`; another thread count never matches
+    // the kept key (it holds the thread count), so only a reallocation here invalidates it
+    let mut moved = false;
     for i in 0..=threads {
         let need = if i == threads { shared } else { per_thread }.max(64);
         if i >= ws.bufs.len() {
