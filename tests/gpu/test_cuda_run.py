@@ -22,7 +22,7 @@ def cuda(native):
 
 def run_on_cuda(native, y) -> np.ndarray:
     """Realize `y` with CUDA kernels, then read it back (the host copy is already current)."""
-    native.cuda_realize([y._lb])
+    native.realize_on("CUDA", [y._lb])
     return y.numpy()
 
 

@@ -19,7 +19,7 @@ def test_cuda_source_structure(case: Case, native):
     if case.dtype == "float16":
         assert "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32" in src
     if case.op == "linear_relu":
-        assert "E0[m*esm0 + n*esn0]" in src, "bias read in the fused epilogue"
+        assert "e->p0[m*e->sm0 + n*e->sn0]" in src, "bias read in the fused epilogue"
     batch = case.a[0] if len(case.a) == 3 else 1
     assert launch["grid"][2] == batch
 

@@ -43,3 +43,8 @@ class CacheError(TgradError, OSError):
 
 class UnsupportedError(TgradError, NotImplementedError):
     """Part of tinygrad's API that tgrad does not implement."""
+
+
+class InternalError(TgradError, RuntimeError):
+    """A broken internal invariant or a caught panic: a bug in tgrad, reported instead of a crash or
+    a wrong result (the process stays usable)."""

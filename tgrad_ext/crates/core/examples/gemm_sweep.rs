@@ -10,10 +10,11 @@
 
 use std::time::Instant;
 
-use tgrad_core::codegen::gemm::Tuning;
-use tgrad_core::codegen::{self, Strategy};
+use tgrad_core::abi::LaunchDims;
+use tgrad_core::codegen::{self, search, GemmSchedule, Strategy, Tuning};
 use tgrad_core::runtime::buffer::Buffer;
 use tgrad_core::schedule::schedule;
+use tgrad_core::target::Target;
 use tgrad_core::{engine, rng, tensor, DType};
 
 fn main() {
@@ -26,7 +27,12 @@ fn main() {
     let (m, n, k, rounds) = (dims[0], dims[1], dims[2], dims[3]);
     let fill = |count: usize| {
         let mut b = Buffer::new(DType::F32, count, false).unwrap();
-        for (x, r) in b.as_mut_slice::<f32>().iter_mut().zip(rng::uniform(count)) {
+        for (x, r) in b
+            .as_mut_slice::<f32>()
+            .unwrap()
+            .iter_mut()
+            .zip(rng::uniform(count))
+        {
             *x = r as f32;
         }
         b
@@ -47,10 +53,17 @@ fn main() {
     let c = tensor::dot(&a, &b).unwrap();
     let sched = schedule(std::slice::from_ref(&c)).unwrap();
     let item = &sched.items[0];
-    let target = engine::target();
-    let base = codegen::plan(&item.kernel, &target);
+    let engine = engine::cpu();
+    let target = engine.target();
+    let Target::Cpu(cpu) = &target else {
+        unreachable!("the CPU engine")
+    };
+    let base = engine.plan(&item.kernel).unwrap();
     let Strategy::Gemm(g) = &base.strategy else {
         panic!("not a GEMM")
+    };
+    let GemmSchedule::Cpu(heuristic) = &g.schedule else {
+        unreachable!("a CPU plan")
     };
     let mut tunings: Vec<Tuning> = args
         .iter()
@@ -60,13 +73,13 @@ fn main() {
     let fresh: Vec<bool> = args.iter().skip(4).map(|s| s.starts_with("F:")).collect();
     let repeat = std::env::var("REPEAT").is_ok_and(|v| v == "1");
     if tunings.is_empty() {
-        tunings.push(g.tuning);
-        for stage in 0..tgrad_core::beam::STAGES {
-            tunings.extend(tgrad_core::beam::stage_candidates(
+        tunings.push(heuristic.tuning);
+        for stage in 0..search::STAGES {
+            tunings.extend(search::stage_candidates(
                 stage,
-                &g.tuning,
-                target.isa,
-                target.threads,
+                &heuristic.tuning,
+                cpu.isa,
+                cpu.threads,
             ));
         }
         tunings.dedup();
@@ -75,11 +88,12 @@ fn main() {
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let mut l =
-                engine::launch_for(&codegen::plan_tuned(&item.kernel, &target, Some(t)), item)
-                    .unwrap();
-            if fresh.get(i).copied().unwrap_or(false) {
-                l.scratch.derived_from = None;
+            let p = codegen::plan_tuned(&item.kernel, &target, Some(t)).unwrap();
+            let mut l = engine.launch_for(&p, item).unwrap();
+            if let (true, LaunchDims::Cpu { scratch, .. }) =
+                (fresh.get(i).copied().unwrap_or(false), &mut l.dims)
+            {
+                scratch.derived_from = None;
             }
             l
         })

@@ -27,6 +27,9 @@ pub enum Error {
     Io(String),
     /// Inside tinygrad's API but outside the subset tgrad implements.
     Unsupported(String),
+    /// A broken internal invariant (an IR verifier, a launch check, a caught panic): a bug in
+    /// tgrad, reported instead of computing something wrong.
+    Internal(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -38,6 +41,7 @@ impl fmt::Display for Error {
                 f.write_str(m)
             }
             Error::Unsupported(m) => write!(f, "{m} (outside the subset of tinygrad that tgrad implements)"),
+            Error::Internal(m) => write!(f, "internal error (a bug in tgrad; please report it): {m}"),
             Error::OutOfMemory { bytes } => {
                 write!(f, "cannot allocate {bytes} bytes ({:.2} GiB) for a tensor buffer", *bytes as f64 / (1u64 << 30) as f64)
             }

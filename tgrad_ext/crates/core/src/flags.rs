@@ -1,22 +1,142 @@
-//! The one registry of settings, read from the environment once and overridable at run time
-//! (Python's `Context(DEBUG=2)` goes through `set`).
+//! The one registry of settings: every `TGRAD_*` environment variable, its default, what it may
+//! hold and what it means. Lookups, validation errors, Python's `Context` and the README's
+//! settings table all come from `SETTINGS` (a test checks the README against it).
 //!
-//! | flag | env var | meaning |
-//! |---|---|---|
-//! | DEBUG | TGRAD_DEBUG | 1: kernel names and times; 2: plus schedule and opts; 4: plus rendered source |
-//! | THREADS | TGRAD_THREADS | worker threads for kernels (default: all cores) |
-//! | BEAM | TGRAD_BEAM | >0: search GEMM block sizes, keep the winner in the disk cache |
-//! | NOOPT | TGRAD_NOOPT | 1: no GEMM specialisation, every kernel takes the generic loop path |
-//! | CC | TGRAD_CC | the C compiler (default: clang, else cc) |
-//! | COPT | TGRAD_COPT | C optimisation flags (default `-O2 -fno-unroll-loops`: the renderer unrolls; -O3 compiles 5x slower for no measured gain) |
-//! | CACHE | TGRAD_CACHE | the on-disk kernel cache directory ("off" disables it) |
-//! | KEEP_PACKED | TGRAD_KEEP_PACKED | 0: pack B on every launch, never keep it between launches (default 1) |
+//! Integer flags (`Flag`) are read from the environment once, validated, and can be changed at
+//! run time (`Context(DEBUG=2)` calls `Flag::set`). Text settings are read once.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
+/// What a setting may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An integer in `min..=max`.
+    Int { default: i64, min: i64, max: i64 },
+    /// Free text (a path, a command, compiler flags); `None` default: unset.
+    Text,
+    /// One of the listed words (case-insensitive), or unset.
+    Choice(&'static [&'static str]),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// The name without the `TGRAD_` prefix (what `Context` takes).
+    pub name: &'static str,
+    pub kind: Kind,
+    /// One line for the README table.
+    pub doc: &'static str,
+}
+
+impl Setting {
+    pub fn env(&self) -> String {
+        format!("TGRAD_{}", self.name)
+    }
+
+    /// Check a value for this setting; the error names the variable and what is allowed.
+    pub fn check(&self, raw: &str) -> Result<()> {
+        let bad = |why: &str| {
+            Err(Error::InvalidArgument(format!(
+                "{}={raw:?} is not valid: {why} ({})",
+                self.env(),
+                self.doc
+            )))
+        };
+        match self.kind {
+            Kind::Int { min, max, .. } => match raw.trim().parse::<i64>() {
+                Ok(v) if (min..=max).contains(&v) => Ok(()),
+                Ok(_) => bad(&format!("allowed: an integer from {min} to {max}")),
+                Err(_) => bad(&format!("not an integer; allowed: {min} to {max}")),
+            },
+            Kind::Choice(words)
+                if !words
+                    .iter()
+                    .any(|w| w.eq_ignore_ascii_case(choice_word(raw))) =>
+            {
+                bad(&format!("allowed: {}", words.join(", ")))
+            }
+            Kind::Choice(_) | Kind::Text => Ok(()),
+        }
+    }
+}
+
+/// Every setting. Integer flags come first, in `Flag` order.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        name: "DEBUG",
+        kind: Kind::Int { default: 0, min: 0, max: 7 },
+        doc: "1: one line per kernel (name, time, GFLOPS); 2: plus the plan, compiles and certificate status; 3: plus the kernel IR; 4: plus the rendered source",
+    },
+    Setting {
+        name: "THREADS",
+        kind: Kind::Int { default: 0, min: 0, max: 1 << 16 },
+        doc: "threads kernels run on (0: all cores; more than 8 per core is capped, with a warning)",
+    },
+    Setting {
+        name: "BEAM",
+        kind: Kind::Int { default: 0, min: 0, max: 64 },
+        doc: "N > 0: beam search (width N) over each GEMM's tuning, timed and verified on the real buffers; winners cached per shape, layout and machine",
+    },
+    Setting {
+        name: "NOOPT",
+        kind: Kind::Int { default: 0, min: 0, max: 1 },
+        doc: "1: no GEMM specialisation; every kernel runs the generic loop path",
+    },
+    Setting {
+        name: "KEEP_PACKED",
+        kind: Kind::Int { default: 1, min: 0, max: 1 },
+        doc: "0: pack B on every launch instead of keeping a GEMM's packed B for its next launch over the same B",
+    },
+    Setting {
+        name: "VERIFY",
+        kind: Kind::Int { default: 0, min: 0, max: 2 },
+        doc: "0: launch checks only; 1: also refuse any GEMM configuration without a proof certificate; 2: checked builds (AddressSanitizer, exact-size workspaces), for tests",
+    },
+    Setting {
+        name: "CACHE_MAX_MB",
+        kind: Kind::Int { default: 2048, min: 1, max: 1 << 30 },
+        doc: "size bound of the on-disk kernel cache in MiB (least recently used entries go first)",
+    },
+    Setting {
+        name: "DEVICE",
+        kind: Kind::Choice(&["CPU", "CUDA", "CUDA_EMU", "METAL_EMU"]),
+        doc: "where kernels run: CPU, CUDA (an NVIDIA GPU), CUDA_EMU or METAL_EMU (GPU kernels executed on the CPU by the emulator); unset: CUDA where a GPU is usable and passes a self-check, else CPU",
+    },
+    Setting {
+        name: "CACHE",
+        kind: Kind::Text,
+        doc: "the on-disk kernel cache (default `$XDG_CACHE_HOME/tgrad` or `~/.cache/tgrad`; it must be private to the user); `off`: a fresh private temporary directory per process",
+    },
+    Setting {
+        name: "CC",
+        kind: Kind::Text,
+        doc: "the C compiler (default clang, else cc)",
+    },
+    Setting {
+        name: "CXX",
+        kind: Kind::Text,
+        doc: "the C++ compiler of the GPU emulator (default clang++, else g++)",
+    },
+    Setting {
+        name: "COPT",
+        kind: Kind::Text,
+        doc: "C optimisation flags (default `-O2 -fno-unroll-loops`: the renderer unrolls)",
+    },
+    Setting {
+        name: "GEMM_TUNING",
+        kind: Kind::Text,
+        doc: "force one CPU GEMM tuning (`\"vw mr nr kc mc nc threads mchunks nchunks [packing [parallel]]\"`), for experiments; refused unless the templates support it",
+    },
+    Setting {
+        name: "NVRTC",
+        kind: Kind::Text,
+        doc: "libnvrtc to use (a file or a directory)",
+    },
+];
+
+/// The integer flags, in `SETTINGS` order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flag {
     Debug,
@@ -24,24 +144,35 @@ pub enum Flag {
     Beam,
     NoOpt,
     KeepPacked,
+    Verify,
+    CacheMaxMb,
 }
 
+const INT_FLAGS: usize = 7;
+
 impl Flag {
-    pub const ALL: [Flag; 5] = [
+    pub const ALL: [Flag; INT_FLAGS] = [
         Flag::Debug,
         Flag::Threads,
         Flag::Beam,
         Flag::NoOpt,
         Flag::KeepPacked,
+        Flag::Verify,
+        Flag::CacheMaxMb,
     ];
 
+    pub fn setting(self) -> &'static Setting {
+        &SETTINGS[self as usize]
+    }
+
     pub fn name(self) -> &'static str {
-        match self {
-            Flag::Debug => "DEBUG",
-            Flag::Threads => "THREADS",
-            Flag::Beam => "BEAM",
-            Flag::NoOpt => "NOOPT",
-            Flag::KeepPacked => "KEEP_PACKED",
+        self.setting().name
+    }
+
+    fn range(self) -> (i64, i64, i64) {
+        match self.setting().kind {
+            Kind::Int { default, min, max } => (default, min, max),
+            _ => unreachable!("integer flags come first in SETTINGS"),
         }
     }
 
@@ -50,28 +181,26 @@ impl Flag {
             .into_iter()
             .find(|f| f.name() == name)
             .ok_or_else(|| {
+                let known: Vec<&str> = Flag::ALL.iter().map(|f| f.name()).collect();
                 Error::InvalidArgument(format!(
-                    "unknown tgrad flag '{name}' (known: DEBUG, THREADS, BEAM, NOOPT, KEEP_PACKED)"
+                    "unknown tgrad flag '{name}' (known: {})",
+                    known.join(", ")
                 ))
             })
     }
 
     fn slot(self) -> &'static AtomicI64 {
-        static SLOTS: OnceLock<[AtomicI64; 5]> = OnceLock::new();
+        static SLOTS: OnceLock<[AtomicI64; INT_FLAGS]> = OnceLock::new();
         let slots = SLOTS.get_or_init(|| {
-            let read = |name: &str, default: i64| {
-                std::env::var(format!("TGRAD_{name}"))
-                    .ok()
+            Flag::ALL.map(|f| {
+                let (default, _, _) = f.range();
+                // invalid values are reported by `check_environment`; the default stands in
+                let v = env(f.setting())
+                    .filter(|v| f.setting().check(v).is_ok())
                     .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(default)
-            };
-            [
-                AtomicI64::new(read("DEBUG", 0)),
-                AtomicI64::new(read("THREADS", 0)),
-                AtomicI64::new(read("BEAM", 0)),
-                AtomicI64::new(read("NOOPT", 0)),
-                AtomicI64::new(read("KEEP_PACKED", 1)),
-            ]
+                    .unwrap_or(default);
+                AtomicI64::new(v)
+            })
         });
         &slots[self as usize]
     }
@@ -80,19 +209,77 @@ impl Flag {
         self.slot().load(Ordering::Relaxed)
     }
 
-    /// Set a flag, returning the previous value (so a context manager can restore it).
-    pub fn set(self, value: i64) -> i64 {
-        self.slot().swap(value, Ordering::Relaxed)
+    /// Set a flag, returning the previous value; out-of-range values are an error naming the
+    /// flag and its range.
+    pub fn set(self, value: i64) -> Result<i64> {
+        let (_, min, max) = self.range();
+        if !(min..=max).contains(&value) {
+            return Err(Error::InvalidArgument(format!(
+                "{} = {value} is out of range: allowed {min} to {max} ({})",
+                self.name(),
+                self.setting().doc
+            )));
+        }
+        Ok(self.slot().swap(value, Ordering::Relaxed))
     }
+}
+
+/// The word of a choice value: `CUDA:0` selects `CUDA` (tinygrad's device:index form).
+pub fn choice_word(raw: &str) -> &str {
+    raw.trim().split(':').next().unwrap_or("")
+}
+
+fn env(s: &Setting) -> Option<String> {
+    std::env::var(s.env()).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The value of a text or choice setting (None when unset). Read once per process.
+pub fn text(name: &str) -> Option<&'static str> {
+    static TEXT: OnceLock<Vec<(&'static str, Option<String>)>> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        SETTINGS
+            .iter()
+            .filter(|s| !matches!(s.kind, Kind::Int { .. }))
+            .map(|s| (s.name, env(s)))
+            .collect()
+    })
+    .iter()
+    .find(|(n, _)| *n == name)
+    .and_then(|(_, v)| v.as_deref())
+}
+
+/// Every registered `TGRAD_*` variable in the environment checked: the first bad value is an
+/// error naming the variable and what is allowed.
+pub fn check_environment() -> Result<()> {
+    for s in SETTINGS {
+        if let Some(v) = env(s) {
+            s.check(&v)?;
+        }
+    }
+    Ok(())
 }
 
 pub fn debug() -> i64 {
     Flag::Debug.get()
 }
 
-/// The number of threads kernels run on: TGRAD_THREADS, else every available core.
+/// Threads per core beyond which THREADS is capped.
+const MAX_THREADS_PER_CORE: usize = 8;
+
+/// The number of threads kernels run on: THREADS, else every available core; capped at
+/// `MAX_THREADS_PER_CORE` per core (warned once).
 pub fn threads() -> usize {
+    let cap = cores() * MAX_THREADS_PER_CORE;
     match Flag::Threads.get() {
+        n if n > 0 && n as usize > cap => {
+            static WARNED: OnceLock<()> = OnceLock::new();
+            WARNED.get_or_init(|| {
+                eprintln!(
+                    "tgrad: THREADS={n} is more than {MAX_THREADS_PER_CORE} per core; using {cap}"
+                );
+            });
+            cap
+        }
         n if n > 0 => n as usize,
         _ => cores(),
     }
@@ -103,4 +290,38 @@ pub fn cores() -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
     *CORES
         .get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_and_settings_agree() {
+        for (i, f) in Flag::ALL.into_iter().enumerate() {
+            assert_eq!(f as usize, i);
+            assert!(matches!(SETTINGS[i].kind, Kind::Int { .. }), "{}", f.name());
+        }
+        assert!(SETTINGS[INT_FLAGS..]
+            .iter()
+            .all(|s| !matches!(s.kind, Kind::Int { .. })));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_what_is_allowed() {
+        let threads = Flag::Threads.setting();
+        let e = threads.check("abc").unwrap_err().to_string();
+        assert!(
+            e.contains("TGRAD_THREADS") && e.contains("not an integer"),
+            "{e}"
+        );
+        assert!(Flag::Beam.setting().check("-1").is_err());
+        assert!(Flag::Debug.setting().check("2").is_ok());
+        let dev = SETTINGS.iter().find(|s| s.name == "DEVICE").unwrap();
+        let e = dev.check("METAL").unwrap_err().to_string();
+        assert!(e.contains("CUDA_EMU"), "{e}");
+        assert!(dev.check("cuda").is_ok());
+        assert!(Flag::Threads.set(-5).is_err());
+        assert!(Flag::Debug.set(1 << 40).is_err());
+    }
 }

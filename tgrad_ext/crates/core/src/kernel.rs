@@ -162,6 +162,19 @@ impl Expr {
         };
     }
 
+    /// Visit every node (pre-order).
+    pub fn visit(&self, f: &mut impl FnMut(&Expr)) {
+        f(self);
+        match &self.op {
+            ExprOp::Load { .. } | ExprOp::Const(_) | ExprOp::Acc => {}
+            ExprOp::Unary(_, a) | ExprOp::Cast(a) => a.visit(f),
+            ExprOp::Binary(_, a, b) => {
+                a.visit(f);
+                b.visit(f);
+            }
+        }
+    }
+
     pub fn contains_acc(&self) -> bool {
         match &self.op {
             ExprOp::Acc => true,
@@ -214,6 +227,19 @@ impl Kernel {
         )
     }
 
+    /// Every dtype the kernel stores, loads or computes in (renderers include helpers by it).
+    pub fn dtypes(&self) -> Vec<DType> {
+        let mut out = self.buf_dtypes.clone();
+        let mut add = |e: &Expr| out.push(e.dtype);
+        if let Some(r) = &self.reduction {
+            r.src.visit(&mut add);
+        }
+        self.body.visit(&mut add);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Every (buffer, view) the kernel reads, reduction source first.
     pub fn loads(&self) -> Vec<(usize, &View)> {
         let mut out = Vec::new();
@@ -229,5 +255,63 @@ impl Kernel {
             r.src.map_views(&mut f);
         }
         self.body.map_views(&mut f);
+    }
+}
+
+/// One line per node, children indented: the IR as TGRAD_DEBUG=3 and the golden IR files show it.
+impl std::fmt::Display for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn go(e: &Expr, depth: usize, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let pad = "  ".repeat(depth);
+            let d = e.dtype.name();
+            match &e.op {
+                ExprOp::Load { buf, view } => writeln!(
+                    f,
+                    "{pad}load b{buf} {d} offset={} strides={:?}",
+                    view.offset, view.strides
+                ),
+                ExprOp::Const(c) => writeln!(f, "{pad}const {c:e} {d}"),
+                ExprOp::Acc => writeln!(f, "{pad}acc {d}"),
+                ExprOp::Unary(op, a) => {
+                    writeln!(f, "{pad}{} {d}", op.name())?;
+                    go(a, depth + 1, f)
+                }
+                ExprOp::Binary(op, a, b) => {
+                    writeln!(f, "{pad}{} {d}", op.name())?;
+                    go(a, depth + 1, f)?;
+                    go(b, depth + 1, f)
+                }
+                ExprOp::Cast(a) => {
+                    writeln!(f, "{pad}cast {d}")?;
+                    go(a, depth + 1, f)
+                }
+            }
+        }
+        go(self, 0, f)
+    }
+}
+
+impl std::fmt::Display for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bufs: Vec<&str> = self.buf_dtypes.iter().map(|d| d.name()).collect();
+        writeln!(
+            f,
+            "kernel {} full={:?} reduce={:?} bufs=[{}]",
+            self.name(),
+            self.full_shape,
+            self.reduce_axes,
+            bufs.join(", ")
+        )?;
+        if let Some(r) = &self.reduction {
+            writeln!(f, "reduce {} {}", r.op.name(), r.dtype.name())?;
+            for line in r.src.to_string().lines() {
+                writeln!(f, "  {line}")?;
+            }
+        }
+        writeln!(f, "body")?;
+        for line in self.body.to_string().lines() {
+            writeln!(f, "  {line}")?;
+        }
+        Ok(())
     }
 }

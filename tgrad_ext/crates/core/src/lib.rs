@@ -1,10 +1,12 @@
 //! tgrad-core: tinygrad's matmul pipeline as typed Rust.
 //!
-//! lazy graph (`graph`, `tensor`) -> scheduler (`schedule`) -> kernel AST (`kernel`) ->
-//! optimisation and micro-ops (`codegen`) -> renderer (`render`) -> compiler and runtime
-//! (`runtime`), driven by `engine`. This crate knows nothing of Python.
+//! lazy graph (`graph`, `tensor`) -> scheduler (`schedule`) -> kernel AST (`kernel`) -> plans for
+//! a target (`codegen`: contractions, CPU and GPU GEMM plans, micro-ops, verifiers, search) ->
+//! source (`render`: C, CUDA, Metal) -> devices (`runtime`: buffers, the kernel cache, CPU and
+//! CUDA), driven by `engine` (one realize pipeline over any device). `abi` (the kernel ABI) and
+//! `target` are leaves every stage may use. This crate knows nothing of Python.
 
-pub mod beam;
+pub mod abi;
 pub mod codegen;
 pub mod dtype;
 pub mod engine;
@@ -18,6 +20,7 @@ pub mod rng;
 pub mod runtime;
 pub mod schedule;
 pub mod shape;
+pub mod target;
 pub mod tensor;
 
 pub use dtype::DType;

@@ -42,7 +42,7 @@ pub fn normal(n: usize) -> Vec<f64> {
 
 /// Fill a buffer of any dtype with uniform [0, 1) or standard normal numbers, in place (no
 /// temporary copy: B3's inputs are 16 MiB each, and memory is part of the benchmark).
-pub fn fill(buf: &mut crate::runtime::buffer::Buffer, normal: bool) {
+pub fn fill(buf: &mut crate::runtime::buffer::Buffer, normal: bool) -> crate::error::Result<()> {
     use crate::dtype::{f32_to_f16_bits, DType};
     const CHUNK: usize = 1 << 14;
     let n = buf.count();
@@ -56,20 +56,21 @@ pub fn fill(buf: &mut crate::runtime::buffer::Buffer, normal: bool) {
             uniform(len)
         };
         match dtype {
-            DType::F32 => buf.as_mut_slice::<f32>()[start..start + len]
+            DType::F32 => buf.as_mut_slice::<f32>()?[start..start + len]
                 .iter_mut()
                 .zip(&vals)
                 .for_each(|(d, &v)| *d = v as f32),
-            DType::F64 => buf.as_mut_slice::<f64>()[start..start + len].copy_from_slice(&vals),
-            DType::F16 => buf.as_mut_slice::<u16>()[start..start + len]
+            DType::F64 => buf.as_mut_slice::<f64>()?[start..start + len].copy_from_slice(&vals),
+            DType::F16 => buf.as_mut_slice::<u16>()?[start..start + len]
                 .iter_mut()
                 .zip(&vals)
                 .for_each(|(d, &v)| *d = f32_to_f16_bits(v as f32)),
-            DType::I32 => buf.as_mut_slice::<i32>()[start..start + len]
+            DType::I32 => buf.as_mut_slice::<i32>()?[start..start + len]
                 .iter_mut()
                 .zip(&vals)
                 .for_each(|(d, &v)| *d = v as i32),
         }
         start += len;
     }
+    Ok(())
 }

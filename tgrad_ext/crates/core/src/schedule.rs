@@ -113,7 +113,7 @@ impl Scheduler {
             return Ok(b);
         }
         let target = target.unwrap_or_else(|| node.clone());
-        let out = Arc::new(Buffer::new(node.dtype, node.numel(), false)?);
+        let out = Arc::new(Buffer::unallocated(node.dtype, node.numel())?);
         if node.numel() > 0 {
             let item = self.lower_kernel(&target, &out)?;
             self.out.items.push(item);

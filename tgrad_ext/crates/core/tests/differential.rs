@@ -138,7 +138,7 @@ fn unpacked_small_gemm_with_epilogue() {
 /// candidate rather than the default: check it directly, across several K blocks and with edges.
 #[test]
 fn cooperative_gemm_matches_the_reference() {
-    use tgrad_core::codegen::gemm::Tuning;
+    use tgrad_core::codegen::Tuning;
     rng::manual_seed(21);
     let (m, k, n) = (211, 600, 150);
     let (a, b) = (random(m * k), random(k * n));
@@ -146,7 +146,7 @@ fn cooperative_gemm_matches_the_reference() {
     let coop = "8 6 16 256 48 4096 3 1 1 0 1";
     assert_eq!(
         Tuning::parse(coop).unwrap().parallel,
-        tgrad_core::codegen::gemm::Parallel::Barrier
+        tgrad_core::codegen::cpu_gemm::Parallel::Barrier
     );
     check(
         &run_tuned(&c, coop),
@@ -186,7 +186,7 @@ fn every_packing_mode_matches_the_reference() {
 /// the shared mode hands to chunks), with the bias + relu epilogue, on one to three threads.
 #[test]
 fn every_parallel_mode_matches_the_reference() {
-    use tgrad_core::codegen::gemm::{Parallel, Tuning};
+    use tgrad_core::codegen::cpu_gemm::{Parallel, Tuning};
     rng::manual_seed(41);
     for &(batch, m, k, n, transpose_a) in &[
         (1, 211, 600, 150, false),

@@ -3,22 +3,47 @@
 //! epilogue, launch geometry). When libnvrtc is found (TGRAD_NVRTC, the NVIDIA wheels in the
 //! active virtual environment, or the system), every CUDA source is also compiled to PTX.
 
-use tgrad_core::codegen::{Program, Strategy};
+use tgrad_core::abi::LaunchDims;
+use tgrad_core::codegen::{self, Program, Strategy};
 use tgrad_core::graph::{BinaryOp, LazyRef, ReduceOp, UnaryOp};
-use tgrad_core::render::cuda::{CudaLaunch, CudaRenderer};
+use tgrad_core::render::cuda::CudaRenderer;
 use tgrad_core::render::metal::MetalRenderer;
 use tgrad_core::render::Renderer;
 use tgrad_core::runtime::buffer::Buffer;
 use tgrad_core::runtime::cuda::{nvrtc_compile, Nvrtc};
-use tgrad_core::{engine, tensor, DType};
+use tgrad_core::schedule::schedule;
+use tgrad_core::target::{GpuTarget, Target};
+use tgrad_core::{tensor, DType};
 
 fn input(dt: DType, shape: &[usize]) -> LazyRef {
     let n: usize = shape.iter().product();
     tensor::from_buffer(Buffer::new(dt, n, true).unwrap(), shape.to_vec()).unwrap()
 }
 
+/// The programs of `x` planned for an sm_90 GPU (the Metal renderer takes them too: the tiles
+/// differ by dialect only in `codegen::GpuTile`, which the Metal checks plan for themselves).
 fn programs(x: &LazyRef) -> Vec<Program> {
-    engine::plan_only(std::slice::from_ref(x)).unwrap()
+    plan_for(x, &Target::Gpu(GpuTarget::cuda(9, 0)))
+}
+
+fn plan_for(x: &LazyRef, t: &Target) -> Vec<Program> {
+    let s = schedule(std::slice::from_ref(x)).unwrap();
+    s.items
+        .iter()
+        .map(|i| codegen::plan(&i.kernel, t).unwrap())
+        .collect()
+}
+
+/// Grid, block and dynamic shared memory of a CUDA program.
+fn geometry(p: &Program) -> ([u32; 3], [u32; 3], u32) {
+    match CudaRenderer.launch_dims(p).unwrap() {
+        LaunchDims::Grid {
+            grid,
+            block,
+            shared_bytes,
+        } => (grid, block, shared_bytes),
+        other @ LaunchDims::Cpu { .. } => panic!("a CUDA program launched as {other:?}"),
+    }
 }
 
 fn matmul(dt: DType, m: usize, k: usize, n: usize) -> LazyRef {
@@ -39,8 +64,10 @@ fn cuda(p: &Program) -> String {
     CudaRenderer.render(p)
 }
 
+/// The Metal source of the same kernel, planned for an Apple GPU.
 fn metal(p: &Program) -> String {
-    MetalRenderer.render(p)
+    let mp = codegen::plan(&p.kernel, &Target::Gpu(GpuTarget::metal())).unwrap();
+    MetalRenderer.render(&mp)
 }
 
 /// Compile with NVRTC when it can be loaded; rendering alone is checked otherwise.
@@ -59,20 +86,21 @@ fn f32_matmul_is_a_tiled_simt_gemm() {
     let s = cuda(&p);
     assert!(s.contains("extern \"C\" __global__ void __launch_bounds__(256) tgrad_kernel(const long long* __restrict__ p, float* __restrict__ b0, const float* __restrict__ b1, const float* __restrict__ b2)"));
     assert!(
+        s.contains("const tg_gemm_params* P = (const tg_gemm_params*)p;"),
+        "parameters by name"
+    );
+    assert!(
         s.contains("extern __shared__"),
         "tiles staged in shared memory"
     );
     assert!(s.contains("*(const uint4*)"), "16-byte vector loads");
+    assert!(
+        !s.contains(" p[") && !s.contains("(p["),
+        "no positional parameter slots"
+    );
     assert!(!s.contains("mma.sync"), "no tensor cores for float");
     assert!(!s.contains("#include"), "NVRTC has no headers");
-    assert_eq!(
-        CudaRenderer::launch(&p),
-        CudaLaunch {
-            grid: [1, 1, 1],
-            block: [256, 1, 1],
-            shared_bytes: 2 * 2 * 16 * 132 * 4
-        }
-    );
+    assert_eq!(geometry(&p), ([1, 1, 1], [256, 1, 1], 2 * 2 * 16 * 132 * 4));
     nvrtc_check(&s);
     let m = metal(&p);
     assert!(m.contains("kernel void tgrad_kernel("));
@@ -92,13 +120,10 @@ fn half_matmul_uses_tensor_cores() {
         "half stored as 16 bits"
     );
     assert!(s.contains("tg_f2h("), "rounded to half on store");
-    let l = CudaRenderer::launch(&p);
-    assert_eq!(l.grid, [3, 2, 1], "N/128 x M/128 blocks");
-    assert_eq!(l.block, [256, 1, 1]);
-    assert!(
-        l.shared_bytes <= 48 * 1024,
-        "no opt-in shared memory needed"
-    );
+    let (grid, block, shared) = geometry(&p);
+    assert_eq!(grid, [3, 2, 1], "N/128 x M/128 blocks");
+    assert_eq!(block, [256, 1, 1]);
+    assert!(shared <= 48 * 1024, "no opt-in shared memory needed");
     nvrtc_check(&s);
     let m = metal(&p);
     assert!(m.contains("simdgroup_half8x8"));
@@ -118,18 +143,18 @@ fn relu_bias_epilogue_is_fused() {
     let p = only_gemm(&y);
     let s = cuda(&p);
     assert!(
-        s.contains("const float* __restrict__ E0 = b3"),
+        s.contains("e.p0 = b3 + P->op[3].offset"),
         "bias read in the epilogue"
     );
     assert!(
-        s.contains("C[m*csm + n*csn] = (float)(((x + E0[m*esm0 + n*esn0]) > 0 ? (x + E0[m*esm0 + n*esn0]) : 0));"),
+        s.contains("C[m*csm + n*csn] = ((x + e->p0[m*e->sm0 + n*e->sn0]) > 0 ? (x + e->p0[m*e->sm0 + n*e->sn0]) : 0);"),
         "relu(acc + bias) before the store: {}",
         s.lines().find(|l| l.contains("C[m*csm")).unwrap_or("")
     );
     nvrtc_check(&s);
     let m = metal(&p);
     assert!(
-        m.contains("E0[m*esm0 + n*esn0]"),
+        m.contains("e->p0[m*e->sm0 + n*e->sn0]"),
         "Metal applies the same epilogue"
     );
 }
@@ -140,8 +165,8 @@ fn batched_matmul_batches_over_grid_z() {
     let b = input(DType::F32, &[64, 128, 128]);
     let p = only_gemm(&tensor::dot(&a, &b).unwrap());
     let s = cuda(&p);
-    assert!(s.contains("for (long long tg_b = blockIdx.z; tg_b < NB; tg_b += gridDim.z)"));
-    assert_eq!(CudaRenderer::launch(&p).grid, [1, 1, 64]);
+    assert!(s.contains("for (long long tg_b = blockIdx.z; tg_b < P->batch; tg_b += gridDim.z)"));
+    assert_eq!(geometry(&p).0, [1, 1, 64]);
     nvrtc_check(&s);
     let a16 = input(DType::F16, &[8, 64, 128]);
     let b16 = input(DType::F16, &[8, 128, 64]);
@@ -157,12 +182,12 @@ fn sum_reduction_is_a_warp_per_output() {
     assert_eq!(ps.len(), 1);
     assert!(matches!(ps[0].strategy, Strategy::Loops(_)));
     let s = cuda(&ps[0]);
-    assert!(s.contains("__shfl_down_sync(0xffffffffu"));
+    assert!(s.contains("__shfl_down_sync(0xffffffffu") && s.contains("tg_shfl_down(v"));
     assert!(s.contains("for (long long tg_ri = tg_lane; tg_ri < tg_reds; tg_ri += 32)"));
     assert!(s.contains("if (tg_lane == 0)"));
-    let l = CudaRenderer::launch(&ps[0]);
-    assert_eq!(l.block, [32, 8, 1]);
-    assert_eq!(l.grid, [42, 1, 1], "ceil(333 / 8) blocks");
+    let (grid, block, _) = geometry(&ps[0]);
+    assert_eq!(block, [32, 8, 1]);
+    assert_eq!(grid, [42, 1, 1], "ceil(333 / 8) blocks");
     nvrtc_check(&s);
     let m = metal(&ps[0]);
     assert!(m.contains("[[thread_position_in_grid]]"));
@@ -186,7 +211,7 @@ fn elementwise_is_a_grid_stride_loop() {
     for p in programs(&y) {
         let s = cuda(&p);
         assert!(s.contains("tg_o += (long long)gridDim.x * blockDim.x"));
-        assert_eq!(CudaRenderer::launch(&p).block, [256, 1, 1]);
+        assert_eq!(geometry(&p).1, [256, 1, 1]);
         nvrtc_check(&s);
         let m = metal(&p);
         assert!(

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{abs_ref, check, f32s, random, reference, tensor_f32, LinearRelu};
-use tgrad_core::codegen::{self, gemm::Tuning, Strategy};
+use tgrad_core::codegen::{self, Strategy, Tuning};
 use tgrad_core::flags::Flag;
 use tgrad_core::graph::BinaryOp;
 use tgrad_core::runtime::cpu::kept_workspaces;
@@ -37,10 +37,10 @@ fn packed_b_is_kept_only_while_it_cannot_have_changed() {
     assert_eq!(kept_workspaces(), kept + 1);
 
     // TGRAD_KEEP_PACKED=0: packed on every launch
-    let before = Flag::KeepPacked.set(0);
+    let before = Flag::KeepPacked.set(0).unwrap();
     case.check_tuned(SHARED);
     case.check_tuned(SHARED);
-    Flag::KeepPacked.set(before);
+    Flag::KeepPacked.set(before).unwrap();
     assert_eq!(
         kept_workspaces(),
         kept + 1,
@@ -61,9 +61,10 @@ fn packed_b_is_kept_only_while_it_cannot_have_changed() {
     let sched = schedule(&[tensor::dot(&x, &t).unwrap()]).unwrap();
     let item = &sched.items[0];
     let tuning = Tuning::parse(SHARED).unwrap();
-    let program = codegen::plan_tuned(&item.kernel, &engine::target(), Some(&tuning));
+    let cpu = engine::cpu();
+    let program = codegen::plan_tuned(&item.kernel, &cpu.target(), Some(&tuning)).unwrap();
     assert!(matches!(program.strategy, Strategy::Gemm(_)));
-    launches.push(engine::launch_for(&program, item).unwrap());
+    launches.push(cpu.launch_for(&program, item).unwrap());
     let w_id = w.buffer().unwrap().id;
     for round in 0..3 {
         let w2 = random(k * n);
@@ -78,7 +79,7 @@ fn packed_b_is_kept_only_while_it_cannot_have_changed() {
         );
         let b2: Vec<f32> = w2.iter().map(|v| 2.0 * v).collect();
         check(
-            &f32s(item.bufs[0].as_bytes()),
+            &f32s(&item.bufs[0].to_vec().unwrap()),
             &reference(&a, &b2, 1, m, k, n),
             &abs_ref(&a, &b2, 1, m, k, n),
             k,

@@ -1,48 +1,70 @@
 //! GPU entry points: CUDA and Metal source for the kernels a graph would run, NVRTC compilation
-//! (no GPU needed), CUDA availability, and running a graph on the GPU. Conversion only.
+//! (no GPU needed), device availability and selection, and running a graph on a named device.
+//! Conversion only.
 
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use tgrad_core::codegen::Strategy;
-use tgrad_core::engine;
+use tgrad_core::abi::LaunchDims;
+use tgrad_core::codegen::{self, Program, Strategy};
 use tgrad_core::graph::LazyRef;
-use tgrad_core::render::cuda::{gemm_tile, CudaRenderer};
-use tgrad_core::render::metal::MetalRenderer;
-use tgrad_core::render::Renderer;
+use tgrad_core::render::{self, Renderer};
 use tgrad_core::runtime::cuda;
+use tgrad_core::schedule::schedule;
+use tgrad_core::target::{GpuTarget, Target};
+use tgrad_core::{engine, Result};
 
-use crate::{IntoPy, PyLazy};
+use crate::{core, PyLazy};
 
 fn roots(xs: &[PyRef<'_, PyLazy>]) -> Vec<LazyRef> {
     xs.iter().map(|x| x.0.clone()).collect()
 }
 
-/// The kernels realizing `xs` would run, as CUDA C: [(name, source, launch)], where launch holds
-/// grid, block, shared_bytes (dynamic shared memory), strategy, tensor_cores and signature.
+/// The programs realizing `roots` would run, planned for `target`.
+fn plan_for(roots: &[LazyRef], target: &Target) -> Result<Vec<Program>> {
+    let sched = schedule(roots)?;
+    sched
+        .items
+        .iter()
+        .map(|i| codegen::plan(&i.kernel, target))
+        .collect()
+}
+
+/// The kernels realizing `xs` would run, as CUDA C for an sm_90 GPU: [(name, source, launch)],
+/// where launch holds grid, block, shared_bytes (dynamic shared memory), strategy, tensor_cores
+/// and signature.
 #[pyfunction]
 fn render_cuda<'py>(
     py: Python<'py>,
     xs: Vec<PyRef<'py, PyLazy>>,
 ) -> PyResult<Vec<(String, String, Bound<'py, PyDict>)>> {
-    let progs = engine::plan_only(&roots(&xs)).py_err(py)?;
+    let r = roots(&xs);
+    let target = Target::Gpu(GpuTarget::cuda(9, 0));
+    let progs = core(py, || plan_for(&r, &target))?;
     let mut out = Vec::with_capacity(progs.len());
     for p in &progs {
-        let l = CudaRenderer::launch(p);
+        let renderer = render::for_target(&p.target);
         let d = PyDict::new(py);
-        d.set_item("grid", (l.grid[0], l.grid[1], l.grid[2]))?;
-        d.set_item("block", (l.block[0], l.block[1], l.block[2]))?;
-        d.set_item("shared_bytes", l.shared_bytes)?;
+        if let LaunchDims::Grid {
+            grid,
+            block,
+            shared_bytes,
+        } = core(py, || renderer.launch_dims(p))?
+        {
+            d.set_item("grid", (grid[0], grid[1], grid[2]))?;
+            d.set_item("block", (block[0], block[1], block[2]))?;
+            d.set_item("shared_bytes", shared_bytes)?;
+        }
         let (strategy, tc) = match &p.strategy {
-            Strategy::Gemm(g) => ("gemm", gemm_tile(g).tensor_cores),
+            Strategy::Gemm(g) => ("gemm", g.gpu().is_some_and(|t| t.matrix_units)),
             Strategy::Loops(_) => ("loops", false),
         };
         d.set_item("strategy", strategy)?;
         d.set_item("tensor_cores", tc)?;
         d.set_item("signature", p.signature.clone())?;
-        out.push((p.name.clone(), CudaRenderer.render(p), d));
+        out.push((p.name.clone(), renderer.render(p), d));
     }
     Ok(out)
 }
@@ -50,10 +72,11 @@ fn render_cuda<'py>(
 /// The kernels realizing `xs` would run, as Metal Shading Language: [(name, source)].
 #[pyfunction]
 fn render_metal(py: Python<'_>, xs: Vec<PyRef<'_, PyLazy>>) -> PyResult<Vec<(String, String)>> {
-    let progs = engine::plan_only(&roots(&xs)).py_err(py)?;
+    let r = roots(&xs);
+    let progs = core(py, || plan_for(&r, &Target::Gpu(GpuTarget::metal())))?;
     Ok(progs
         .iter()
-        .map(|p| (p.name.clone(), MetalRenderer.render(p)))
+        .map(|p| (p.name.clone(), render::metal::MetalRenderer.render(p)))
         .collect())
 }
 
@@ -71,40 +94,42 @@ fn nvrtc_compile(
         .as_deref()
         .map(|s| std::env::split_paths(s).collect())
         .unwrap_or_default();
-    py.allow_threads(|| cuda::nvrtc_compile_with(source, arch, &search))
-        .py_err(py)
+    core(py, || cuda::nvrtc_compile_with(source, arch, &search))
 }
 
 /// (True, device description) when CUDA is usable, else (False, the reason).
 #[pyfunction]
 fn cuda_available(py: Python<'_>) -> (bool, String) {
-    py.allow_threads(cuda::available)
+    match py.allow_threads(cuda::available) {
+        Ok(d) => (true, d),
+        Err(why) => (false, why),
+    }
 }
 
-/// The device `realize()` runs kernels on: "CUDA" when TGRAD_DEVICE names it, or when it is unset
-/// and CUDA is usable and passes its self-check; else "CPU". Decided once per process.
+/// The device `realize()` runs kernels on (TGRAD_DEVICE, else CUDA when usable and passing its
+/// self-check, else CPU). Decided once per process; an error names a device that cannot be used.
 #[pyfunction]
-fn default_device(py: Python<'_>) -> &'static str {
-    py.allow_threads(|| {
-        if tgrad_core::engine::cuda_selected() {
-            "CUDA"
-        } else {
-            "CPU"
-        }
-    })
+fn default_device(py: Python<'_>) -> PyResult<&'static str> {
+    core(py, engine::current_name)
 }
 
 /// Why CUDA is not picked automatically here (None: it is, when TGRAD_DEVICE is unset).
 #[pyfunction]
 fn cuda_auto_refusal(py: Python<'_>) -> Option<String> {
-    py.allow_threads(cuda::auto_refusal)
+    py.allow_threads(engine::why_not_cuda)
 }
 
-/// Realize `xs` on the CUDA device (kernels run on the GPU; results land in host buffers).
+/// Realize `xs` on the named device (kernels run there; results stay there until read).
 #[pyfunction]
-fn cuda_realize(py: Python<'_>, xs: Vec<PyRef<'_, PyLazy>>) -> PyResult<()> {
+fn realize_on(py: Python<'_>, device: &str, xs: Vec<PyRef<'_, PyLazy>>) -> PyResult<()> {
     let r = roots(&xs);
-    py.allow_threads(|| cuda::realize(&r)).py_err(py)
+    core(py, || engine::engine_for(device)?.realize(&r))
+}
+
+/// The devices a process can name.
+#[pyfunction]
+fn devices() -> Vec<&'static str> {
+    engine::select::DEVICES.to_vec()
 }
 
 /// Add the GPU functions to the native module.
@@ -114,9 +139,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(render_metal, m)?,
         wrap_pyfunction!(nvrtc_compile, m)?,
         wrap_pyfunction!(cuda_available, m)?,
-        wrap_pyfunction!(cuda_realize, m)?,
+        wrap_pyfunction!(realize_on, m)?,
         wrap_pyfunction!(default_device, m)?,
         wrap_pyfunction!(cuda_auto_refusal, m)?,
+        wrap_pyfunction!(devices, m)?,
     ] {
         m.add_function(f)?;
     }

@@ -35,6 +35,7 @@ fn to_py(py: Python<'_>, e: Error) -> PyErr {
         Error::Runtime(_) => "DeviceError",
         Error::Io(_) => "CacheError",
         Error::Unsupported(_) => "UnsupportedError",
+        Error::Internal(_) => "InternalError",
     };
     let msg = e.to_string();
     match py.import("tgrad.errors").and_then(|m| m.getattr(class)) {
@@ -54,6 +55,31 @@ impl<T> IntoPy<T> for tgrad_core::Result<T> {
     fn py_err(self, py: Python<'_>) -> PyResult<T> {
         self.map_err(|e| to_py(py, e))
     }
+}
+
+/// Run a core call with the GIL held; a panic becomes an `InternalError` (see `core`).
+fn guard<T>(py: Python<'_>, f: impl FnOnce() -> tgrad_core::Result<T>) -> PyResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|p| Err(Error::Internal(panic_message(&*p))))
+        .py_err(py)
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(ToString::to_string)
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".into())
+}
+
+/// Run a core call with the GIL released; a panic inside it becomes an `InternalError` (a
+/// `TgradError`) carrying the panic's message, so no panic crosses into Python and the process
+/// stays usable.
+fn core<T: Send>(py: Python<'_>, f: impl FnOnce() -> tgrad_core::Result<T> + Send) -> PyResult<T> {
+    py.allow_threads(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .unwrap_or_else(|p| Err(Error::Internal(panic_message(&*p))))
+    })
+    .py_err(py)
 }
 
 fn dtype(py: Python<'_>, name: &str) -> PyResult<DType> {
@@ -94,23 +120,23 @@ impl PyLazy {
     }
 
     fn reshape(&self, py: Python<'_>, shape: Vec<i64>) -> PyResult<PyLazy> {
-        tensor::reshape(&self.0, &shape).py_err(py).map(wrap)
+        guard(py, || tensor::reshape(&self.0, &shape)).map(wrap)
     }
 
     fn permute(&self, py: Python<'_>, order: Vec<i64>) -> PyResult<PyLazy> {
-        tensor::permute(&self.0, &order).py_err(py).map(wrap)
+        guard(py, || tensor::permute(&self.0, &order)).map(wrap)
     }
 
     fn transpose(&self, py: Python<'_>, dim0: i64, dim1: i64) -> PyResult<PyLazy> {
-        tensor::transpose(&self.0, dim0, dim1).py_err(py).map(wrap)
+        guard(py, || tensor::transpose(&self.0, dim0, dim1)).map(wrap)
     }
 
     fn expand(&self, py: Python<'_>, shape: Vec<i64>) -> PyResult<PyLazy> {
-        tensor::expand(&self.0, &shape).py_err(py).map(wrap)
+        guard(py, || tensor::expand(&self.0, &shape)).map(wrap)
     }
 
     fn shrink(&self, py: Python<'_>, ranges: Vec<(usize, usize)>) -> PyResult<PyLazy> {
-        tensor::shrink(&self.0, &ranges).py_err(py).map(wrap)
+        guard(py, || tensor::shrink(&self.0, &ranges)).map(wrap)
     }
 
     fn cast(&self, py: Python<'_>, dt: &str) -> PyResult<PyLazy> {
@@ -148,7 +174,7 @@ impl PyLazy {
                 )))
             }
         };
-        tensor::binary(op, &self.0, &other.0).py_err(py).map(wrap)
+        guard(py, || tensor::binary(op, &self.0, &other.0)).map(wrap)
     }
 
     fn reduce(&self, py: Python<'_>, op: &str, axes: Vec<i64>, keepdim: bool) -> PyResult<PyLazy> {
@@ -161,19 +187,17 @@ impl PyLazy {
                 )))
             }
         };
-        tensor::reduce(op, &self.0, &axes, keepdim)
-            .py_err(py)
-            .map(wrap)
+        guard(py, || tensor::reduce(op, &self.0, &axes, keepdim)).map(wrap)
     }
 
     fn dot(&self, py: Python<'_>, other: &PyLazy) -> PyResult<PyLazy> {
-        tensor::dot(&self.0, &other.0).py_err(py).map(wrap)
+        guard(py, || tensor::dot(&self.0, &other.0)).map(wrap)
     }
 
     /// Realize this node (the GIL is released while kernels run).
     fn realize(&self, py: Python<'_>) -> PyResult<()> {
         let roots = [self.0.clone()];
-        py.allow_threads(|| engine::realize(&roots)).py_err(py)
+        core(py, || engine::realize(&roots))
     }
 }
 
@@ -190,7 +214,7 @@ fn from_bytes(py: Python<'_>, data: PyBuffer<u8>, dt: &str, shape: Vec<usize>) -
     // SAFETY: the buffer is C-contiguous and `n` bytes long while `data` is held.
     let bytes = unsafe { std::slice::from_raw_parts(data.buf_ptr().cast::<u8>(), n) };
     let buf = Buffer::from_bytes(d, bytes).py_err(py)?;
-    tensor::from_buffer(buf, shape).py_err(py).map(wrap)
+    guard(py, || tensor::from_buffer(buf, shape)).map(wrap)
 }
 
 #[pyfunction]
@@ -201,8 +225,8 @@ fn full(py: Python<'_>, value: f64, dt: &str, shape: Vec<usize>) -> PyResult<PyL
 fn random(py: Python<'_>, dt: &str, shape: Vec<usize>, normal: bool) -> PyResult<PyLazy> {
     let d = dtype(py, dt)?;
     let mut buf = Buffer::new(d, tgrad_core::shape::numel(&shape), false).py_err(py)?;
-    rng::fill(&mut buf, normal);
-    tensor::from_buffer(buf, shape).py_err(py).map(wrap)
+    rng::fill(&mut buf, normal).py_err(py)?;
+    guard(py, || tensor::from_buffer(buf, shape)).map(wrap)
 }
 
 #[pyfunction]
@@ -224,7 +248,7 @@ fn manual_seed(seed: u64) {
 #[pyfunction]
 fn realize(py: Python<'_>, xs: Vec<PyRef<'_, PyLazy>>) -> PyResult<()> {
     let roots: Vec<LazyRef> = xs.iter().map(|x| x.0.clone()).collect();
-    py.allow_threads(|| engine::realize(&roots)).py_err(py)
+    core(py, || engine::realize(&roots))
 }
 
 /// Realize `x` (contiguously) and copy its bytes into a writable byte memoryview.
@@ -232,8 +256,13 @@ fn realize(py: Python<'_>, xs: Vec<PyRef<'_, PyLazy>>) -> PyResult<()> {
 fn copy_out(py: Python<'_>, x: &PyLazy, out: PyBuffer<u8>) -> PyResult<()> {
     let c = tensor::contiguous(&x.0);
     let roots = [c.clone()];
-    py.allow_threads(|| engine::realize(&roots)).py_err(py)?;
-    let buf = c.buffer().expect("realized above");
+    core(py, || engine::realize(&roots))?;
+    let buf = c.buffer().ok_or_else(|| {
+        to_py(
+            py,
+            Error::Internal("realize left the result unrealized".into()),
+        )
+    })?;
     if out.readonly() || !out.is_c_contiguous() || out.len_bytes() != buf.len_bytes() {
         return Err(PyValueError::new_err(format!(
             "copy_out needs a writable C-contiguous buffer of {} bytes, got {} bytes",
@@ -241,9 +270,14 @@ fn copy_out(py: Python<'_>, x: &PyLazy, out: PyBuffer<u8>) -> PyResult<()> {
             out.len_bytes()
         )));
     }
-    // SAFETY: checked writable, contiguous and the same length.
+    let bytes = core(py, || buf.host_bytes().map(|b| b.as_ptr() as usize))?;
+    // SAFETY: checked writable, contiguous and the same length; the host bytes are current.
     unsafe {
-        std::ptr::copy_nonoverlapping(buf.as_ptr(), out.buf_ptr().cast::<u8>(), buf.len_bytes());
+        std::ptr::copy_nonoverlapping(
+            bytes as *const u8,
+            out.buf_ptr().cast::<u8>(),
+            buf.len_bytes(),
+        );
     };
     Ok(())
 }
@@ -252,7 +286,7 @@ fn copy_out(py: Python<'_>, x: &PyLazy, out: PyBuffer<u8>) -> PyResult<()> {
 #[pyfunction]
 fn render(py: Python<'_>, xs: Vec<PyRef<'_, PyLazy>>) -> PyResult<Vec<(String, String, String)>> {
     let roots: Vec<LazyRef> = xs.iter().map(|x| x.0.clone()).collect();
-    let progs = engine::plan_only(&roots).py_err(py)?;
+    let progs = core(py, || engine::plan_only(&roots))?;
     Ok(progs
         .iter()
         .map(|p| (p.name.clone(), p.signature.clone(), engine::render(p)))
@@ -288,8 +322,7 @@ impl PyCaptured {
             })?;
             pairs.push((*id, buf));
         }
-        py.allow_threads(|| engine::replay(&self.0, &pairs))
-            .py_err(py)
+        core(py, || engine::replay(&self.0, &pairs))
     }
 }
 
@@ -316,18 +349,18 @@ fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
             "release"
         },
     )?;
-    let t = engine::target();
+    let t = tgrad_core::target::CpuTarget::host();
     d.set_item("isa", t.isa.name())?;
     d.set_item("threads", t.threads)?;
     d.set_item(
         "cache_dir",
-        tgrad_core::runtime::compiler::cache_dir()
+        tgrad_core::runtime::cache::Cache::get()
             .ok()
-            .map(|p| p.display().to_string()),
+            .map(|c| c.dir().display().to_string()),
     )?;
     d.set_item(
         "compiler",
-        tgrad_core::runtime::compiler::CCompiler::get()
+        tgrad_core::runtime::cpu::Compiler::c()
             .ok()
             .map(|c| format!("{} ({})", c.path, c.identity)),
     )?;
@@ -345,6 +378,7 @@ fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("beam_searches", s.beam_searches)?;
     d.set_item("beam_cache_hits", s.beam_cache_hits)?;
     d.set_item("beam_seconds", s.beam_seconds)?;
+    d.set_item("beam_rejected", s.beam_rejected)?;
     Ok(d)
 }
 

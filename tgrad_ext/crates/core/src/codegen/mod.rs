@@ -1,19 +1,81 @@
-//! From a kernel AST to a program description: simplify the index space, pick a strategy
-//! (generic loops as micro-ops, or a packed, register-blocked GEMM), and choose its
-//! optimisation parameters. Everything chosen here is data, printed at TGRAD_DEBUG>=2.
+//! From a kernel AST to a program description for a target: simplify the index space, pick a
+//! strategy (generic loops as micro-ops, or a contraction planned as a GEMM for the target), and
+//! choose its parameters. Everything chosen here is data, printed at TGRAD_DEBUG>=2.
+//!
+//! `plan` is the whole pipeline of this stage, in order:
+//! 1. `simplify`: merge dims every view walks contiguously, drop size-1 dims;
+//! 2. `kernel::verify`: the simplified AST is well formed;
+//! 3. `Contraction::recognise`: is it a GEMM (target-free)?
+//! 4. the target's GEMM plan (`CpuGemm` blocking, or a `GpuTile`), or `uops::linearize` for loops;
+//! 5. `uops::verify` on loop programs.
 
-pub mod gemm;
-pub mod opts;
+pub mod contraction;
+pub mod cpu_gemm;
+pub mod gpu_gemm;
+pub mod search;
 pub mod uops;
+pub mod verify;
 
-use crate::flags::Flag;
+use crate::abi::{GemmParams, LoopParams, ParamsShape};
+use crate::error::{Error, Result};
+use crate::flags::{self, Flag};
 use crate::kernel::Kernel;
-use crate::runtime::cpu::Scratch;
-use crate::runtime::pool::Join;
 use crate::shape::View;
+use crate::target::Target;
 
-pub use gemm::GemmPlan;
+pub use contraction::Contraction;
+pub use cpu_gemm::{CpuGemm, Tuning};
+pub use gpu_gemm::GpuTile;
 pub use uops::UOp;
+
+/// How a contraction is computed on its target.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GemmSchedule {
+    Cpu(CpuGemm),
+    Gpu(GpuTile),
+}
+
+/// A contraction with the target's plan for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GemmPlan {
+    pub c: Contraction,
+    pub schedule: GemmSchedule,
+}
+
+impl GemmPlan {
+    /// The CPU plan (None on a GPU target).
+    pub fn cpu(&self) -> Option<&CpuGemm> {
+        match &self.schedule {
+            GemmSchedule::Cpu(g) => Some(g),
+            GemmSchedule::Gpu(_) => None,
+        }
+    }
+
+    pub fn gpu(&self) -> Option<&GpuTile> {
+        match &self.schedule {
+            GemmSchedule::Gpu(t) => Some(t),
+            GemmSchedule::Cpu(_) => None,
+        }
+    }
+
+    pub fn params(&self) -> GemmParams {
+        let header = match &self.schedule {
+            GemmSchedule::Cpu(g) => g.header(&self.c),
+            GemmSchedule::Gpu(_) => self.c.header(),
+        };
+        GemmParams {
+            header,
+            operands: self.c.operands.clone(),
+        }
+    }
+}
+
+/// A loop program: micro-ops and, on the CPU, the threads it is split over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoopPlan {
+    pub uops: Vec<UOp>,
+    pub threads: usize,
+}
 
 /// How a kernel runs.
 // one `Strategy` per planned kernel, never stored in bulk: boxing the plan would buy nothing
@@ -21,28 +83,52 @@ pub use uops::UOp;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Strategy {
     /// Loops over the full shape, written as micro-ops.
-    Loops(Vec<UOp>),
-    /// A GEMM with a fused epilogue: packed panels, a register-blocked microkernel.
+    Loops(LoopPlan),
+    /// A contraction with a fused epilogue.
     Gemm(GemmPlan),
 }
 
-/// A kernel ready to render: its strategy, and the run-time parameters of this instance.
+/// A kernel ready to render for its target, with the run-time parameters of this instance.
 #[derive(Debug, Clone)]
 pub struct Program {
     pub name: String,
     /// Identifies the rendered source up to run-time parameters (the in-memory cache key).
     pub signature: String,
     pub kernel: Kernel,
+    pub target: Target,
     pub strategy: Strategy,
-    /// int64 parameters the compiled function reads (sizes, strides, offsets, splits).
+    /// The parameter words (`abi::GemmParams` or `abi::LoopParams`).
     pub params: Vec<i64>,
-    /// Scratch memory the launch needs (per thread and shared).
-    pub scratch: Scratch,
-    /// Threads the launch uses (1 for tiny kernels).
-    pub threads: usize,
-    /// Whether every thread must run its share (loops split by thread index, cooperative GEMMs
-    /// that meet at barriers) or threads claim chunks and late helpers may be skipped.
-    pub join: Join,
+}
+
+impl Program {
+    /// What the parameter struct looks like, for its C declaration.
+    pub fn params_shape(&self) -> ParamsShape {
+        match &self.strategy {
+            Strategy::Gemm(g) => ParamsShape::Gemm {
+                operands: g.c.operands.len(),
+            },
+            Strategy::Loops(_) => ParamsShape::Loop {
+                rank: self.kernel.full_shape.len(),
+                views: 1 + self.kernel.loads().len(),
+            },
+        }
+    }
+
+    pub fn flops(&self) -> f64 {
+        match &self.strategy {
+            Strategy::Gemm(g) => g.c.flops(),
+            Strategy::Loops(_) => self.kernel.full_shape.iter().product::<usize>() as f64,
+        }
+    }
+
+    /// The loop parameters (None for GEMMs).
+    pub fn loop_params(&self) -> Option<LoopParams> {
+        let ParamsShape::Loop { rank, views } = self.params_shape() else {
+            return None;
+        };
+        LoopParams::from_words(&self.params, rank, views)
+    }
 }
 
 /// Merge neighbouring dims that every view walks contiguously (never a reduced dim with a
@@ -66,67 +152,85 @@ pub fn simplify(kernel: &Kernel) -> Kernel {
         next += 1;
         v
     });
-    if out.reduce_axes.is_empty() && out.reduction.is_some() {
-        // every reduced dim had size 1: the reduction is over one element
-        out.reduce_axes = vec![];
-    }
     out
 }
 
-/// Plan a kernel for the CPU target.
-pub fn plan(kernel: &Kernel, target: &opts::CpuTarget) -> Program {
-    plan_tuned(kernel, target, forced_tuning().as_ref())
+/// TGRAD_GEMM_TUNING, parsed once: None when unset; an error names the setting and the problem.
+pub fn forced_tuning() -> Result<Option<Tuning>> {
+    static FORCED: std::sync::OnceLock<Result<Option<Tuning>>> = std::sync::OnceLock::new();
+    FORCED
+        .get_or_init(|| {
+            flags::text("GEMM_TUNING")
+                .map(|s| {
+                    Tuning::parse(s).map_err(|why| {
+                        Error::InvalidArgument(format!(
+                            "TGRAD_GEMM_TUNING={s:?} is not valid: {why}"
+                        ))
+                    })
+                })
+                .transpose()
+        })
+        .clone()
 }
 
-/// TGRAD_GEMM_TUNING="vw mr nr kc mc nc threads mchunks nchunks" forces every GEMM's choices
-/// (for experiments and for reproducing a BEAM result by hand).
-fn forced_tuning() -> Option<gemm::Tuning> {
-    static FORCED: std::sync::OnceLock<Option<gemm::Tuning>> = std::sync::OnceLock::new();
-    *FORCED.get_or_init(|| {
-        std::env::var("TGRAD_GEMM_TUNING")
-            .ok()
-            .as_deref()
-            .and_then(gemm::Tuning::parse)
-    })
+/// Plan a kernel for `target` (a CPU GEMM forced by TGRAD_GEMM_TUNING where set).
+pub fn plan(kernel: &Kernel, target: &Target) -> Result<Program> {
+    let forced = match target {
+        Target::Cpu(_) => forced_tuning()?,
+        Target::Gpu(_) => None,
+    };
+    plan_tuned(kernel, target, forced.as_ref())
 }
 
-/// Plan with given GEMM choices (from a BEAM search) instead of the heuristic's.
-pub fn plan_tuned(
-    kernel: &Kernel,
-    target: &opts::CpuTarget,
-    tuning: Option<&gemm::Tuning>,
-) -> Program {
+/// Plan with given CPU GEMM choices (from a BEAM search or a test) instead of the heuristic's.
+pub fn plan_tuned(kernel: &Kernel, target: &Target, tuning: Option<&Tuning>) -> Result<Program> {
     let k = simplify(kernel);
+    verify::kernel(&k).map_err(|e| e.context("after simplify"))?;
     let name = kernel.name();
-    if Flag::NoOpt.get() == 0 {
-        if let Some(g) = gemm::match_gemm(&k, target, tuning) {
-            let signature = g.signature();
-            let params = g.params.clone();
-            let scratch = g.scratch();
-            let threads = g.threads;
-            let join = g.parallel().join();
-            return Program {
-                name,
-                signature,
-                kernel: k,
-                strategy: Strategy::Gemm(g),
-                params,
-                scratch,
-                threads,
-                join,
-            };
-        }
+    let gemm = (Flag::NoOpt.get() == 0)
+        .then(|| Contraction::recognise(&k))
+        .flatten();
+    if let Some(c) = gemm {
+        let schedule = match target {
+            Target::Cpu(t) => {
+                if let Some(tu) = tuning {
+                    tu.check(c.acc, t.isa).map_err(|why| {
+                        Error::InvalidArgument(format!(
+                            "GEMM tuning '{}' is not supported: {why}",
+                            tu.encode()
+                        ))
+                    })?;
+                }
+                GemmSchedule::Cpu(CpuGemm::plan(&c, t, tuning))
+            }
+            Target::Gpu(t) => GemmSchedule::Gpu(GpuTile::choose(&c, t)),
+        };
+        let sched_sig = match &schedule {
+            GemmSchedule::Cpu(g) => g.signature(),
+            GemmSchedule::Gpu(t) => t.signature(),
+        };
+        let g = GemmPlan { c, schedule };
+        return Ok(Program {
+            name,
+            signature: format!("gemm|{target}|{sched_sig}|{}", g.c.signature()),
+            params: g.params().words(),
+            kernel: k,
+            target: target.clone(),
+            strategy: Strategy::Gemm(g),
+        });
     }
-    let (uops, params, threads) = uops::linearize(&k, target);
-    let signature = format!("loops|{}", k.signature());
-    Program {
+    let (uops, params) = uops::linearize(&k);
+    verify::uops(&uops, &k).map_err(|e| e.context("after linearize"))?;
+    let threads = match target {
+        Target::Cpu(t) => uops::cpu_threads(&k, t.threads),
+        Target::Gpu(_) => 1,
+    };
+    Ok(Program {
         name,
-        signature,
+        signature: format!("loops|{target}|{}", k.signature()),
         kernel: k,
-        strategy: Strategy::Loops(uops),
-        params,
-        scratch: Scratch::default(),
-        threads,
-        join: Join::Every,
-    }
+        target: target.clone(),
+        strategy: Strategy::Loops(LoopPlan { uops, threads }),
+        params: params.words(),
+    })
 }

@@ -9,7 +9,7 @@ use crate::dtype::DType;
 use crate::graph::{BinaryOp, ReduceOp, UnaryOp};
 use crate::kernel::{Expr, ExprOp, Kernel};
 
-use super::opts::CpuTarget;
+use crate::abi::{LoopParams, ViewParams};
 
 /// An SSA value id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -151,9 +151,8 @@ impl Builder {
     }
 }
 
-/// Linearize a (simplified) kernel. Returns the micro-ops, the run-time parameters and the
-/// number of threads to launch.
-pub fn linearize(k: &Kernel, target: &CpuTarget) -> (Vec<UOp>, Vec<i64>, usize) {
+/// Linearize a (simplified) kernel: its micro-ops and run-time parameters.
+pub fn linearize(k: &Kernel) -> (Vec<UOp>, LoopParams) {
     let rank = k.full_shape.len();
     let outer: Vec<usize> = (0..rank).filter(|d| !k.reduce_axes.contains(d)).collect();
     let mut b = Builder {
@@ -199,24 +198,120 @@ pub fn linearize(k: &Kernel, target: &CpuTarget) -> (Vec<UOp>, Vec<i64>, usize) 
         b.uops.push(UOp::EndRange { dim: d });
     }
 
-    let mut params: Vec<i64> = k.full_shape.iter().map(|&s| s as i64).collect();
-    let mut push_view = |v: &crate::shape::View| {
-        params.push(v.offset as i64);
-        params.extend(v.strides.iter().map(|&s| s as i64));
+    let view = |v: &crate::shape::View| ViewParams {
+        offset: v.offset as i64,
+        strides: v.strides.iter().map(|&s| s as i64).collect(),
     };
-    push_view(&k.out_view());
-    for (_, v) in k.loads() {
-        push_view(v);
-    }
-    // threads: only for enough work, and no more than the parallel dim's size
+    let mut views = vec![view(&k.out_view())];
+    views.extend(k.loads().into_iter().map(|(_, v)| view(v)));
+    let params = LoopParams {
+        shape: k.full_shape.iter().map(|&s| s as i64).collect(),
+        views,
+    };
+    (b.uops, params)
+}
+
+/// Threads a CPU loop program runs on: one for tiny kernels, else up to `max`, no more than the
+/// outer dims' elements.
+pub fn cpu_threads(k: &Kernel, max: usize) -> usize {
     let work: usize = k.full_shape.iter().product();
-    let par = outer.first().map_or(1, |&d| k.full_shape[d]);
-    let threads = if work < 1 << 15 {
+    let outs: usize = (0..k.full_shape.len())
+        .filter(|d| !k.reduce_axes.contains(d))
+        .map(|d| k.full_shape[d])
+        .product();
+    if work < 1 << 15 {
         1
     } else {
-        target.threads.min(par).max(1)
-    };
-    (b.uops, params, threads)
+        max.min(outs).max(1)
+    }
+}
+
+/// A micro-op program, one op per line, indented by range: as TGRAD_DEBUG=3 and the golden IR
+/// files show it.
+pub struct Listing<'a>(pub &'a [UOp]);
+
+impl std::fmt::Display for Listing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut depth = 0usize;
+        for u in self.0 {
+            if matches!(u, UOp::EndRange { .. }) {
+                depth = depth.saturating_sub(1);
+            }
+            let pad = "  ".repeat(depth);
+            let v = |x: &Val| format!("v{}", x.0);
+            match u {
+                UOp::Range { dim, kind } => writeln!(f, "{pad}range {dim} {kind:?}")?,
+                UOp::EndRange { dim } => writeln!(f, "{pad}end {dim}")?,
+                UOp::Load {
+                    out,
+                    buf,
+                    slot,
+                    dtype,
+                } => {
+                    writeln!(
+                        f,
+                        "{pad}{} = load b{buf} slot {slot} {}",
+                        v(out),
+                        dtype.name()
+                    )?;
+                }
+                UOp::Const { out, value, dtype } => {
+                    writeln!(f, "{pad}{} = const {value:e} {}", v(out), dtype.name())?;
+                }
+                UOp::Unary {
+                    out,
+                    op,
+                    src,
+                    dtype,
+                } => {
+                    writeln!(
+                        f,
+                        "{pad}{} = {} {} {}",
+                        v(out),
+                        op.name(),
+                        v(src),
+                        dtype.name()
+                    )?;
+                }
+                UOp::Binary {
+                    out,
+                    op,
+                    a,
+                    b,
+                    dtype,
+                } => writeln!(
+                    f,
+                    "{pad}{} = {} {} {} {}",
+                    v(out),
+                    op.name(),
+                    v(a),
+                    v(b),
+                    dtype.name()
+                )?,
+                UOp::Cast { out, src, from, to } => {
+                    writeln!(
+                        f,
+                        "{pad}{} = cast {} {} -> {}",
+                        v(out),
+                        v(src),
+                        from.name(),
+                        to.name()
+                    )?;
+                }
+                UOp::DefineAcc { out, op, dtype } => {
+                    writeln!(f, "{pad}{} = acc {} {}", v(out), op.name(), dtype.name())?;
+                }
+                UOp::Accumulate { acc, op, src } => {
+                    writeln!(f, "{pad}{} {}= {}", v(acc), op.name(), v(src))?;
+                }
+                UOp::Store { src, dtype } => writeln!(f, "{pad}store {} {}", v(src), dtype.name())?,
+            }
+            if matches!(u, UOp::Range { .. }) {
+                depth += 1;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -258,13 +353,8 @@ mod tests {
             },
             buf_dtypes: vec![DType::F32; 3],
         };
-        let (u, params, threads) = linearize(
-            &k,
-            &CpuTarget {
-                isa: super::super::opts::VectorIsa::Portable,
-                threads: 4,
-            },
-        );
+        let (u, params) = linearize(&k);
+        let threads = cpu_threads(&k, 4);
         assert!(matches!(
             u[0],
             UOp::Range {
@@ -282,10 +372,10 @@ mod tests {
         ));
         assert!(matches!(u.last(), Some(UOp::EndRange { dim: 0 })));
         // shape (2) + 3 views * (1 offset + 2 strides)
-        assert_eq!(params.len(), 2 + 3 * 3);
+        assert_eq!(params.words().len(), 2 + 3 * 3);
         assert_eq!(
-            &params[2..5],
-            &[0, 1, 0],
+            (params.views[0].offset, &params.views[0].strides[..]),
+            (0, &[1, 0][..]),
             "output view: contiguous over (4,1), broadcast on the reduce dim"
         );
         assert_eq!(threads, 1, "tiny kernels run on one thread");

@@ -20,19 +20,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+pub use crate::abi::Join;
+
 const SPIN: Duration = Duration::from_millis(5);
 
 type Job = *const (dyn Fn(usize) + Sync);
-
-/// Who must run a job: see the module docs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Join {
-    /// Every index in `0..n` runs exactly once.
-    Every,
-    /// Index 0 runs on the caller and must finish the job alone if need be; indices `1..n` run
-    /// only on workers that arrive before it has.
-    Helpers,
-}
 
 /// `entry`: generation << 32 | CLOSED | workers inside.
 const CLOSED: u64 = 1 << 31;

@@ -17,7 +17,7 @@ pub fn tensor_f32(data: &[f32], shape: &[usize]) -> LazyRef {
 
 pub fn read_f32(x: &LazyRef) -> Vec<f32> {
     engine::realize(std::slice::from_ref(x)).unwrap();
-    f32s(x.buffer().expect("realized").as_bytes())
+    f32s(&x.buffer().expect("realized").to_vec().unwrap())
 }
 
 pub fn f32s(bytes: &[u8]) -> Vec<f32> {
@@ -68,20 +68,20 @@ pub fn abs_ref(a: &[f32], b: &[f32], batch: usize, m: usize, k: usize, n: usize)
 
 /// Run the single kernel of `c` with a forced tuning and read its output.
 pub fn run_tuned(c: &LazyRef, tuning: &str) -> Vec<f32> {
-    use tgrad_core::codegen::{self, gemm::Tuning, Strategy};
+    use tgrad_core::codegen::{self, Strategy, Tuning};
     use tgrad_core::schedule::schedule;
     let sched = schedule(std::slice::from_ref(c)).unwrap();
     assert_eq!(sched.items.len(), 1, "one fused kernel");
     let item = &sched.items[0];
-    let target = engine::target();
+    let engine = engine::cpu();
     let t = Tuning::parse(tuning).unwrap();
-    let program = codegen::plan_tuned(&item.kernel, &target, Some(&t));
+    let program = codegen::plan_tuned(&item.kernel, &engine.target(), Some(&t)).unwrap();
     assert!(
         matches!(program.strategy, Strategy::Gemm(_)),
         "planned as a GEMM"
     );
-    engine::launch_quiet(&engine::launch_for(&program, item).unwrap()).unwrap();
-    f32s(item.bufs[0].as_bytes())
+    engine::launch_quiet(&engine.launch_for(&program, item).unwrap()).unwrap();
+    f32s(&item.bufs[0].to_vec().unwrap())
 }
 
 /// relu(A @ B + bias) on seeded random data (A optionally stored transposed), with its f64

@@ -1,6 +1,8 @@
 #include <stdint.h>
 #include <stddef.h>
 static inline int64_t tg_min(int64_t a, int64_t b) { return a < b ? a : b; }
+/* Half-precision conversions for C kernels, bit-exact round-to-nearest-even (no F16C needed). */
+#include <stdint.h>
 
 static inline float tg_h2f(uint16_t h) {
   uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, bits;
@@ -9,6 +11,7 @@ static inline float tg_h2f(uint16_t h) {
   else bits = s | ((e + 112u) << 23) | (m << 13);
   union { uint32_t u; float f; } v = { bits }; return v.f;
 }
+
 static inline uint16_t tg_f2h(float f) {
   union { float f; uint32_t u; } v = { f }; uint32_t x = v.u;
   uint16_t s = (uint16_t)((x >> 16) & 0x8000u); uint32_t e = (x >> 23) & 0xffu, m = x & 0x7fffffu;
@@ -27,21 +30,29 @@ static inline uint16_t tg_f2h(float f) {
   if (rem > 0x1000u || (rem == 0x1000u && (hm & 1u))) r++;
   return (uint16_t)r;
 }
+
 static inline float tg_hround(float x) { return tg_h2f(tg_f2h(x)); }
-/* E_16_8 : loops|r2red[]:add(L1r2:half,L2r2:half)->half */
+/* E_16_8 : loops|cpu/avx2+fma/2t|r2red[]:add(L1r2:half,L2r2:half)->half */
+typedef struct { int64_t offset; int64_t st[2]; } tg_view;
+typedef struct { int64_t n[2]; tg_view v[3]; } tg_loop_params;
 void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restrict ws, int64_t tid, int64_t nth) {
-  (void)ws;
+  (void)ws; (void)tid; (void)nth;
   uint16_t* restrict b0 = (uint16_t*)bufs[0];
   const uint16_t* restrict b1 = (const uint16_t*)bufs[1];
   const uint16_t* restrict b2 = (const uint16_t*)bufs[2];
-  const int64_t n0 = p[0];
-  const int64_t n1 = p[1];
-  for (int64_t i0 = n0*tid/nth; i0 < n0*(tid+1)/nth; i0++) {
-    for (int64_t i1 = 0; i1 < n1; i1++) {
-      const float v1 = tg_h2f(b1[p[5] + i0*p[6] + i1*p[7]]);
-      const float v2 = tg_h2f(b2[p[8] + i0*p[9] + i1*p[10]]);
-      const float v0 = (v1 + v2);
-      b0[p[2] + i0*p[3] + i1*p[4]] = tg_f2h(v0);
+  const tg_loop_params* P = (const tg_loop_params*)p;
+  const int64_t tg_outs = P->n[0] * P->n[1];
+  const int64_t tg_lo = tg_outs * tid / nth, tg_hi = tg_outs * (tid + 1) / nth;
+  int64_t tg_r0 = tg_lo;
+  int64_t i1 = tg_r0 % P->n[1]; tg_r0 /= P->n[1];
+  int64_t i0 = tg_r0;
+  for (int64_t tg_o = tg_lo; tg_o < tg_hi; tg_o++) {
+    const float v1 = tg_h2f(b1[P->v[1].offset + i0*P->v[1].st[0] + i1*P->v[1].st[1]]);
+    const float v2 = tg_h2f(b2[P->v[2].offset + i0*P->v[2].st[0] + i1*P->v[2].st[1]]);
+    const float v0 = (v1 + v2);
+    b0[P->v[0].offset + i0*P->v[0].st[0] + i1*P->v[0].st[1]] = tg_f2h(v0);
+    if (++i1 == P->n[1]) { i1 = 0;
+    i0++;
     }
   }
 }

@@ -1,25 +1,55 @@
-//! CPU programs: a compiled shared object, loaded once, launched across the worker pool.
+//! CPU programs: a compiled shared object, loaded once (unloaded when the last handle goes),
+//! launched across the worker pool with per-thread and shared workspaces (`abi::Scratch`).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use libloading::Library;
 
-use super::buffer::Buffer;
-use super::pool::{Join, Pool};
-use crate::dtype::DType;
+use crate::abi::{Join, KernelFn, LaunchDims, Scratch, ENTRY, SHARED_HEADER};
 use crate::error::{Error, Result};
-use crate::render::ENTRY;
-
-/// `void tgrad_kernel(const int64_t* p, char** bufs, char* ws, int64_t tid, int64_t nth)`
-pub type KernelFn = unsafe extern "C" fn(*const i64, *const *mut u8, *mut u8, i64, i64);
+use crate::runtime::buffer::{Access, Buffer};
+use crate::runtime::device::Program;
+use crate::runtime::pool::Pool;
 
 pub struct CpuProgram {
     _lib: Library,
     func: KernelFn,
     /// Unique per loaded program (never reused), so kept workspace contents name their producer.
     id: u64,
+}
+
+impl Program for CpuProgram {
+    fn launch(
+        &self,
+        params: &[i64],
+        bufs: &[Arc<Buffer>],
+        dims: &LaunchDims,
+        keep: bool,
+    ) -> Result<bool> {
+        let LaunchDims::Cpu {
+            threads,
+            join,
+            scratch,
+        } = *dims
+        else {
+            return Err(Error::Runtime(format!(
+                "a CPU program cannot be launched with {dims:?}"
+            )));
+        };
+        let mut ptrs = Vec::with_capacity(bufs.len());
+        for (i, b) in bufs.iter().enumerate() {
+            let access = if i == 0 { Access::Write } else { Access::Read };
+            ptrs.push(b.host_ptr(access)?);
+        }
+        let source = scratch
+            .derived_from
+            .filter(|_| keep)
+            .and_then(|i| bufs.get(i))
+            .map(|b| b.id);
+        self.launch_raw(params, &ptrs, threads, join, scratch, source)
+    }
 }
 
 impl std::fmt::Debug for CpuProgram {
@@ -56,7 +86,7 @@ impl CpuProgram {
     /// the id of buffer `scratch.derived_from` when the shared workspace may be kept across
     /// launches (see `Scratch::derived_from`); None zeroes its flags as usual. Returns whether
     /// the workspace's data was kept.
-    pub fn launch(
+    pub fn launch_raw(
         &self,
         params: &[i64],
         bufs: &[*mut u8],
@@ -91,10 +121,11 @@ impl CpuProgram {
         // what the launch leaves behind is valid for the next launch with the same key
         ws.shared_key = key;
         let ws = &mut ws.bufs;
-        ws[threads].as_mut_slice::<f32>()[..zeroed].fill(0.0);
-        let ws_ptrs: Vec<usize> = ws.iter().map(|b| b.as_ptr() as usize).collect();
+        // SAFETY: the shared workspace holds at least SHARED_HEADER + shared_zeroed bytes.
+        unsafe { std::ptr::write_bytes(ws[threads].ptr, 0, zeroed * 4) };
+        let ws_ptrs: Vec<usize> = ws.iter().map(|b| b.ptr as usize).collect();
         let mut all_bufs = bufs.to_vec();
-        all_bufs.push(ws[threads].as_ptr());
+        all_bufs.push(ws[threads].ptr);
         let (pp, bp, f) = (
             params.as_ptr() as usize,
             all_bufs.as_ptr() as usize,
@@ -127,27 +158,6 @@ pub fn kept_workspaces() -> u64 {
     KEPT.load(Ordering::Relaxed)
 }
 
-/// Bytes at the start of the shared workspace reserved for the kernel's barrier (two counters,
-/// a cache line apart) and, on a third line, the counter GEMM chunks are claimed from.
-pub const SHARED_HEADER: usize = 192;
-/// Index (in int64s) of the chunk counter in the shared workspace.
-pub const CLAIM_COUNTER: usize = 16;
-
-/// Scratch memory a launch needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Scratch {
-    /// Bytes private to each thread (packed blocks of A and B).
-    pub per_thread: usize,
-    /// Bytes of the workspace all threads share, after `SHARED_HEADER`.
-    pub shared: usize,
-    /// Bytes after `SHARED_HEADER` zeroed before a launch (claim flags); at most `shared`.
-    pub shared_zeroed: usize,
-    /// The shared bytes are derived from this buffer alone (a packed copy of it). Buffers never
-    /// change once written, so the next launch of the same program with equal parameters and the
-    /// same buffer (by id) keeps them, flags included, and skips the packing they record.
-    pub derived_from: Option<usize>,
-}
-
 /// What the shared workspace holds beyond its header: data a launch of `program` with `params`
 /// derived from buffer `buffer`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,8 +168,45 @@ struct SharedKey {
     buffer: u64,
 }
 
+/// 64-byte aligned workspace memory.
+struct Aligned {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: owned memory; threads use disjoint workspaces (or the shared one's atomics).
+unsafe impl Send for Aligned {}
+
+impl Aligned {
+    fn new(len: usize) -> Result<Aligned> {
+        let layout = std::alloc::Layout::from_size_align(len.max(64), 64)
+            .map_err(|_| Error::OutOfMemory { bytes: len })?;
+        // SAFETY: a non-zero size.
+        let ptr = unsafe { std::alloc::alloc(layout) };
+        if ptr.is_null() {
+            return Err(Error::OutOfMemory { bytes: len });
+        }
+        Ok(Aligned {
+            ptr,
+            len: len.max(64),
+        })
+    }
+}
+
+impl Drop for Aligned {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe {
+            std::alloc::dealloc(
+                self.ptr,
+                std::alloc::Layout::from_size_align_unchecked(self.len, 64),
+            );
+        };
+    }
+}
+
 struct Workspaces {
-    bufs: Vec<Buffer>,
+    bufs: Vec<Aligned>,
     /// What the shared workspace (the last of `bufs`) holds; None after it is (re)allocated.
     shared_key: Option<SharedKey>,
 }
@@ -187,11 +234,10 @@ fn workspaces(
     for i in 0..=threads {
         let need = if i == threads { shared } else { per_thread }.max(64);
         if i >= ws.bufs.len() {
-            ws.bufs
-                .push(Buffer::new(DType::F32, need.div_ceil(4), false)?);
+            ws.bufs.push(Aligned::new(need)?);
             moved |= i == threads;
-        } else if ws.bufs[i].len_bytes() < need {
-            ws.bufs[i] = Buffer::new(DType::F32, need.div_ceil(4), false)?;
+        } else if ws.bufs[i].len < need {
+            ws.bufs[i] = Aligned::new(need)?;
             moved |= i == threads;
         }
     }

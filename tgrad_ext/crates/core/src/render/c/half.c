@@ -1,0 +1,31 @@
+/* Half-precision conversions for C kernels, bit-exact round-to-nearest-even (no F16C needed). */
+#include <stdint.h>
+
+static inline float tg_h2f(uint16_t h) {
+  uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, bits;
+  if (e == 0) { float f = (float)m * 5.9604644775390625e-8f; return s ? -f : f; }
+  if (e == 31) bits = s | 0x7f800000u | (m << 13);
+  else bits = s | ((e + 112u) << 23) | (m << 13);
+  union { uint32_t u; float f; } v = { bits }; return v.f;
+}
+
+static inline uint16_t tg_f2h(float f) {
+  union { float f; uint32_t u; } v = { f }; uint32_t x = v.u;
+  uint16_t s = (uint16_t)((x >> 16) & 0x8000u); uint32_t e = (x >> 23) & 0xffu, m = x & 0x7fffffu;
+  if (e == 255) return (uint16_t)(s | 0x7c00u | (m ? 0x200u : 0u));
+  int32_t ne = (int32_t)e - 112;
+  if (ne >= 31) return (uint16_t)(s | 0x7c00u);
+  if (ne <= 0) {
+    if (ne < -10) return s;
+    m |= 0x800000u; uint32_t shift = (uint32_t)(14 - ne);
+    uint32_t hm = m >> shift, rem = m & ((1u << shift) - 1u), halfway = 1u << (shift - 1u);
+    if (rem > halfway || (rem == halfway && (hm & 1u))) hm++;
+    return (uint16_t)(s | hm);
+  }
+  uint32_t hm = m >> 13, rem = m & 0x1fffu;
+  uint32_t r = (uint32_t)s | ((uint32_t)ne << 10) | hm;
+  if (rem > 0x1000u || (rem == 0x1000u && (hm & 1u))) r++;
+  return (uint16_t)r;
+}
+
+static inline float tg_hround(float x) { return tg_h2f(tg_f2h(x)); }

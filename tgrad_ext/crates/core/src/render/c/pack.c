@@ -1,0 +1,96 @@
+/* CPU GEMM, static part: packing A into MR-row micro-panels and B into NR-column micro-panels
+   (zero-padded at the edges), and the on-demand packing of Parallel::Shared. */
+#ifndef TG_PACK_C
+#define TG_PACK_C
+#include "sync.c"
+
+#if TG_TR8
+/* Full MR-row panels of f32 A (contiguous along k) with 8-wide vectors: 8 columns of the
+   panel's rows loaded (rows past MR repeat row 0), transposed in registers, and the first MR
+   floats of each column stored: 24 shuffles and 8 stores replace MR x 8 strided scalar stores.
+   Rendered where VW is 8, MR <= 8 and A is f32. */
+static inline void tg_tr8(tg_v* x) {
+  const tg_v t0 = __builtin_shufflevector(x[0], x[1], 0, 8, 1, 9, 4, 12, 5, 13);
+  const tg_v t1 = __builtin_shufflevector(x[0], x[1], 2, 10, 3, 11, 6, 14, 7, 15);
+  const tg_v t2 = __builtin_shufflevector(x[2], x[3], 0, 8, 1, 9, 4, 12, 5, 13);
+  const tg_v t3 = __builtin_shufflevector(x[2], x[3], 2, 10, 3, 11, 6, 14, 7, 15);
+  const tg_v t4 = __builtin_shufflevector(x[4], x[5], 0, 8, 1, 9, 4, 12, 5, 13);
+  const tg_v t5 = __builtin_shufflevector(x[4], x[5], 2, 10, 3, 11, 6, 14, 7, 15);
+  const tg_v t6 = __builtin_shufflevector(x[6], x[7], 0, 8, 1, 9, 4, 12, 5, 13);
+  const tg_v t7 = __builtin_shufflevector(x[6], x[7], 2, 10, 3, 11, 6, 14, 7, 15);
+  const tg_v s0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
+  const tg_v s1 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+  const tg_v s2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
+  const tg_v s3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+  const tg_v s4 = __builtin_shufflevector(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13);
+  const tg_v s5 = __builtin_shufflevector(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+  const tg_v s6 = __builtin_shufflevector(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13);
+  const tg_v s7 = __builtin_shufflevector(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+  x[0] = __builtin_shufflevector(s0, s4, 0, 1, 2, 3, 8, 9, 10, 11);
+  x[1] = __builtin_shufflevector(s1, s5, 0, 1, 2, 3, 8, 9, 10, 11);
+  x[2] = __builtin_shufflevector(s2, s6, 0, 1, 2, 3, 8, 9, 10, 11);
+  x[3] = __builtin_shufflevector(s3, s7, 0, 1, 2, 3, 8, 9, 10, 11);
+  x[4] = __builtin_shufflevector(s0, s4, 4, 5, 6, 7, 12, 13, 14, 15);
+  x[5] = __builtin_shufflevector(s1, s5, 4, 5, 6, 7, 12, 13, 14, 15);
+  x[6] = __builtin_shufflevector(s2, s6, 4, 5, 6, 7, 12, 13, 14, 15);
+  x[7] = __builtin_shufflevector(s3, s7, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+static void pack_a_tr8(int64_t kc, const float* restrict a, int64_t sm, float* restrict ap) {
+  const float* r[8];
+  for (int i = 0; i < 8; i++) r[i] = a + (i < MR ? i : 0) * sm;
+  int64_t k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    tg_v x[8];
+    for (int i = 0; i < 8; i++) x[i] = *(const tg_vu*)(r[i] + k);
+    tg_tr8(x);
+    /* 8-wide stores in order: each overwrites the MR..7 tail its predecessor wrote past its
+       column; the panel's last column stores MR floats only (nothing past the panel) */
+    for (int c = 0; c < 7; c++) *(tg_vu*)(ap + (k + c) * MR) = x[c];
+    if (k + 8 < kc) *(tg_vu*)(ap + (k + 7) * MR) = x[7];
+    else __builtin_memcpy(ap + (k + 7) * MR, &x[7], MR * sizeof(float));
+  }
+  for (; k < kc; k++) for (int i = 0; i < MR; i++) ap[k * MR + i] = a[i * sm + k];
+}
+#define TG_PACK_A_ROWS(kc, a, sm, ap) pack_a_tr8(kc, a, sm, ap)
+#else
+#define TG_PACK_A_ROWS(kc, a, sm, ap) \
+  for (int64_t i = 0; i < MR; i++) for (int64_t k = 0; k < (kc); k++) (ap)[k*MR+i] = TG_LOAD_A((a)[i*(sm) + k])
+#endif
+
+static void pack_a(int64_t mc, int64_t kc, const TG_TA* restrict a, int64_t sm, int64_t sk, TG_ACC* restrict ap) {
+  for (int64_t i0 = 0; i0 < mc; i0 += MR, ap += MR*kc) {
+    const int64_t mr = tg_min(MR, mc - i0);
+    if (mr == MR && sk == 1) { TG_PACK_A_ROWS(kc, a + i0*sm, sm, ap); }
+    else if (mr == MR) { for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = TG_LOAD_A(a[(i0+i)*sm + k*sk]); }
+    else if (sk == 1) { for (int64_t i = 0; i < MR; i++) { if (i < mr) for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = TG_LOAD_A(a[(i0+i)*sm + k]); else for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = 0; } }
+    else { for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = i < mr ? TG_LOAD_A(a[(i0+i)*sm + k*sk]) : 0; }
+  }
+}
+
+static void pack_b(int64_t kc, int64_t nc, const TG_TB* restrict b, int64_t sk, int64_t sn, TG_ACC* restrict bp) {
+  for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR*kc) {
+    const int64_t nr = tg_min(NR, nc - j0);
+    if (nr == NR && sn == 1) { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = TG_LOAD_B(b[k*sk + j0 + j]); }
+    else if (nr == NR) { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = TG_LOAD_B(b[k*sk + (j0+j)*sn]); }
+    else { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = j < nr ? TG_LOAD_B(b[k*sk + (j0+j)*sn]) : 0; }
+  }
+}
+
+/* Parallel::Shared: B micro-panel `q` of one K block, packed by whichever thread needs it first
+   (flag 0 unpacked, 1 packing, 2 ready); a thread that finds it being packed packs the next
+   unpacked ones meanwhile, then waits (packing one takes about a microsecond). */
+static void tg_need_b(int32_t* fl, int64_t q, int64_t np, int64_t kc, int64_t N, const TG_TB* B, int64_t bsk,
+    int64_t bsn, TG_ACC* bk) {
+  if (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) == 2) return;
+  for (int64_t r = q; r < np && r < q + TG_SHARED_LOOKAHEAD; r++) {
+    int32_t z = 0;
+    if (__atomic_load_n(&fl[r], __ATOMIC_RELAXED) == 0
+        && __atomic_compare_exchange_n(&fl[r], &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+      pack_b(kc, tg_min(NR, N - r*NR), B + r*NR*bsn, bsk, bsn, bk + r*NR*kc);
+      __atomic_store_n(&fl[r], 2, __ATOMIC_RELEASE);
+    }
+    if (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) == 2) return;
+  }
+  while (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) != 2) tg_pause();
+}
+#endif /* TG_PACK_C */

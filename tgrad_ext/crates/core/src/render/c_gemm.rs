@@ -1,0 +1,344 @@
+//! The generated part of a CPU GEMM program: what varies with the plan (types, tile constants,
+//! which paths are compiled, the epilogue and the unrolled MR x NR microkernels), followed by
+//! the static sources of `render/c/`, which read it as the header `tg_gemm.h`.
+
+use std::fmt::Write as _;
+
+use super::c::{inline_source, BLIS_C, C, PACK_C, SYNC_C, VECTOR_C};
+use crate::abi::{self, ParamsShape};
+use crate::codegen::cpu_gemm::{CpuGemm, Packing, Parallel, PREFETCH_NEXT_MAX_BYTES};
+use crate::codegen::{Contraction, GemmPlan, Program};
+use crate::dtype::DType;
+use crate::graph::{BinaryOp, UnaryOp};
+use crate::kernel::{Expr, ExprOp};
+
+/// How many micro-panels past the one it needs a thread packs while another packs that one.
+const SHARED_LOOKAHEAD: usize = 4;
+/// Cache lines prefetched per microkernel call.
+const PREFETCH_LINES_PER_TILE: usize = 16;
+
+/// Which optional paths a plan's program compiles.
+struct Paths {
+    /// C holds partial sums across K blocks (it has the accumulator's type).
+    c_accumulates: bool,
+    /// Full tiles apply the epilogue on whole vectors.
+    vec_epi: bool,
+    /// One output row or column through the vector products (C, A and B in the accumulator's type).
+    vector: bool,
+    a_inplace: bool,
+    b_inplace: bool,
+    /// f32 A panels packed with 8x8 register transposes.
+    tr8: bool,
+}
+
+fn paths(c: &Contraction, g: &CpuGemm) -> Paths {
+    let c_accumulates = c.out_dtype == c.acc;
+    let inplace_ok = c_accumulates && c.a.1 == c.acc && c.b.1 == c.acc;
+    Paths {
+        c_accumulates,
+        vec_epi: c_accumulates && vector_epilogue(&c.epilogue, c.acc),
+        vector: inplace_ok,
+        a_inplace: inplace_ok && g.packing != Packing::Both,
+        b_inplace: inplace_ok && g.packing == Packing::Neither,
+        tr8: c.a.1 == c.acc && c.acc == DType::F32 && g.opts.vw == 8 && g.opts.mr <= 8,
+    }
+}
+
+/// The header the static sources include (`tg_gemm.h`): everything that varies with the plan.
+pub fn header(p: &Program, g: &GemmPlan, cpu: &CpuGemm) -> String {
+    let c = &g.c;
+    let o = &cpu.opts;
+    let ps = paths(c, cpu);
+    let acc = C.compute(c.acc);
+    let mut s = C.params_decl(&ParamsShape::Gemm {
+        operands: c.operands.len(),
+    });
+    s.push_str(&abi::c_workspace_constants());
+    let def = |s: &mut String, name: &str, v: &dyn std::fmt::Display| {
+        let _ = writeln!(s, "#define {name} {v}");
+    };
+    def(&mut s, "MR", &o.mr);
+    def(&mut s, "NR", &o.nr);
+    def(&mut s, "VW", &o.vw);
+    def(&mut s, "TG_ACC", &acc);
+    def(&mut s, "TG_TA", &C.storage(c.a.1));
+    def(&mut s, "TG_TB", &C.storage(c.b.1));
+    def(&mut s, "TG_TC", &C.storage(c.out_dtype));
+    def(
+        &mut s,
+        "TG_LOAD_A(x)",
+        &format!("(({acc}){})", C.load_cvt(c.a.1, "(x)")),
+    );
+    def(
+        &mut s,
+        "TG_LOAD_B(x)",
+        &format!("(({acc}){})", C.load_cvt(c.b.1, "(x)")),
+    );
+    def(&mut s, "TG_STORE_C(x)", &C.store_cvt(c.out_dtype, "(x)"));
+    def(&mut s, "TG_ABUF", &c.a.0);
+    def(&mut s, "TG_BBUF", &c.b.0);
+    def(&mut s, "TG_NBUFS", &p.kernel.buf_dtypes.len());
+    for (name, on) in [
+        ("TG_TR8", ps.tr8),
+        ("TG_VECTOR_PATH", ps.vector),
+        ("TG_A_INPLACE", ps.a_inplace),
+        ("TG_B_INPLACE", ps.b_inplace),
+    ] {
+        def(&mut s, name, &u8::from(on));
+    }
+    def(&mut s, "TG_PACKING_BOTH", &Packing::Both.code());
+    def(&mut s, "TG_PACKING_NEITHER", &Packing::Neither.code());
+    def(&mut s, "TG_PARALLEL_BARRIER", &Parallel::Barrier.code());
+    def(&mut s, "TG_PARALLEL_SHARED", &Parallel::Shared.code());
+    def(
+        &mut s,
+        "TG_PREFETCH_NEXT_MAX_BYTES",
+        &PREFETCH_NEXT_MAX_BYTES,
+    );
+    def(&mut s, "TG_SHARED_LOOKAHEAD", &SHARED_LOOKAHEAD);
+    def(&mut s, "TG_PREFETCH_LINES", &PREFETCH_LINES_PER_TILE);
+    let vb = o.vw * c.acc.itemsize();
+    let ity = if c.acc == DType::F64 {
+        "int64_t"
+    } else {
+        "int32_t"
+    };
+    let _ = write!(
+        s,
+        "typedef {acc} tg_v __attribute__((vector_size({vb})));\n\
+         typedef {acc} tg_vu __attribute__((vector_size({vb}), aligned({al})));\n\
+         typedef {ity} tg_vi __attribute__((vector_size({vb})));\n\
+         static inline tg_v tg_vrelu(tg_v x) {{ return (tg_v)((tg_vi)(x > 0) & (tg_vi)x); }}\n\
+         static inline tg_v tg_vmax(tg_v a, tg_v b) {{ tg_vi m = (tg_vi)(a > b); return (tg_v)((m & (tg_vi)a) | (~m & (tg_vi)b)); }}\n",
+        al = c.acc.itemsize(),
+    );
+    epilogue(&mut s, c, acc);
+    microkernels(&mut s, c, cpu, &ps);
+    s
+}
+
+/// The epilogue's operands (`tg_epi`, set per batch index by `tg_epi_init`) and its scalar form
+/// (`tg_epilogue`: the accumulated value at output (m, n) after the kernel body).
+fn epilogue(s: &mut String, c: &Contraction, acc: &str) {
+    s.push_str("typedef struct {\n");
+    for (i, (_, d)) in c.epi_loads.iter().enumerate() {
+        let _ = writeln!(s, "  const {}* p{i}; int64_t sm{i}, sn{i};", C.storage(*d));
+    }
+    s.push_str("  int vec_ok;\n} tg_epi;\n");
+    s.push_str("static inline void tg_epi_init(tg_epi* e, const tg_gemm_params* P, char** bufs, const int64_t* bidx) {\n  (void)P; (void)bufs; (void)bidx;\n  e->vec_ok = 1;\n");
+    for (i, (buf, d)) in c.epi_loads.iter().enumerate() {
+        let o = 3 + i;
+        let _ = writeln!(
+            s,
+            "  e->p{i} = (const {t}*)bufs[{buf}] + {off}; e->sm{i} = P->op[{o}].sm; e->sn{i} = P->op[{o}].sn; e->vec_ok &= (e->sn{i} == 0 || e->sn{i} == 1);",
+            t = C.storage(*d),
+            off = super::cstyle::operand_offset(o, "bidx"),
+        );
+    }
+    s.push_str("}\n");
+    let body = C.expr(&c.epilogue, "x", &mut |i, d| {
+        C.load_cvt(d, &format!("e->p{i}[m*e->sm{i} + n*e->sn{i}]"))
+    });
+    let _ = writeln!(
+        s,
+        "static inline {acc} tg_epilogue(const tg_epi* e, {acc} x, int64_t m, int64_t n) {{\n  (void)e; (void)m; (void)n;\n  return {body};\n}}"
+    );
+}
+
+/// Whether the epilogue can run on whole vectors of accumulators.
+fn vector_epilogue(e: &Expr, acc: DType) -> bool {
+    match &e.op {
+        ExprOp::Acc | ExprOp::Const(_) => true,
+        ExprOp::Load { .. } => e.dtype == acc,
+        ExprOp::Unary(_, a) => e.dtype == acc && vector_epilogue(a, acc),
+        ExprOp::Binary(op, a, b) => {
+            e.dtype == acc
+                && *op != BinaryOp::Div
+                && vector_epilogue(a, acc)
+                && vector_epilogue(b, acc)
+        }
+        // a cast between the accumulator type and itself is free; anything else rounds
+        ExprOp::Cast(a) => e.dtype == acc && a.dtype == acc && vector_epilogue(a, acc),
+    }
+}
+
+/// The epilogue on a vector `x` of outputs (m, n..n+VW), `m` and `n` naming index variables.
+fn vexpr(e: &Expr, acc: DType, m: &str, n: &str, next: &mut usize) -> String {
+    let t = C.compute(acc);
+    match &e.op {
+        ExprOp::Acc => "x".into(),
+        ExprOp::Load { .. } => {
+            let i = *next;
+            *next += 1;
+            format!(
+                "(e->sn{i} == 0 ? (tg_v){{0}} + ({t})e->p{i}[({m})*e->sm{i}] : *(const tg_vu*)(e->p{i} + ({m})*e->sm{i} + ({n})))"
+            )
+        }
+        ExprOp::Const(c) => format!("((tg_v){{0}} + {})", C.literal(*c, acc)),
+        ExprOp::Unary(UnaryOp::Neg, a) => format!("(-{})", vexpr(a, acc, m, n, next)),
+        ExprOp::Unary(UnaryOp::Relu, a) => format!("tg_vrelu({})", vexpr(a, acc, m, n, next)),
+        ExprOp::Binary(op, a, b) => {
+            let (ra, rb) = (vexpr(a, acc, m, n, next), vexpr(b, acc, m, n, next));
+            match op {
+                BinaryOp::Max => format!("tg_vmax({ra}, {rb})"),
+                _ => super::cstyle::Lang::binary(*op, &ra, &rb, acc),
+            }
+        }
+        ExprOp::Cast(a) => vexpr(a, acc, m, n, next),
+    }
+}
+
+/// Where a microkernel reads its operands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// `ukr`: both packed (aligned panels, unit step).
+    Packed,
+    /// `ukr_a`: A's rows in place (row stride `lda`), B packed.
+    AInPlace,
+    /// `ukr_u`: A's and B's rows in place (B loads unaligned, row stride `ldb`).
+    InPlace,
+}
+
+fn ukr_params(acc: &str, tc: &str) -> String {
+    format!(
+        "int64_t kc, const {acc}* restrict a, int64_t lda, const {acc}* restrict b, int64_t ldb, \
+         {tc}* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, \
+         const tg_epi* e, int64_t m, int64_t n"
+    )
+}
+
+fn microkernels(s: &mut String, c: &Contraction, g: &CpuGemm, ps: &Paths) {
+    let (acc, tc) = (C.compute(c.acc), C.storage(c.out_dtype));
+    ukr(s, c, g, ps, Reads::Packed, g.opts.mr);
+    // packed edge tiles of at most MR/2 rows run a kernel that computes only MR/2 rows instead
+    // of MR rows of which most are zero padding
+    let edge_rows = g.opts.mr / 2;
+    if edge_rows >= 2 {
+        ukr(s, c, g, ps, Reads::Packed, edge_rows);
+        let _ = writeln!(
+            s,
+            "static inline __attribute__((always_inline)) void tg_ukr({}) {{\n\
+             \x20 if (mr <= {edge_rows}) ukr_h(kc, a, lda, b, ldb, c, csm, csn, mr, nr, first, last, e, m, n);\n\
+             \x20 else ukr(kc, a, lda, b, ldb, c, csm, csn, mr, nr, first, last, e, m, n);\n\
+             }}",
+            ukr_params(acc, tc)
+        );
+    } else {
+        s.push_str("#define tg_ukr ukr\n");
+    }
+    if ps.a_inplace {
+        ukr(s, c, g, ps, Reads::AInPlace, g.opts.mr);
+    }
+    if ps.b_inplace {
+        ukr(s, c, g, ps, Reads::InPlace, g.opts.mr);
+    }
+}
+
+/// One microkernel: `rows` x (NR/VW) vector accumulators over `kc` steps of k, then the store:
+/// accumulated into C on later K blocks, the epilogue applied on the last one (on whole vectors
+/// for full tiles). `rows` < MR renders `ukr_h`, the kernel of short packed edge tiles.
+fn ukr(s: &mut String, c: &Contraction, g: &CpuGemm, ps: &Paths, reads: Reads, rows: usize) {
+    let o = &g.opts;
+    let (acc, tc) = (C.compute(c.acc), C.storage(c.out_dtype));
+    let nv = o.nr / o.vw;
+    let full = rows == o.mr;
+    let (name, inline) = match (full, reads) {
+        (false, _) => ("ukr_h", "static __attribute__((noinline))"),
+        (true, Reads::Packed) => ("ukr", "static inline __attribute__((always_inline))"),
+        (true, Reads::AInPlace) => ("ukr_a", "static inline __attribute__((always_inline))"),
+        (true, Reads::InPlace) => ("ukr_u", "static inline __attribute__((always_inline))"),
+    };
+    let _ = writeln!(s, "{inline} void {name}({}) {{", ukr_params(acc, tc));
+    s.push_str("  (void)lda; (void)ldb;\n");
+    let accs: Vec<String> = (0..rows)
+        .flat_map(|r| (0..nv).map(move |v| format!("c{r}_{v} = {{0}}")))
+        .collect();
+    let _ = writeln!(s, "  tg_v {};", accs.join(", "));
+    if ps.c_accumulates {
+        let _ = writeln!(
+            s,
+            "  if (!first) for (int r = 0; r < {rows}; r++) __builtin_prefetch(c + r*csm, 1);"
+        );
+    }
+    let (a_step, b_step, bty) = match reads {
+        Reads::Packed => ("MR", "NR", "tg_v"),
+        Reads::AInPlace => ("1", "NR", "tg_v"),
+        Reads::InPlace => ("1", "ldb", "tg_vu"),
+    };
+    let _ = writeln!(
+        s,
+        "  for (int64_t k = 0; k < kc; k++, a += {a_step}, b += {b_step}) {{"
+    );
+    for v in 0..nv {
+        let _ = writeln!(
+            s,
+            "    const tg_v b{v} = *(const {bty}*)(b + {});",
+            v * o.vw
+        );
+    }
+    for r in 0..rows {
+        let a_at = if reads == Reads::Packed {
+            format!("a[{r}]")
+        } else {
+            format!("a[{r}*lda]")
+        };
+        let _ = write!(s, "    {{ const {acc} a{r} = {a_at};");
+        for v in 0..nv {
+            let _ = write!(s, " c{r}_{v} += a{r} * b{v};");
+        }
+        s.push_str(" }\n");
+    }
+    s.push_str("  }\n");
+    if ps.vec_epi && full {
+        s.push_str("  if (mr == MR && nr == NR && csn == 1 && e->vec_ok) {\n");
+        for r in 0..rows {
+            for v in 0..nv {
+                let off = v * o.vw;
+                let mut next = 0;
+                let ve = vexpr(&c.epilogue, c.acc, "m_", "n_", &mut next);
+                let _ = writeln!(
+                    s,
+                    "    {{ tg_v x = c{r}_{v}; {acc}* cp = c + {r}*csm + {off}; if (!first) x += *(const tg_vu*)cp; \
+                     if (last) {{ const int64_t m_ = m + {r}, n_ = n + {off}; (void)m_; (void)n_; x = {ve}; }} *(tg_vu*)cp = x; }}"
+                );
+            }
+        }
+        s.push_str("    return;\n  }\n");
+    }
+    let _ = writeln!(s, "  {acc} t[MR*NR] __attribute__((aligned(64)));");
+    for r in 0..rows {
+        for v in 0..nv {
+            let _ = writeln!(s, "  *(tg_v*)(t + {}) = c{r}_{v};", r * o.nr + v * o.vw);
+        }
+    }
+    let accum = if ps.c_accumulates {
+        "if (!first) x += *cp; "
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        s,
+        "  for (int64_t i = 0; i < mr; i++) for (int64_t j = 0; j < nr; j++) {{\n\
+         \x20   {tc}* cp = c + i*csm + j*csn; {acc} x = t[i*NR + j]; {accum}(void)first;\n\
+         \x20   if (last) x = tg_epilogue(e, x, m + i, n + j);\n\
+         \x20   *cp = {};\n  }}\n}}",
+        C.store_cvt(c.out_dtype, "x")
+    );
+}
+
+/// The whole GEMM program after the prelude: the header, then the static sources.
+pub fn render(p: &Program, g: &GemmPlan, cpu: &CpuGemm) -> String {
+    let mut s = header(p, g, cpu);
+    let vector = paths(&g.c, cpu).vector;
+    for (src, on) in [
+        (SYNC_C, true),
+        (PACK_C, true),
+        (VECTOR_C, vector),
+        (BLIS_C, true),
+    ] {
+        if on {
+            s.push_str(&inline_source(src));
+        }
+    }
+    s
+}

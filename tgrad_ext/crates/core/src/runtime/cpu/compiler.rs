@@ -1,0 +1,183 @@
+//! The C compiler, run at run time: found once (TGRAD_CC, else clang, else cc), its identity
+//! and flags part of every cache key. Builds happen inside the kernel cache's private build
+//! directories (`runtime::cache`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::error::{Error, Result};
+use crate::flags;
+
+#[derive(Debug, Clone)]
+pub struct Compiler {
+    /// The command.
+    pub path: String,
+    /// First line of `--version`: part of the cache key.
+    pub identity: String,
+    pub flags: Vec<String>,
+    /// The source file's extension ("c", "cpp").
+    pub ext: &'static str,
+}
+
+fn probe(cc: &str) -> std::result::Result<String, String> {
+    match Command::new(cc).arg("--version").output() {
+        Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()),
+        Ok(out) => Err(format!("exited with {} on --version", out.status)),
+        Err(e) => Err(format!("could not be run ({e})")),
+    }
+}
+
+/// Find the first working compiler among `requested` (a setting) or `defaults`.
+fn find(
+    requested: Option<&str>,
+    defaults: &[&str],
+    flags: &[&str],
+    ext: &'static str,
+) -> Result<Compiler> {
+    let candidates: Vec<String> = match requested {
+        Some(cc) => vec![cc.to_string()],
+        None => defaults.iter().map(ToString::to_string).collect(),
+    };
+    let mut last = String::new();
+    for cc in &candidates {
+        match probe(cc) {
+            Ok(identity) => {
+                return Ok(Compiler {
+                    path: cc.clone(),
+                    identity,
+                    flags: flags.iter().map(ToString::to_string).collect(),
+                    ext,
+                })
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(Error::CompilerMissing {
+        compiler: candidates.join("' / '"),
+        detail: last,
+    })
+}
+
+impl Compiler {
+    /// The C compiler of CPU kernels, resolved once per process.
+    pub fn c() -> Result<&'static Compiler> {
+        static CC: OnceLock<Result<Compiler>> = OnceLock::new();
+        CC.get_or_init(|| {
+            // -O2 without loop unrolling: the microkernel is unrolled by the renderer already;
+            // the compiler's unroller only multiplies compile time (5x, clang)
+            let opt = flags::text("COPT").unwrap_or("-O2 -fno-unroll-loops");
+            let mut f: Vec<&str> = opt.split_whitespace().collect();
+            f.extend([
+                "-march=native",
+                "-std=gnu11",
+                "-fPIC",
+                "-shared",
+                "-ffp-contract=fast",
+                "-fno-math-errno",
+                "-fno-trapping-math",
+            ]);
+            find(flags::text("CC"), &["clang", "cc", "gcc"], &f, "c")
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+    }
+
+    /// The C++ compiler of the GPU emulator, resolved once per process.
+    pub fn cxx() -> Result<&'static Compiler> {
+        static CXX: OnceLock<Result<Compiler>> = OnceLock::new();
+        CXX.get_or_init(|| {
+            find(
+                flags::text("CXX"),
+                &["clang++", "g++", "c++"],
+                &["-O1", "-std=c++17", "-fPIC", "-shared", "-fno-math-errno"],
+                "cpp",
+            )
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+    }
+
+    /// What a cache key must include besides the source: the compiler and its flags.
+    pub fn key_material(&self, extra: &[&str]) -> String {
+        format!(
+            "{}\0{}\0{}",
+            self.identity,
+            self.flags.join(" "),
+            extra.join(" ")
+        )
+    }
+
+    /// Compile `source` into a shared object in `dir` (a private build directory) with `extra`
+    /// flags. A failure keeps the source under `failed` (named in the error).
+    pub fn build(
+        &self,
+        source: &str,
+        dir: &Path,
+        extra: &[&str],
+        failed: &Path,
+    ) -> Result<PathBuf> {
+        let src = dir.join(format!("kernel.{}", self.ext));
+        std::fs::write(&src, source).map_err(|e| {
+            Error::Io(format!(
+                "cannot write the kernel source {}: {e}",
+                src.display()
+            ))
+        })?;
+        let out_path = dir.join("kernel.so");
+        let out = Command::new(&self.path)
+            .args(&self.flags)
+            .args(extra)
+            .arg("-o")
+            .arg(&out_path)
+            .arg(&src)
+            .output()
+            .map_err(|e| Error::CompilerMissing {
+                compiler: self.path.clone(),
+                detail: format!("could not be run ({e})"),
+            })?;
+        if !out.status.success() {
+            let kept = keep_failed(source, failed, self.ext);
+            let mut log = String::from_utf8_lossy(&out.stderr).to_string();
+            log.truncate(4000);
+            return Err(Error::CompileFailed {
+                compiler: self.path.clone(),
+                log,
+                source_path: kept,
+            });
+        }
+        if !out_path.is_file() {
+            return Err(Error::CompileFailed {
+                compiler: self.path.clone(),
+                log: format!(
+                    "the compiler exited successfully but wrote no output at {}",
+                    out_path.display()
+                ),
+                source_path: keep_failed(source, failed, self.ext),
+            });
+        }
+        Ok(out_path)
+    }
+}
+
+/// Keep a source the compiler rejected where the user can read it; returns its path.
+fn keep_failed(source: &str, dir: &Path, ext: &str) -> String {
+    let name = format!(
+        "{}.{ext}",
+        &crate::runtime::cache::sha256_hex(source.as_bytes())[..16]
+    );
+    let path = dir.join(name);
+    let kept = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&path, source))
+        .is_ok();
+    if kept {
+        path.display().to_string()
+    } else {
+        "<not kept: the failed-source directory is not writable>".into()
+    }
+}

@@ -1,0 +1,146 @@
+//! The CPU device: rendered C compiled by the host C compiler into a shared object (through the
+//! kernel cache), launched on the worker pool over host memory.
+
+pub mod compiler;
+pub mod program;
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use super::buffer::DeviceMemory;
+use super::cache::{sha256_hex, Cache};
+use super::device::{Device, Loaded};
+use crate::error::{Error, Result};
+use crate::target::{CpuTarget, Target};
+
+pub use compiler::Compiler;
+pub use program::{kept_workspaces, CpuProgram};
+
+/// The CPU model and feature flags: part of every cache key, so an entry built for one CPU is
+/// never loaded on another.
+pub fn host_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let pick = |key: &str| {
+            cpuinfo
+                .lines()
+                .find(|l| l.starts_with(key))
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        };
+        format!(
+            "{}|{}|{}",
+            std::env::consts::ARCH,
+            pick("model name"),
+            pick("flags")
+        )
+    })
+}
+
+/// The CPU. `target` is what kernels are planned for (the host's ISA and threads by default;
+/// tests plan for other ISAs the host can run).
+#[derive(Debug, Clone)]
+pub struct CpuDevice {
+    pub target: CpuTarget,
+    /// Extra compiler flags (the checked build of TGRAD_VERIFY=2 adds AddressSanitizer).
+    pub extra_flags: Vec<String>,
+}
+
+impl CpuDevice {
+    pub fn host() -> CpuDevice {
+        CpuDevice {
+            target: CpuTarget::host(),
+            extra_flags: vec![],
+        }
+    }
+}
+
+/// Host memory as a device's memory (the CPU's own "device copies" are its host buffers; this
+/// serves `Device::alloc`).
+struct HostMemory(std::sync::Mutex<Vec<u8>>);
+
+impl HostMemory {
+    fn bytes(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for HostMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HostMemory({} B)", self.bytes().len())
+    }
+}
+
+impl DeviceMemory for HostMemory {
+    fn device(&self) -> &'static str {
+        "CPU"
+    }
+    fn addr(&self) -> u64 {
+        self.bytes().as_ptr() as u64
+    }
+    fn write(&self, src: &[u8]) -> Result<()> {
+        let mut b = self.bytes();
+        if src.len() != b.len() {
+            return Err(Error::InvalidArgument(format!(
+                "copy of {} bytes into {} bytes of memory",
+                src.len(),
+                b.len()
+            )));
+        }
+        b.copy_from_slice(src);
+        Ok(())
+    }
+    fn read(&self, dst: &mut [u8]) -> Result<()> {
+        let b = self.bytes();
+        if dst.len() != b.len() {
+            return Err(Error::InvalidArgument(format!(
+                "copy of {} bytes out of {} bytes of memory",
+                dst.len(),
+                b.len()
+            )));
+        }
+        dst.copy_from_slice(&b);
+        Ok(())
+    }
+}
+
+impl Device for CpuDevice {
+    fn name(&self) -> &'static str {
+        "CPU"
+    }
+
+    fn target(&self) -> Target {
+        Target::Cpu(self.target.clone())
+    }
+
+    fn load(&self, source: &str) -> Result<Loaded> {
+        let cc = Compiler::c()?;
+        let extra: Vec<&str> = self.extra_flags.iter().map(String::as_str).collect();
+        let key =
+            sha256_hex(format!("{source}\0{}\0{}", cc.key_material(&extra), host_id()).as_bytes());
+        let cache = Cache::get()?;
+        let failed = cache.dir().join("failed");
+        let (program, entry) = cache.load(
+            &key[..40],
+            "so",
+            |dir| cc.build(source, dir, &extra, &failed),
+            CpuProgram::load,
+        )?;
+        Ok(Loaded {
+            program: Arc::new(program),
+            from_cache: !entry.built,
+            path: Some(entry.path),
+        })
+    }
+
+    fn alloc(&self, bytes: usize) -> Result<Arc<dyn DeviceMemory>> {
+        Ok(Arc::new(HostMemory(std::sync::Mutex::new(vec![0; bytes]))))
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,197 @@
+//! What a device executes: a CPU with a vector ISA and a thread count, or a GPU dialect with its
+//! limits. Devices report their target; codegen plans for it and the engine picks the renderer
+//! from it. A leaf: no imports above `flags`.
+
+use std::fmt;
+
+/// The vector instruction set a CPU kernel is rendered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VectorIsa {
+    Avx512,
+    Avx2Fma,
+    Sse2,
+    Neon,
+    /// No known vector unit: 16-byte generic vectors, left to the C compiler.
+    Portable,
+}
+
+impl VectorIsa {
+    pub const ALL: [VectorIsa; 5] = [
+        VectorIsa::Avx512,
+        VectorIsa::Avx2Fma,
+        VectorIsa::Sse2,
+        VectorIsa::Neon,
+        VectorIsa::Portable,
+    ];
+
+    /// The best ISA of the running CPU.
+    pub fn detect() -> VectorIsa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return VectorIsa::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return VectorIsa::Avx2Fma;
+            }
+            VectorIsa::Sse2
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            VectorIsa::Neon
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        {
+            VectorIsa::Portable
+        }
+    }
+
+    /// Whether the running CPU can execute code built for this ISA (every ISA it supports, not
+    /// only the best: tests run the AVX2 and SSE2 kernels on an AVX-512 host).
+    pub fn runs_here(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            match self {
+                VectorIsa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+                VectorIsa::Avx2Fma => {
+                    std::arch::is_x86_feature_detected!("avx2")
+                        && std::arch::is_x86_feature_detected!("fma")
+                }
+                VectorIsa::Sse2 | VectorIsa::Portable => true,
+                VectorIsa::Neon => false,
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            matches!(self, VectorIsa::Neon | VectorIsa::Portable)
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        {
+            self == VectorIsa::Portable
+        }
+    }
+
+    /// Vector register width in bytes.
+    pub fn vector_bytes(self) -> usize {
+        match self {
+            VectorIsa::Avx512 => 64,
+            VectorIsa::Avx2Fma => 32,
+            VectorIsa::Sse2 | VectorIsa::Neon | VectorIsa::Portable => 16,
+        }
+    }
+
+    /// Architectural vector registers.
+    pub fn registers(self) -> usize {
+        match self {
+            VectorIsa::Avx512 | VectorIsa::Neon => 32,
+            _ => 16,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            VectorIsa::Avx512 => "avx512",
+            VectorIsa::Avx2Fma => "avx2+fma",
+            VectorIsa::Sse2 => "sse2",
+            VectorIsa::Neon => "neon",
+            VectorIsa::Portable => "portable",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<VectorIsa> {
+        VectorIsa::ALL.into_iter().find(|i| i.name() == name)
+    }
+}
+
+/// A CPU: the ISA kernels are built for and the threads they run on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CpuTarget {
+    pub isa: VectorIsa,
+    pub threads: usize,
+}
+
+impl CpuTarget {
+    pub fn host() -> CpuTarget {
+        CpuTarget {
+            isa: VectorIsa::detect(),
+            threads: crate::flags::threads(),
+        }
+    }
+}
+
+/// The source language a GPU target takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GpuDialect {
+    Cuda,
+    Metal,
+}
+
+impl GpuDialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            GpuDialect::Cuda => "cuda",
+            GpuDialect::Metal => "metal",
+        }
+    }
+}
+
+/// A GPU: its dialect and the limits plans must respect.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GpuTarget {
+    pub dialect: GpuDialect,
+    /// `sm_90` for CUDA, `apple` for Metal.
+    pub arch: String,
+    /// Threads in a block (threadgroup).
+    pub max_threads: u32,
+    /// Shared (threadgroup) memory a block may use, in bytes.
+    pub max_shared_bytes: u32,
+    /// Lanes of a warp (simdgroup).
+    pub warp: u32,
+    /// Half-precision matrix instructions (mma.sync on sm_80+, simdgroup_matrix on Apple GPUs).
+    pub matrix_units: bool,
+}
+
+impl GpuTarget {
+    /// An NVIDIA GPU of compute capability `major.minor` (227 KiB of shared memory per block on
+    /// sm_80/sm_90 with the opt-in attribute, 48 KiB on older ones).
+    pub fn cuda(major: i32, minor: i32) -> GpuTarget {
+        GpuTarget {
+            dialect: GpuDialect::Cuda,
+            arch: format!("sm_{major}{minor}"),
+            max_threads: 1024,
+            max_shared_bytes: if major >= 8 { 227 * 1024 } else { 48 * 1024 },
+            warp: 32,
+            matrix_units: major >= 8,
+        }
+    }
+
+    /// An Apple GPU (32 KiB of threadgroup memory, 1024 threads, simdgroups of 32).
+    pub fn metal() -> GpuTarget {
+        GpuTarget {
+            dialect: GpuDialect::Metal,
+            arch: "apple".into(),
+            max_threads: 1024,
+            max_shared_bytes: 32 * 1024,
+            warp: 32,
+            matrix_units: true,
+        }
+    }
+}
+
+/// What a device executes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    Cpu(CpuTarget),
+    Gpu(GpuTarget),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Cpu(c) => write!(f, "cpu/{}/{}t", c.isa.name(), c.threads),
+            Target::Gpu(g) => write!(f, "{}/{}", g.dialect.name(), g.arch),
+        }
+    }
+}
