@@ -48,8 +48,10 @@ $(STAMP)/tgrad: $(STAMP)/deps $(RUST_SRC) $(PY_SRC) pyproject.toml
 # ---------------------------------------------------------------- tests
 test: setup test-rust test-py ## all tests: Rust unit/golden tests, then pytest (CPU; GPU tests skip with a reason)
 
-# VIRTUAL_ENV lets the GPU render tests find NVRTC in the venv's NVIDIA wheels (compile-only, no GPU)
+# VIRTUAL_ENV lets the GPU render tests find NVRTC in the venv's NVIDIA wheels (compile-only, no GPU).
+# The debug pass runs every debug_assert! (the IR verifiers run in both); the release pass is what ships.
 test-rust: $(STAMP)/deps
+	VIRTUAL_ENV=$(abspath $(VENV)) $(CARGO) test --manifest-path $(CARGO_MANIFEST) --workspace --exclude tgrad-py
 	VIRTUAL_ENV=$(abspath $(VENV)) $(CARGO) test --release --manifest-path $(CARGO_MANIFEST) --workspace --exclude tgrad-py
 
 # the CUDA compile-only checks must run (not skip) wherever the gpu-check wheels are installed
@@ -103,7 +105,8 @@ report: setup ## plots (PNG) and an HTML page of the newest run in the history, 
 	$(PY) -m harness plots
 
 # ---------------------------------------------------------------- hygiene
-lint: $(STAMP)/deps ## ruff, cargo clippy -D warnings, cargo fmt --check
+lint: $(STAMP)/deps ## ruff, cargo clippy -D warnings, cargo fmt --check, the line budget
+	$(PY) tools/line_budget.py
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(CARGO) fmt --manifest-path $(CARGO_MANIFEST) --all -- --check

@@ -1,56 +1,109 @@
-"""tinygrad's helpers that code written for it imports: getenv, OSX, Context, DEBUG."""
+"""tinygrad's helpers that code written for it imports: getenv, OSX, Context, DEBUG, BEAM, NOOPT.
+
+The flags are the native core's registry (`_native.settings()`): one list of names, ranges and docs.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import platform
 from typing import Any
 
 from tgrad import _native
+from tgrad.errors import InvalidArgumentError
 
 OSX = platform.system() == "Darwin"
+
+# the integer flags of the registry: name -> (min, max, doc)
+_INT_FLAGS: dict[str, tuple[int, int, str]] = {
+    name: (lo, hi, doc) for name, _env, kind, _default, lo, hi, _words, doc in _native.settings() if kind == "int"
+}
 
 
 def getenv(key: str, default: Any = 0) -> Any:
     return type(default)(os.getenv(key, default))
 
 
-# tinygrad flag names -> tgrad flags in the native core
-_NATIVE_FLAGS = {"DEBUG": "DEBUG", "BEAM": "BEAM", "NOOPT": "NOOPT", "THREADS": "THREADS", "KEEP_PACKED": "KEEP_PACKED"}
-
-
+@functools.total_ordering
 class _Flag:
-    """A flag read through `.value`, like tinygrad's ContextVar."""
+    """A flag read through `.value` or used as an int (`DEBUG >= 2`), like tinygrad's ContextVar."""
 
     def __init__(self, name: str):
-        self.name = name
+        self.key = name
 
     @property
     def value(self) -> int:
-        return _native.get_flag(self.name)
+        return _native.get_flag(self.key)
+
+    def __int__(self) -> int:
+        return self.value
+
+    def __index__(self) -> int:
+        return self.value
+
+    def __bool__(self) -> bool:
+        return self.value != 0
+
+    def __eq__(self, other: object) -> bool:
+        return self.value == (other.value if isinstance(other, _Flag) else other)
+
+    def __lt__(self, other: Any) -> bool:
+        return self.value < (other.value if isinstance(other, _Flag) else other)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __repr__(self) -> str:
+        return f"<{self.key}={self.value}>"
 
 
 DEBUG, BEAM, NOOPT = _Flag("DEBUG"), _Flag("BEAM"), _Flag("NOOPT")
 
 
-class Context:
-    """`with Context(DEBUG=2, BEAM=1):` sets flags for the block, then restores them.
+def _checked(name: str, value: Any) -> int:
+    """A Context value for an integer flag, or an error naming the flag and its range."""
+    lo, hi, doc = _INT_FLAGS[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentError(f"Context({name}={value!r}): {name} takes an integer from {lo} to {hi} ({doc})")
+    if not lo <= value <= hi:
+        raise InvalidArgumentError(f"Context({name}={value!r}): {name} is an integer from {lo} to {hi} ({doc})")
+    return value
 
-    Flags tgrad has no use for (e.g. IGNORE_BEAM_CACHE) are accepted and ignored, so code
-    written for tinygrad runs unchanged.
+
+class Context(contextlib.ContextDecorator):
+    """`with Context(DEBUG=2, BEAM=1):` or `@Context(DEBUG=2)` sets flags for the block, then restores them.
+
+    Values are checked when the Context is made, so entering it either sets every flag or none. Flags tgrad has
+    no use for (e.g. IGNORE_BEAM_CACHE) are accepted and ignored, so code written for tinygrad runs unchanged.
     """
 
-    def __init__(self, **kwargs: int):
-        self.kwargs = kwargs
-        self.saved: dict[str, int] = {}
-        self.ignored = {k: v for k, v in kwargs.items() if k not in _NATIVE_FLAGS}
+    def __init__(self, **kwargs: Any):
+        self.values = {k: _checked(k, v) for k, v in kwargs.items() if k in _INT_FLAGS}
+        self.ignored = {k: v for k, v in kwargs.items() if k not in _INT_FLAGS}
+        self._saved: list[dict[str, int]] = []
 
     def __enter__(self) -> Context:
-        for k, v in self.kwargs.items():
-            if k in _NATIVE_FLAGS:
-                self.saved[k] = _native.set_flag(_NATIVE_FLAGS[k], int(v))
+        saved: dict[str, int] = {}
+        try:
+            for k, v in self.values.items():
+                saved[k] = _native.set_flag(k, v)
+        except BaseException:
+            for k, old in saved.items():
+                _native.set_flag(k, old)
+            raise
+        self._saved.append(saved)
         return self
 
-    def __exit__(self, *exc) -> None:
-        for k, v in self.saved.items():
-            _native.set_flag(_NATIVE_FLAGS[k], v)
+    def __exit__(self, *exc: object) -> None:
+        for k, old in self._saved.pop().items():
+            _native.set_flag(k, old)
+
+
+def settings_table() -> str:
+    """The README's settings table, from the registry (a test keeps the README equal to it)."""
+    rows = ["| env var | meaning |", "|---|---|"]
+    for _name, env, _kind, _default, _lo, _hi, _words, doc in _native.settings():
+        rows.append(f"| `{env}` | {doc} |")
+    return "\n".join(rows)

@@ -109,8 +109,17 @@ fn main() {
             times[i].push(t0.elapsed().as_secs_f64());
         }
     }
-    let flops = 2.0 * (batch * m * n * k) as f64;
-    for (i, (t, ts)) in tunings.iter().zip(&mut times).enumerate() {
+    report(
+        &tunings,
+        &fresh,
+        &mut times,
+        2.0 * (batch * m * n * k) as f64,
+    );
+}
+
+/// Each tuning's min and median time and median GFLOPS, one line each.
+fn report(tunings: &[Tuning], fresh: &[bool], times: &mut [Vec<f64>], flops: f64) {
+    for (i, (t, ts)) in tunings.iter().zip(times.iter_mut()).enumerate() {
         ts.sort_by(f64::total_cmp);
         let med = ts[ts.len() / 2];
         let prefix = if fresh.get(i).copied().unwrap_or(false) {

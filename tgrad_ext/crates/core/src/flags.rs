@@ -87,7 +87,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "KEEP_PACKED",
         kind: Kind::Int { default: 1, min: 0, max: 1 },
-        doc: "0: pack B on every launch instead of keeping a GEMM's packed B for its next launch over the same B",
+        doc: "0: pack B on every launch instead of keeping a GEMM's packed B for its next launch over the same B (see \"How tgrad works\"); default 1",
     },
     Setting {
         name: "VERIFY",
@@ -102,7 +102,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "DEVICE",
         kind: Kind::Choice(&["CPU", "CUDA", "CUDA_EMU", "METAL_EMU"]),
-        doc: "where kernels run: CPU, CUDA (an NVIDIA GPU), CUDA_EMU or METAL_EMU (GPU kernels executed on the CPU by the emulator); unset: CUDA where a GPU is usable and passes a self-check, else CPU",
+        doc: "where kernels run: `CPU`, `CUDA` (an NVIDIA GPU), `CUDA_EMU` or `METAL_EMU` (the CUDA or Metal kernels executed on the CPU by the GPU emulator); unset: CUDA where a GPU is usable and passes a self-check against the CPU engine, else CPU (`Device.why_not_cuda()` says why; see `docs/gpu.md`)",
     },
     Setting {
         name: "CACHE",
@@ -127,7 +127,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "GEMM_TUNING",
         kind: Kind::Text,
-        doc: "force one CPU GEMM tuning (`\"vw mr nr kc mc nc threads mchunks nchunks [packing [parallel]]\"`), for experiments; refused unless the templates support it",
+        doc: "force one CPU GEMM tuning (`\"vw mr nr kc mc nc threads mchunks nchunks [packing [parallel]]\"`, packing 0 = A and B packed, 1 = read in place, 2 = only B packed; parallel 0 = chunks, 1 = barrier, 2 = shared, where mchunks x nchunks is the grid of claimed blocks of C), for experiments; refused with an error unless the templates support it; `cargo run --release --example gemm_sweep` compares tunings side by side (`BATCH=64` for batched)",
     },
     Setting {
         name: "NVRTC",

@@ -298,6 +298,55 @@ fn set_flag(py: Python<'_>, name: &str, value: i64) -> PyResult<i64> {
     engine::set_flag(name, value).py_err(py)
 }
 
+/// Every setting of the registry: (name, env var, kind, default, min, max, doc); kind is "int",
+/// "text" or "choice" (then min/max are None and default is None or the allowed words).
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn settings() -> Vec<(
+    &'static str,
+    String,
+    &'static str,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Vec<&'static str>,
+    &'static str,
+)> {
+    use tgrad_core::flags::{Kind, SETTINGS};
+    SETTINGS
+        .iter()
+        .map(|s| match s.kind {
+            Kind::Int { default, min, max } => (
+                s.name,
+                s.env(),
+                "int",
+                Some(default),
+                Some(min),
+                Some(max),
+                vec![],
+                s.doc,
+            ),
+            Kind::Text => (s.name, s.env(), "text", None, None, None, vec![], s.doc),
+            Kind::Choice(words) => (
+                s.name,
+                s.env(),
+                "choice",
+                None,
+                None,
+                None,
+                words.to_vec(),
+                s.doc,
+            ),
+        })
+        .collect()
+}
+
+/// Check every TGRAD_* variable in the environment (the first bad value raises).
+#[pyfunction]
+fn check_environment(py: Python<'_>) -> PyResult<()> {
+    guard(py, tgrad_core::flags::check_environment)
+}
+
 #[pyfunction]
 fn get_flag(py: Python<'_>, name: &str) -> PyResult<i64> {
     Ok(tgrad_core::flags::Flag::from_name(name).py_err(py)?.get())
@@ -404,6 +453,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(render, m)?,
         wrap_pyfunction!(set_flag, m)?,
         wrap_pyfunction!(get_flag, m)?,
+        wrap_pyfunction!(settings, m)?,
+        wrap_pyfunction!(check_environment, m)?,
         wrap_pyfunction!(capture_begin, m)?,
         wrap_pyfunction!(capture_end, m)?,
         wrap_pyfunction!(build_info, m)?,

@@ -155,20 +155,24 @@ pub fn simplify(kernel: &Kernel) -> Kernel {
     out
 }
 
-/// TGRAD_GEMM_TUNING, parsed once: None when unset; an error names the setting and the problem.
+/// TGRAD_GEMM_TUNING, parsed once: None when unset; an error names the setting and the problem
+/// (a tuning no accumulator type can run on this host is refused here, before any GEMM).
 pub fn forced_tuning() -> Result<Option<Tuning>> {
     static FORCED: std::sync::OnceLock<Result<Option<Tuning>>> = std::sync::OnceLock::new();
     FORCED
         .get_or_init(|| {
-            flags::text("GEMM_TUNING")
-                .map(|s| {
-                    Tuning::parse(s).map_err(|why| {
-                        Error::InvalidArgument(format!(
-                            "TGRAD_GEMM_TUNING={s:?} is not valid: {why}"
-                        ))
-                    })
-                })
-                .transpose()
+            let Some(s) = flags::text("GEMM_TUNING") else {
+                return Ok(None);
+            };
+            let bad = |why: String| {
+                Error::InvalidArgument(format!("TGRAD_GEMM_TUNING={s:?} is not valid: {why}"))
+            };
+            let t = Tuning::parse(s).map_err(bad)?;
+            let isa = crate::target::VectorIsa::detect();
+            t.check(crate::dtype::DType::F32, isa)
+                .or_else(|_| t.check(crate::dtype::DType::F64, isa))
+                .map_err(bad)?;
+            Ok(Some(t))
         })
         .clone()
 }

@@ -143,17 +143,44 @@ pub fn kernel(k: &Kernel) -> Result<(), Broken> {
 /// axis has, values defined before use, load slots in order and typed as their buffers,
 /// accumulators defined before and folded inside every reduce range, one store after them.
 pub fn uops(u: &[UOp], k: &Kernel) -> Result<(), Broken> {
-    let rank = k.full_shape.len();
-    let mut open: Vec<usize> = vec![];
-    let mut opened: HashSet<usize> = HashSet::new();
-    let mut defined: HashSet<Val> = HashSet::new();
-    let mut accs: HashSet<Val> = HashSet::new();
-    let (mut next_slot, mut stores) = (1usize, 0usize);
-    let def = |v: Val, defined: &mut HashSet<Val>| -> Result<(), Broken> {
-        require!(defined.insert(v), "value v{} defined twice", v.0);
-        Ok(())
+    let mut c = UopsCheck {
+        k,
+        open: vec![],
+        opened: HashSet::new(),
+        defined: HashSet::new(),
+        accs: HashSet::new(),
+        next_slot: 1,
+        stores: 0,
     };
     for (i, op) in u.iter().enumerate() {
+        c.uses(i, op)?;
+        c.op(i, op)?;
+    }
+    require!(c.open.is_empty(), "ranges {:?} never closed", c.open);
+    require!(c.stores == 1, "{} stores, expected one", c.stores);
+    require!(
+        c.next_slot == 1 + k.loads().len(),
+        "{} load slots for {} loads",
+        c.next_slot - 1,
+        k.loads().len()
+    );
+    Ok(())
+}
+
+/// The state `uops` checks a program against, op by op.
+struct UopsCheck<'a> {
+    k: &'a Kernel,
+    /// Dims of the ranges open now, outermost first.
+    open: Vec<usize>,
+    opened: HashSet<usize>,
+    defined: HashSet<Val>,
+    accs: HashSet<Val>,
+    next_slot: usize,
+    stores: usize,
+}
+
+impl UopsCheck<'_> {
+    fn uses(&self, i: usize, op: &UOp) -> Result<(), Broken> {
         let uses: Vec<Val> = match op {
             UOp::Unary { src, .. } | UOp::Cast { src, .. } | UOp::Store { src, .. } => vec![*src],
             UOp::Binary { a, b, .. } => vec![*a, *b],
@@ -162,34 +189,42 @@ pub fn uops(u: &[UOp], k: &Kernel) -> Result<(), Broken> {
         };
         for v in uses {
             require!(
-                defined.contains(&v),
+                self.defined.contains(&v),
                 "micro-op {i} uses v{} before it is defined",
                 v.0
             );
         }
+        Ok(())
+    }
+
+    fn def(&mut self, v: Val) -> Result<(), Broken> {
+        require!(self.defined.insert(v), "value v{} defined twice", v.0);
+        Ok(())
+    }
+
+    fn op(&mut self, i: usize, op: &UOp) -> Result<(), Broken> {
+        let (k, rank) = (self.k, self.k.full_shape.len());
+        let in_reduce = |open: &[usize]| open.iter().any(|d| k.reduce_axes.contains(d));
         match op {
             UOp::Range { dim, kind } => {
                 require!(
-                    *dim < rank && opened.insert(*dim),
+                    *dim < rank && self.opened.insert(*dim),
                     "micro-op {i}: range over dim {dim} (rank {rank}) opened twice or out of range"
                 );
-                let reduce = k.reduce_axes.contains(dim);
                 require!(
-                    (*kind == RangeKind::Reduce) == reduce,
+                    (*kind == RangeKind::Reduce) == k.reduce_axes.contains(dim),
                     "micro-op {i}: dim {dim} ranged as {kind:?}"
                 );
                 require!(
-                    *kind != RangeKind::Parallel || open.is_empty(),
+                    *kind != RangeKind::Parallel || self.open.is_empty(),
                     "micro-op {i}: a parallel range inside another range"
                 );
-                open.push(*dim);
+                self.open.push(*dim);
             }
-            UOp::EndRange { dim } => {
-                require!(
-                    open.pop() == Some(*dim),
-                    "micro-op {i}: end of range {dim} does not close the innermost open range"
-                );
-            }
+            UOp::EndRange { dim } => require!(
+                self.open.pop() == Some(*dim),
+                "micro-op {i}: end of range {dim} does not close the innermost open range"
+            ),
             UOp::Load {
                 out,
                 buf,
@@ -197,44 +232,43 @@ pub fn uops(u: &[UOp], k: &Kernel) -> Result<(), Broken> {
                 dtype,
             } => {
                 require!(
-                    *slot == next_slot,
-                    "micro-op {i}: load slot {slot}, expected {next_slot}"
+                    *slot == self.next_slot,
+                    "micro-op {i}: load slot {slot}, expected {}",
+                    self.next_slot
                 );
-                next_slot += 1;
+                self.next_slot += 1;
                 require!(
                     *buf >= 1 && k.buf_dtypes.get(*buf) == Some(dtype),
                     "micro-op {i}: load of buffer {buf} as {}",
                     dtype.name()
                 );
-                def(*out, &mut defined)?;
+                self.def(*out)?;
             }
             UOp::Const { out, .. }
             | UOp::Unary { out, .. }
             | UOp::Binary { out, .. }
-            | UOp::Cast { out, .. } => {
-                def(*out, &mut defined)?;
-            }
+            | UOp::Cast { out, .. } => self.def(*out)?,
             UOp::DefineAcc { out, .. } => {
                 require!(
-                    open.iter().all(|d| !k.reduce_axes.contains(d)),
+                    !in_reduce(&self.open),
                     "micro-op {i}: accumulator defined inside a reduce range"
                 );
-                def(*out, &mut defined)?;
-                accs.insert(*out);
+                self.def(*out)?;
+                self.accs.insert(*out);
             }
             UOp::Accumulate { acc, .. } => {
                 require!(
-                    accs.contains(acc),
+                    self.accs.contains(acc),
                     "micro-op {i}: accumulate into v{}, not an accumulator",
                     acc.0
                 );
                 require!(
-                    k.reduce_axes.iter().all(|d| open.contains(d)),
+                    k.reduce_axes.iter().all(|d| self.open.contains(d)),
                     "micro-op {i}: accumulate outside the reduce ranges"
                 );
             }
             UOp::Store { dtype, .. } => {
-                stores += 1;
+                self.stores += 1;
                 require!(
                     *dtype == k.buf_dtypes[0],
                     "micro-op {i}: store as {} into a {} output",
@@ -243,21 +277,13 @@ pub fn uops(u: &[UOp], k: &Kernel) -> Result<(), Broken> {
                 );
                 let outer = (0..rank).filter(|d| !k.reduce_axes.contains(d)).count();
                 require!(
-                    open.len() == outer && open.iter().all(|d| !k.reduce_axes.contains(d)),
+                    self.open.len() == outer && !in_reduce(&self.open),
                     "micro-op {i}: the store is not inside exactly the output ranges"
                 );
             }
         }
+        Ok(())
     }
-    require!(open.is_empty(), "ranges {open:?} never closed");
-    require!(stores == 1, "{stores} stores, expected one");
-    require!(
-        next_slot == 1 + k.loads().len(),
-        "{} load slots for {} loads",
-        next_slot - 1,
-        k.loads().len()
-    );
-    Ok(())
 }
 
 #[cfg(test)]

@@ -69,6 +69,7 @@ pub fn current_name() -> Result<&'static str> {
 
 fn choose() -> Result<&'static Engine> {
     flags::check_environment()?;
+    crate::codegen::forced_tuning()?;
     match flags::text("DEVICE").map(|d| flags::choice_word(d).to_ascii_uppercase()) {
         Some(name) => engine_for(&name).map_err(|e| match e {
             Error::Runtime(why) => Error::Runtime(format!("TGRAD_DEVICE={name}: {why}")),

@@ -5,7 +5,8 @@
 
 use std::fmt::Write as _;
 
-use super::cstyle::{self, Family, Lang, Outputs};
+use super::cstyle::{Family, Lang, Outputs};
+use super::loops;
 use super::{c_gemm, Renderer};
 use crate::abi::{Join, LaunchDims, Scratch};
 use crate::codegen::{GemmSchedule, Program, Strategy};
@@ -67,6 +68,21 @@ fn prelude(p: &Program) -> String {
     s
 }
 
+/// The header `render/c/*.c` include (`tg_gemm.h`), as a file of its own: with it, each static
+/// source compiles alone (`cc -fsyntax-only -I dir render/c/blis.c`). None for loop programs.
+pub fn gemm_header_file(p: &Program) -> Option<String> {
+    let Strategy::Gemm(g) = &p.strategy else {
+        return None;
+    };
+    let GemmSchedule::Cpu(cpu) = &g.schedule else {
+        return None;
+    };
+    let mut s = String::from("#pragma once\n");
+    s.push_str(&prelude(p));
+    s.push_str(&c_gemm::header(p, g, cpu));
+    Some(s)
+}
+
 impl Renderer for CRenderer {
     fn name(&self) -> &'static str {
         "c"
@@ -75,7 +91,7 @@ impl Renderer for CRenderer {
     fn render(&self, p: &Program) -> String {
         let mut s = prelude(p);
         match &p.strategy {
-            Strategy::Loops(plan) => s.push_str(&cstyle::render_loops(&C, p, plan, "")),
+            Strategy::Loops(plan) => s.push_str(&loops::render_loops(&C, p, plan, "")),
             Strategy::Gemm(g) => match &g.schedule {
                 GemmSchedule::Cpu(cpu) => s.push_str(&c_gemm::render(p, g, cpu)),
                 GemmSchedule::Gpu(_) => {

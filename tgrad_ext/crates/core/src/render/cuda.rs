@@ -11,7 +11,8 @@
 
 use std::fmt::Write as _;
 
-use super::cstyle::{self, Family, Lang, Outputs, WarpReduce, LOOP_THREADS, REDUCE_WARPS};
+use super::cstyle::{self, Family, Lang, Outputs, WarpReduce};
+use super::loops::{self, LOOP_THREADS, REDUCE_WARPS};
 use super::Renderer;
 use crate::abi::{LaunchDims, ParamsShape};
 use crate::codegen::gpu_gemm::MMA_TILE_HALVES;
@@ -75,7 +76,7 @@ impl Renderer for CudaRenderer {
         let mut s = String::from(PRELUDE_CUH);
         let _ = writeln!(s, "/* {} : {} */", p.name, p.signature.replace("*/", "* /"));
         match &p.strategy {
-            Strategy::Loops(plan) => s.push_str(&cstyle::render_loops(&CUDA, p, plan, "")),
+            Strategy::Loops(plan) => s.push_str(&loops::render_loops(&CUDA, p, plan, "")),
             Strategy::Gemm(g) => match g.gpu() {
                 Some(t) => render_gemm(&mut s, p, g, t),
                 None => s.push_str("#error \"a GEMM planned for the CPU, rendered as CUDA\"\n"),

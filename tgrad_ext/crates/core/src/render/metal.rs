@@ -8,7 +8,8 @@
 
 use std::fmt::Write as _;
 
-use super::cstyle::{self, Family, Lang, Outputs, LOOP_THREADS};
+use super::cstyle::{self, Family, Lang, Outputs};
+use super::loops::{self, LOOP_THREADS};
 use super::Renderer;
 use crate::abi::{LaunchDims, ParamsShape};
 use crate::codegen::{GemmPlan, GpuTile, Program, Strategy};
@@ -63,7 +64,7 @@ impl Renderer for MetalRenderer {
         }
         match &p.strategy {
             Strategy::Loops(plan) => {
-                s.push_str(&cstyle::render_loops(&METAL, p, plan, LOOP_PARAMS));
+                s.push_str(&loops::render_loops(&METAL, p, plan, LOOP_PARAMS));
             }
             Strategy::Gemm(g) => match g.gpu() {
                 Some(t) => render_gemm(&mut s, p, g, t),

@@ -6,6 +6,7 @@ pub mod c;
 pub mod c_gemm;
 pub mod cstyle;
 pub mod cuda;
+pub mod loops;
 pub mod metal;
 
 use crate::abi::LaunchDims;
