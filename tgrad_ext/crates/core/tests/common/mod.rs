@@ -2,6 +2,8 @@
 //! and running a kernel under a forced tuning.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod case;
+
 use tgrad_core::graph::{BinaryOp, LazyRef, UnaryOp};
 use tgrad_core::runtime::buffer::Buffer;
 use tgrad_core::{engine, rng, tensor, DType};

@@ -8,7 +8,8 @@
 /* Full MR-row panels of f32 A (contiguous along k) with 8-wide vectors: 8 columns of the
    panel's rows loaded (rows past MR repeat row 0), transposed in registers, and the first MR
    floats of each column stored: 24 shuffles and 8 stores replace MR x 8 strided scalar stores.
-   Rendered where VW is 8, MR <= 8 and A is f32. */
+   Rendered where VW is 8, 4 <= MR <= 8 and A is f32: each column's 8-wide store runs 8 - MR floats
+   into the next column, and the last full group's stores end within the panel only when 2 MR >= 8. */
 static inline void tg_tr8(tg_v* x) {
   const tg_v t0 = __builtin_shufflevector(x[0], x[1], 0, 8, 1, 9, 4, 12, 5, 13);
   const tg_v t1 = __builtin_shufflevector(x[0], x[1], 2, 10, 3, 11, 6, 14, 7, 15);
