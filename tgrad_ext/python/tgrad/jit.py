@@ -1,6 +1,6 @@
 """TinyJit with tinygrad's contract: the function runs as Python on its first two calls (the
-second is captured), later calls replay the captured kernels with the new input buffers. On CUDA
-(Device.DEFAULT) nothing is captured yet: every call runs the function."""
+second is captured), later calls replay the captured kernels with the new input buffers, on
+whichever device the process runs kernels on."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from tgrad import _native
-from tgrad.device import Device
 from tgrad.errors import ShapeError
 from tgrad.tensor import Tensor
 
@@ -51,14 +50,6 @@ class TinyJit(Generic[R]):
         if inputs:
             Tensor.realize(*inputs)
         sig = [(t.shape, t.dtype) for t in inputs]
-        if Device.DEFAULT == "CUDA":  # decided once per process, cached in Python
-            # capture and replay record CPU launches: on the GPU every call runs the function
-            ret = self.fxn(*args, **kwargs)
-            outs = _outputs(ret)
-            if outs:
-                Tensor.realize(*outs)
-            self.cnt += 1
-            return ret
         if self.cnt >= 2:
             if sig != self.input_sig:
                 raise ShapeError(f"TinyJit was captured with inputs {self.input_sig}, called with {sig}")

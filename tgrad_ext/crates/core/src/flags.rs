@@ -105,6 +105,11 @@ pub const SETTINGS: &[Setting] = &[
         doc: "where kernels run: `CPU`, `CUDA` (an NVIDIA GPU), `CUDA_EMU` or `METAL_EMU` (the CUDA or Metal kernels executed on the CPU by the GPU emulator); unset: CUDA where a GPU is usable and passes a self-check against the CPU engine, else CPU (`Device.why_not_cuda()` says why; see `docs/gpu.md`)",
     },
     Setting {
+        name: "EMU_ORDER",
+        kind: Kind::Choice(&["forward", "reverse", "random"]),
+        doc: "the order the GPU emulator runs a block's threads in: `forward` (default), `reverse`, or `random[:seed]`; correct kernels give bitwise equal results in every order",
+    },
+    Setting {
         name: "CACHE",
         kind: Kind::Text,
         doc: "the on-disk kernel cache (default `$XDG_CACHE_HOME/tgrad` or `~/.cache/tgrad`; it must be private to the user); `off`: a fresh private temporary directory per process",
@@ -117,7 +122,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "CXX",
         kind: Kind::Text,
-        doc: "the C++ compiler of the GPU emulator (default clang++, else g++)",
+        doc: "the C++ compiler of the GPU emulator (default g++, else clang++)",
     },
     Setting {
         name: "COPT",

@@ -114,6 +114,12 @@ impl PyLazy {
         self.0.buffer().is_some()
     }
 
+    /// The device holding the only current copy of the realized data (None: the host has it, or
+    /// the node is lazy).
+    fn placement(&self) -> Option<String> {
+        self.0.buffer().and_then(|b| b.only_on_device())
+    }
+
     /// Identity of the realized buffer (None while lazy): TinyJit matches inputs by it.
     fn buffer_id(&self) -> Option<u64> {
         self.0.buffer().map(|b| b.id)

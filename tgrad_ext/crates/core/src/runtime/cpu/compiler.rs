@@ -94,7 +94,7 @@ impl Compiler {
         CXX.get_or_init(|| {
             find(
                 flags::text("CXX"),
-                &["clang++", "g++", "c++"],
+                &["g++", "clang++", "c++"],
                 &["-O1", "-std=c++17", "-fPIC", "-shared", "-fno-math-errno"],
                 "cpp",
             )
