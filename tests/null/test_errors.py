@@ -345,3 +345,15 @@ def test_kernel_that_fails_to_compile_names_the_kept_source(run_isolated, tmp_pa
     kept = [p for p in cache.rglob("*.c")]
     assert kept and str(kept[0]) in message, f"the message should name the kept source file: {message!r}"
     assert not [p for p in cache.rglob("*") if p.suffix in (".so", ".tmp")], "a failed compile left objects behind"
+
+
+@pytest.mark.tgrad_only(reason="as_strided_unchecked is tgrad's debugging entry point for its launch checks")
+@pytest.mark.parametrize("shape,strides,offset", [([4, 5], [4, 1], 0), ([16], [-1], 0), ([4, 4], [4, 1], 1)])
+def test_launch_checks_refuse_a_hand_made_view_outside_its_buffer(tg, shape, strides, offset):
+    from tgrad.errors import ShapeError
+
+    x = tg.Tensor(np.arange(16, dtype=np.float32)).realize()
+    bad = tg.Tensor(x._lb.as_strided_unchecked(shape, strides, offset))
+    with pytest.raises(ShapeError, match="launch check"):
+        (-bad).numpy()
+    assert (x + 1).numpy()[15] == 16.0, "the process stays usable"

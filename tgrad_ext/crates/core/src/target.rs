@@ -187,6 +187,16 @@ pub enum Target {
     Gpu(GpuTarget),
 }
 
+impl Target {
+    /// The vector ISA of a CPU target (Portable for a GPU).
+    pub fn cpu_isa(&self) -> VectorIsa {
+        match self {
+            Target::Cpu(c) => c.isa,
+            Target::Gpu(_) => VectorIsa::Portable,
+        }
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

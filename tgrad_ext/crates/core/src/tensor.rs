@@ -369,6 +369,31 @@ pub fn dot_general(x: &LazyRef, w: &LazyRef) -> Result<LazyRef> {
     reduce(ReduceOp::Sum, &prod, &[-1], false)
 }
 
+/// A view of `x`'s data with any shape, strides and offset, NOT checked against its size: a
+/// debugging entry point that builds the hand-made views the launch checks must refuse (reads
+/// outside the buffer are caught before the kernel runs).
+pub fn as_strided_unchecked(
+    x: &LazyRef,
+    shape: &[usize],
+    strides: &[isize],
+    offset: isize,
+) -> Result<LazyRef> {
+    ensure!(
+        shape.len() == strides.len(),
+        Shape,
+        "as_strided: {} dims but {} strides",
+        shape.len(),
+        strides.len()
+    );
+    let view = View {
+        shape: shape.to_vec(),
+        strides: strides.to_vec(),
+        offset,
+    };
+    let base = contiguous(x);
+    Ok(Lazy::new(LazyOp::View(base, view), x.dtype, shape.to_vec()))
+}
+
 pub fn contiguous(x: &LazyRef) -> LazyRef {
     match x.state() {
         State::Realized(_) | State::Lazy(LazyOp::Contiguous(_)) => x.clone(),

@@ -207,3 +207,35 @@ fn every_parallel_mode_matches_the_reference() {
         }
     }
 }
+
+/// Launch checks refuse views outside their buffers before any kernel reads them.
+#[test]
+fn launch_checks_refuse_views_outside_their_buffers() {
+    use tgrad_core::engine;
+    let x = tensor_f32(&(0..16).map(|i| i as f32).collect::<Vec<_>>(), &[16]);
+    let ok = tensor::as_strided_unchecked(&x, &[4, 4], &[4, 1], 0).unwrap();
+    assert_eq!(read_f32(&tensor::contiguous(&ok))[15].to_bits(), 15f32.to_bits());
+    for (shape, strides, offset) in [
+        (vec![4usize, 5], vec![4isize, 1], 0isize),
+        (vec![4, 4], vec![4, 1], 1),
+        (vec![16], vec![-1], 0),
+        (vec![2, 2], vec![i64::MAX as isize / 2, 1], 0),
+    ] {
+        let bad = tensor::as_strided_unchecked(&x, &shape, &strides, offset).unwrap();
+        let y = tensor::contiguous(&tensor::unary(UnaryOp::Neg, &bad));
+        let e = engine::realize(std::slice::from_ref(&y))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("launch check"),
+            "{shape:?} {strides:?} +{offset}: {e}"
+        );
+    }
+    // a GEMM whose A is read past its end
+    let a = tensor::as_strided_unchecked(&x, &[4, 8], &[4, 1], 0).unwrap();
+    let c = tensor::dot(&a, &tensor_f32(&[1.0; 16], &[8, 2])).unwrap();
+    let e = engine::realize(std::slice::from_ref(&c))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("launch check") && e.contains("operand 1"), "{e}");
+}

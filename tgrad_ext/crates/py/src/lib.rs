@@ -149,6 +149,20 @@ impl PyLazy {
         Ok(wrap(tensor::cast(&self.0, dtype(py, dt)?)))
     }
 
+    /// A view with any shape, strides and offset, unchecked (for tests of the launch checks).
+    fn as_strided_unchecked(
+        &self,
+        py: Python<'_>,
+        shape: Vec<usize>,
+        strides: Vec<isize>,
+        offset: isize,
+    ) -> PyResult<PyLazy> {
+        guard(py, || {
+            tensor::as_strided_unchecked(&self.0, &shape, &strides, offset)
+        })
+        .map(wrap)
+    }
+
     fn contiguous(&self) -> PyLazy {
         wrap(tensor::contiguous(&self.0))
     }

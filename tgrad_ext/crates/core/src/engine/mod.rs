@@ -7,6 +7,7 @@
 //! - `jit`: capture and replay of launches.
 
 pub mod beam;
+pub mod check;
 pub mod jit;
 pub mod select;
 
@@ -25,6 +26,7 @@ use crate::runtime::buffer::Buffer;
 use crate::runtime::device::{Device, Program as DeviceProgram};
 use crate::schedule::{schedule, ScheduleItem};
 use crate::target::Target;
+use check::LaunchCheck;
 
 pub use jit::{capture_begin, capture_end, replay};
 pub use select::{cpu, current, current_name, engine_for, why_not_cuda};
@@ -51,6 +53,8 @@ pub struct Launch {
     pub flops: f64,
     /// The device it runs on (debug output).
     pub device: &'static str,
+    /// What every launch of it must satisfy (`check`).
+    pub check: Arc<LaunchCheck>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -88,6 +92,7 @@ struct Planned {
     params: Arc<[i64]>,
     dims: LaunchDims,
     flops: f64,
+    check: Arc<LaunchCheck>,
 }
 
 /// (kernel, BEAM, NOOPT, threads): everything a plan depends on besides the device.
@@ -199,6 +204,7 @@ impl Engine {
             dims: self.launch_dims(p)?,
             flops: p.flops(),
             device: self.device.name(),
+            check: Arc::new(LaunchCheck::for_program(p)),
         })
     }
 
@@ -235,6 +241,7 @@ impl Engine {
             dims: planned.dims,
             flops: planned.flops,
             device: self.device.name(),
+            check: planned.check.clone(),
         })
     }
 
@@ -253,6 +260,7 @@ impl Engine {
             }
         }
         Ok(Planned {
+            check: Arc::new(LaunchCheck::for_program(&p)),
             describe: describe(&p),
             flops: p.flops(),
             dims: self.launch_dims(&p)?,
@@ -343,6 +351,7 @@ pub fn describe(p: &Program) -> String {
 
 /// Run without debug output or counting (BEAM's timing runs).
 pub fn launch_quiet(l: &Launch) -> Result<()> {
+    l.check.check(&l.name, &l.params, &l.bufs, &l.dims)?;
     let keep = Flag::KeepPacked.get() != 0;
     l.compiled
         .program
@@ -351,6 +360,7 @@ pub fn launch_quiet(l: &Launch) -> Result<()> {
 }
 
 fn run_launch(l: &Launch, keep: bool) -> Result<()> {
+    l.check.check(&l.name, &l.params, &l.bufs, &l.dims)?;
     let dbg = flags::debug();
     let t0 = (dbg >= 1).then(Instant::now);
     let kept = l.compiled.program.launch(
