@@ -104,7 +104,7 @@ def speedup_figure(data: ReportData) -> Figure:
 
 
 def timings_figure(data: ReportData) -> Figure:
-    pooled = compare._pooled(data.record["cells"])
+    pooled = compare.pool(data.record["cells"])
     scenarios = list(dict.fromkeys(r.scenario for r in data.table.rows))
     columns = min(3, max(len(scenarios), 1))
     rows_n = math.ceil(len(scenarios) / columns) or 1

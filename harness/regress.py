@@ -344,8 +344,8 @@ class _Pending:
 def _compare_pair(
     new: dict[str, Any], base: dict[str, Any] | None, options: Options
 ) -> tuple[list[CellChange | _Pending], list[Alert]]:
-    new_pooled = compare._pooled(new["cells"])
-    base_pooled = compare._pooled(base["cells"]) if base else {}
+    new_pooled = compare.pool(new["cells"])
+    base_pooled = compare.pool(base["cells"]) if base else {}
     new_versions, base_versions = _versions(new), _versions(base or {})
     out: list[CellChange | _Pending] = []
     alerts: list[Alert] = []
@@ -360,7 +360,7 @@ def _compare_pair(
         if entry is None:
             out.append(plain("incomparable", "not in the newest run"))
             continue
-        judged = compare._agreement_of(entry)
+        judged = compare.agreement_of(entry)
         if judged.ok is False:
             detail = judged.error or f"max error is {judged.ratio:.3g}x the bound (max ulp {judged.ulp})"
             alerts.append(Alert("agreement", scenario, engine, detail))
@@ -597,7 +597,7 @@ def check_records(
     elif baseline is not None:
         ids = [r["run_id"] for r in records]
         base_position = ids.index(baseline["run_id"]) if baseline["run_id"] in ids else None
-    pooled = [compare._pooled(r["cells"]) for r in records]
+    pooled = [compare.pool(r["cells"]) for r in records]
     changes, alerts = _compare_all(new, baseline, options, _spreads(records, pooled, options))
     start = 0 if base_position is None else max(0, base_position - options.context)
     window = list(records[start:])
