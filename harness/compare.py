@@ -137,6 +137,13 @@ def agreement_of(entry: dict[str, Any]) -> Judged:
     return Judged(ok, ratio, ulp, ref_ulp, ref_abs, ref_identical, error)
 
 
+def gflops(flops: float | None, summary: Summary | None) -> float | None:
+    """flops / median / 1e9; None without both."""
+    if not flops or summary is None or summary.median <= 0:
+        return None
+    return float(flops) / summary.median / 1e9
+
+
 def cell_seed(scenario: str, engine: str) -> int:
     """The bootstrap seed of one cell's samples, from its names."""
     return zlib.crc32(f"{scenario}\0{engine}".encode())
@@ -212,7 +219,7 @@ def build_table(run: dict[str, Any]) -> Table:
                     status=entry["status"],
                     reason=entry.get("reason", ""),
                     summary=summary,
-                    gflops=scenario["flops"] / summary.median / 1e9 if summary and summary.median > 0 else None,
+                    gflops=gflops(scenario.get("flops"), summary),
                     first_call_s=entry.get("first_call_s"),
                     search_s=entry.get("search_s"),
                     speedup=ratios.ratio(name, engine, subject_name) if subject_name else None,

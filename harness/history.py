@@ -28,7 +28,9 @@ import datetime
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ from typing import Any
 from harness.store import RESULTS_DIR, SCHEMA_VERSION, StoreError, load_run
 
 ENV_VAR = "TGRAD_LAB_HISTORY"
+BASELINES_DIR = RESULTS_DIR / "baselines"
 DB_SCHEMA_VERSION = 1
 SOURCES = ("lab", "pytest-benchmark")
 
@@ -176,6 +179,8 @@ class History:
                     raise HistoryError(f"{path}: history schema {row[0]}, this harness reads {DB_SCHEMA_VERSION}")
         except sqlite3.DatabaseError as e:
             raise HistoryError(f"{path}: not a usable results history: {e}") from e
+
+    note = ""  # what was opened, for a reader (open_or_baselines)
 
     def close(self) -> None:
         self.db.close()
@@ -422,3 +427,44 @@ def import_file(history: History, path: str | Path) -> tuple[str, bool]:
         return record["run_id"], history.append(record, source="pytest-benchmark", imported_from=str(path))
     record = load_run(path)  # checks kind and schema version
     return record["run_id"], history.append(record, imported_from=str(path))
+
+
+class TemporaryHistory(History):
+    """A history in a private temporary folder, removed when closed."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="tgrad-lab-history-"))
+        super().__init__(self.folder / "history.sqlite")
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def from_baselines(folder: str | Path = BASELINES_DIR) -> TemporaryHistory:
+    """A temporary history holding the committed baseline runs (results/baselines/*.json)."""
+    files = sorted(Path(folder).glob("*.json"))
+    if not files:
+        raise HistoryError(f"{folder}: no run files to import")
+    temporary = TemporaryHistory()
+    try:
+        for path in files:
+            import_file(temporary, path)
+    except BaseException:
+        temporary.close()
+        raise
+    temporary.note = f"no history file: a temporary history of the {len(files)} committed baselines in {folder}"
+    return temporary
+
+
+def open_or_baselines(path: str | Path | None = None, baselines: str | Path = BASELINES_DIR) -> History:
+    """The history at `path` (default: default_path()) when that file exists, else a temporary history of
+    the committed baselines (what a fresh clone explores). `.note` says which."""
+    chosen = Path(path) if path else default_path()
+    if chosen.is_file():
+        opened = History(chosen)
+        opened.note = f"the results history {chosen}"
+        return opened
+    return from_baselines(baselines)

@@ -49,7 +49,7 @@ import numpy as np
 
 from harness import compare
 from harness.history import History, HistoryError, RunInfo, info_of
-from harness.stats import Interval
+from harness.stats import Interval, resampled_medians
 from harness.store import load_run
 
 STATES = ("regression", "improvement", "unchanged", "incomparable", "failed", "fixed", "reference")
@@ -240,6 +240,8 @@ def _boot(x: np.ndarray | None, stat: Callable[..., Any], resamples: int, rng: n
     if x is None:
         return np.ones(resamples)
     index = rng.integers(0, len(x), size=(resamples, len(x)), dtype=np.int32)
+    if stat is np.median:
+        return resampled_medians(x, index)  # the same numbers, at about half the cost
     return stat(x[index], axis=1)
 
 
