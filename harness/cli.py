@@ -154,7 +154,7 @@ def cmd_plots(args: argparse.Namespace) -> int:
 
     try:
         with history.History(_history_path(args)) as h:
-            written = plots.write_report(h, args.out, run=args.run)
+            written = plots.write_report(h, args.out, run=args.run, engines=list(_split(args.engines)) or None)
     except history.HistoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -291,10 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chk.set_defaults(handler=cmd_check)
 
-    plt = sub.add_parser("plots", help="PNG plots and an HTML page of a run of the history (make report)")
+    plt = sub.add_parser(
+        "plots", help="PNG plots and HTML pages of a run of the history and of its trends (make report)"
+    )
     _history_option(plt)
     plt.add_argument("--run", metavar="RUN_ID", help="the run to plot (default: the newest)")
     plt.add_argument("--out", default=str(RESULTS_DIR / "report"), help="output folder (default: %(default)s)")
+    plt.add_argument("--engines", action="append", metavar="NAMES", help="engines on the trend page, comma separated")
     plt.set_defaults(handler=cmd_plots)
     return parser
 
