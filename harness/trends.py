@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter
 
 from harness import frames, plots
 from harness.compare import Ratios
@@ -73,9 +73,15 @@ def _colors(names: Sequence[str]) -> dict[str, str]:
 
 
 def _plain_log(axis: Any) -> None:
-    """Log-scale tick labels as plain numbers (0.5, 1, 2), minor ticks unlabelled."""
+    """Log-scale tick labels as plain numbers (0.5, 1, 2); minor ticks are labelled only when the axis
+    spans less than a decade (else it would show no number at all)."""
+
+    def minor(value: float, _: object) -> str:
+        low, high = sorted(axis.get_view_interval())
+        return f"{value:g}" if low > 0 and high / low < 10 else ""
+
     axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    axis.set_minor_formatter(NullFormatter())
+    axis.set_minor_formatter(FuncFormatter(minor))
 
 
 def _ticks(ax: Any, positions: list[Any], labels: list[str], x: str) -> None:
