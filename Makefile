@@ -103,9 +103,10 @@ report: setup ## plots (PNG) and an HTML page of the newest run in the history, 
 	$(PY) -m harness plots
 
 # ---------------------------------------------------------------- hygiene
-lint: $(STAMP)/deps ## ruff, cargo clippy -D warnings, cargo fmt --check
+lint: $(STAMP)/deps ## ruff, mypy (harness/, strict), cargo clippy -D warnings, cargo fmt --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(CARGO) fmt --manifest-path $(CARGO_MANIFEST) --all -- --check
 	$(CARGO) clippy --release --manifest-path $(CARGO_MANIFEST) --workspace --all-targets -- -D warnings
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from harness.record import RunRecord
 from harness.store import RESULTS_DIR
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -85,7 +86,7 @@ def _history_path(args: argparse.Namespace) -> Path:
     return Path(args.history) if args.history else history.default_path(getattr(args, "results", None))
 
 
-def _record(run: dict, run_file: Path, history_path: Path) -> None:
+def _record(run: RunRecord, run_file: Path, history_path: Path) -> None:
     """Append a written run to the history; a failure there never loses the run file."""
     from harness import history
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from typing import Any
+from typing import cast
 
 import numpy as np
 
+from harness.record import CellRecord, FingerprintRecord, PooledCell, RunRecord
 from harness.stats import Interval, Summary, bootstrap_medians, ratio_interval, summarize
 
 RESAMPLES = 2000
@@ -52,7 +53,7 @@ class Row:
 class Verdict:
     scenario: str
     title: str
-    version: str
+    version: str | None  # None: an imported pytest-benchmark scenario
     seed: int
     ok: bool | None  # None when no engine produced an output
     worst_engine: str | None
@@ -82,9 +83,9 @@ class Table:
         return tuple(r for r in self.rows if r.status in FAILING)
 
 
-def pool(cells: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+def pool(cells: list[CellRecord]) -> dict[tuple[str, str], PooledCell]:
     """One entry per (scenario, engine): samples of all ok rounds pooled, the first round's other facts."""
-    pooled: dict[tuple[str, str], dict[str, Any]] = {}
+    pooled: dict[tuple[str, str], PooledCell] = {}
     for cell in cells:
         key = (cell["scenario"], cell["engine"])
         if key not in pooled:
@@ -93,7 +94,7 @@ def pool(cells: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
             entry = pooled[key]
             entry["samples"].extend(cell.get("samples", []))
             if entry["status"] != "ok" and cell["status"] == "ok":
-                entry.update({k: v for k, v in cell.items() if k != "samples"})
+                entry.update(cast(PooledCell, {k: v for k, v in cell.items() if k != "samples"}))
         if "agreement" in cell:
             pooled[key]["agreements"].append(cell["agreement"])
     return pooled
@@ -110,7 +111,7 @@ class Judged:
     error: str | None = None
 
 
-def agreement_of(entry: dict[str, Any]) -> Judged:
+def agreement_of(entry: PooledCell) -> Judged:
     """The worst agreement over the entry's rounds."""
     agreements = entry["agreements"]
     if not agreements:
@@ -152,7 +153,7 @@ def cell_seed(scenario: str, engine: str) -> int:
 class Ratios:
     """Ratios of medians between the cells of one run (speedups), with percentile-bootstrap CIs."""
 
-    def __init__(self, pooled: dict[tuple[str, str], dict[str, Any]], resamples: int = RESAMPLES):
+    def __init__(self, pooled: dict[tuple[str, str], PooledCell], resamples: int = RESAMPLES):
         self.pooled, self.resamples = pooled, resamples
         self._draws: dict[tuple[str, str], np.ndarray] = {}
 
@@ -181,7 +182,7 @@ class Ratios:
         )
 
 
-def machine_line(fingerprint: dict[str, Any]) -> str:
+def machine_line(fingerprint: FingerprintRecord) -> str:
     packages = fingerprint.get("packages", {})
     versions = ", ".join(
         f"{name} {packages.get(name)}" for name in ("tinygrad", "tgrad", "numpy") if packages.get(name)
@@ -192,7 +193,7 @@ def machine_line(fingerprint: dict[str, Any]) -> str:
     return f"{fingerprint.get('cpu', '?')}, {cores} cores usable; {versions}; commit {commit}"
 
 
-def build_table(run: dict[str, Any]) -> Table:
+def build_table(run: RunRecord) -> Table:
     lab = run["lab"]
     subject_name, single_name = lab.get("subject"), lab.get("subject_single_thread")
     pooled = pool(run["cells"])
@@ -244,7 +245,7 @@ def build_table(run: dict[str, Any]) -> Table:
                 scenario=name,
                 title=scenario.get("title", ""),
                 version=scenario["version"],
-                seed=int(scenario["seed"]),
+                seed=int(scenario.get("seed", 0)),
                 ok=(not failures) if any_judged else None,
                 worst_engine=worst[1] if worst else None,
                 worst_ratio=worst[0] if worst else None,

@@ -34,10 +34,11 @@ import pandas as pd
 
 from harness import compare, regress
 from harness.history import History, RunInfo, engine_mode, info_of
+from harness.record import RunRecord, ScenarioRecord
 from harness.stats import summarize
 
 Columns = dict[str, tuple[str, str]]
-Source = History | Sequence[dict[str, Any]]
+Source = History | Sequence[RunRecord]
 
 RUN_COLUMNS: Columns = {
     "run_id": ("string", "the run's id (<UTC start>-<host>)"),
@@ -148,7 +149,7 @@ def describe(columns: Columns) -> pd.DataFrame:
 # ---------------------------------------------------------------------- selecting runs
 def load(
     source: Source, *, machine: str | None = None, profile: str | None = None, runs: Sequence[str] | None = None
-) -> list[dict[str, Any]]:
+) -> list[RunRecord]:
     """The run records of `source` that pass the filters, oldest first."""
     if isinstance(source, History):
         infos = source.runs(machine=machine, profile=profile)
@@ -180,7 +181,7 @@ def _shape(values: Any) -> str | None:
     return "x".join(str(int(v)) for v in values) if values else None
 
 
-def _scenario_fields(scenario: dict[str, Any]) -> dict[str, Any]:
+def _scenario_fields(scenario: ScenarioRecord) -> dict[str, Any]:
     a, b = list(scenario.get("a") or []), list(scenario.get("b") or [])
     m = a[-2] if len(a) >= 2 else None
     k = a[-1] if a else None
@@ -224,19 +225,20 @@ def cells(
     rows = []
     for record in load(source, machine=machine, profile=profile, runs=runs):
         run = _run_fields(info_of(record))
-        definitions = {s["name"]: s for s in record.get("scenarios", [])}
+        definitions = {s["name"]: s for s in record["scenarios"]}
         rounds: dict[tuple[str, str], int] = {}
-        for cell in record.get("cells", []):
+        for cell in record["cells"]:
             rounds[(cell["scenario"], cell["engine"])] = rounds.get((cell["scenario"], cell["engine"]), 0) + 1
-        for (scenario, engine), entry in compare.pool(record.get("cells", [])).items():
+        for (scenario, engine), entry in compare.pool(record["cells"]).items():
             if not (_wanted(scenario, scenarios) and _wanted(engine, engines)):
                 continue
-            definition = definitions.get(scenario, {})
+            definition = definitions.get(scenario) or ScenarioRecord(name=scenario, version=None)
             measured = entry["status"] == "ok" and bool(entry["samples"])
             summary = summarize(entry["samples"]) if measured else None
             judged = compare.agreement_of(entry)
             info = entry.get("info") or {}
-            build = info.get("build_info") if isinstance(info.get("build_info"), dict) else {}
+            build_info = info.get("build_info")
+            build = build_info if isinstance(build_info, dict) else {}
             rows.append(
                 {
                     **run,
@@ -278,15 +280,17 @@ def samples(
     """One row per timed sample of every cell and round (SAMPLE_COLUMNS); warm-up calls too with
     `warmup=True` (kind 'warmup')."""
     rows = []
-    kinds = ("samples", "warmup") if warmup else ("samples",)
     for record in load(source, machine=machine, profile=profile, runs=runs):
         run = _run_fields(info_of(record))
-        versions = {s["name"]: s.get("version") for s in record.get("scenarios", [])}
-        for cell in record.get("cells", []):
+        versions = {s["name"]: s.get("version") for s in record["scenarios"]}
+        for cell in record["cells"]:
             if not (_wanted(cell["scenario"], scenarios) and _wanted(cell["engine"], engines)):
                 continue
-            for kind in kinds:
-                for index, seconds in enumerate(cell.get(kind) or []):
+            series = [("sample", cell.get("samples") or [])]
+            if warmup:
+                series.append(("warmup", cell.get("warmup") or []))
+            for kind, values in series:
+                for index, seconds in enumerate(values):
                     rows.append(
                         {
                             **run,
@@ -294,7 +298,7 @@ def samples(
                             "scenario_version": versions.get(cell["scenario"]),
                             "engine": cell["engine"],
                             "round": int(cell.get("round", 0)),
-                            "kind": "sample" if kind == "samples" else "warmup",
+                            "kind": kind,
                             "index": index,
                             "seconds": float(seconds),
                         }
@@ -322,10 +326,10 @@ def ratios(
     for record in load(source, machine=machine, profile=profile, runs=runs):
         run = _run_fields(info_of(record))
         if record["run_id"] not in cache:
-            cache[record["run_id"]] = compare.Ratios(compare.pool(record.get("cells", [])))
+            cache[record["run_id"]] = compare.Ratios(compare.pool(record["cells"]))
         within = cache[record["run_id"]]
         engines = list(dict.fromkeys(engine for _, engine in within.pooled))
-        for definition in record.get("scenarios", []):
+        for definition in record["scenarios"]:
             scenario = definition["name"]
             if not _wanted(scenario, scenarios):
                 continue

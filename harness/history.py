@@ -11,6 +11,10 @@ Tables (all samples are kept, so any statistic can be recomputed later):
   samples    every warm-up and timed sample of every cell, in seconds per call
   peaks      the machine's measured FP32 peak (`python -m harness peak`), by machine id
 
+Every record is validated against the run record's schema (harness.record) when it is appended and
+again when it is read back, so a malformed run file is refused at import and a tampered database is
+reported (HistoryError naming the run and the field) instead of crashing a reader.
+
 A run is appended in one transaction (BEGIN IMMEDIATE ... COMMIT, synchronous=FULL, rollback journal):
 a process killed in the middle leaves a hot journal that SQLite rolls back on the next open, so the
 database holds the run entirely or not at all and no earlier run is touched. Appending a run_id that is
@@ -31,11 +35,12 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.store import RESULTS_DIR, SCHEMA_VERSION, StoreError, load_run
+from harness.record import SCHEMA_VERSION, CellRecord, RunRecord, SchemaError, validate_run
+from harness.store import RESULTS_DIR, StoreError, load_run, parse_json
 
 ENV_VAR = "TGRAD_LAB_HISTORY"
 BASELINES_DIR = RESULTS_DIR / "baselines"
@@ -114,7 +119,7 @@ def default_path(results: str | Path | None = None) -> Path:
     return Path(results or RESULTS_DIR) / "history.sqlite"
 
 
-def machine_id(fingerprint: dict[str, Any]) -> str:
+def machine_id(fingerprint: Mapping[str, Any]) -> str:
     hardware = {key: fingerprint.get(key) for key in ("cpu", "cpu_count", "cores_usable", "gpu")}
     return hashlib.sha256(json.dumps(hardware, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -142,16 +147,16 @@ class RunInfo:
         return (self.commit or "unknown")[:10] + ("+dirty" if self.dirty else "")
 
 
-def info_of(record: dict[str, Any], source: str = "lab") -> RunInfo:
-    fingerprint = record.get("fingerprint", {})
-    git = fingerprint.get("git") or {}
+def info_of(record: RunRecord, source: str = "lab") -> RunInfo:
+    fingerprint = record["fingerprint"]
+    git = fingerprint.get("git")
     return RunInfo(
         run_id=record["run_id"],
         source=source,
         machine_id=machine_id(fingerprint),
         host=record.get("host"),
-        commit=git.get("commit"),
-        dirty=git.get("dirty"),
+        commit=git["commit"] if git else None,
+        dirty=git["dirty"] if git else None,
         started=record["started"],
         profile=record.get("profile", "full"),
     )
@@ -206,10 +211,15 @@ class History:
         return History._Tx(self.db)
 
     # ------------------------------------------------------------------ writing
-    def append(self, record: dict[str, Any], *, source: str = "lab", imported_from: str | None = None) -> bool:
-        """Add one run record (the dict a run file holds). False if its run_id is already present."""
+    def append(self, record: RunRecord, *, source: str = "lab", imported_from: str | None = None) -> bool:
+        """Add one run record (the dict a run file holds). False if its run_id is already present.
+        HistoryError when the record does not match the schema."""
         if source not in SOURCES:
             raise HistoryError(f"unknown source {source!r}")
+        try:
+            validate_run(record, imported_from or f"run {record.get('run_id')!r}")
+        except SchemaError as e:
+            raise HistoryError(f"not added to the history: {e}") from e
         info = info_of(record, source)
         rest = {k: v for k, v in record.items() if k not in ("fingerprint", "scenarios", "cells")}
         added = datetime.datetime.now(datetime.UTC).isoformat()
@@ -249,7 +259,7 @@ class History:
         return True
 
     def _insert_cell(
-        self, db: sqlite3.Connection, run: int | None, position: int, cell: dict[str, Any], version: str | None
+        self, db: sqlite3.Connection, run: int | None, position: int, cell: CellRecord, version: str | None
     ) -> None:
         facts = {k: v for k, v in cell.items() if k not in ("samples", "warmup")}
         cursor = db.execute(
@@ -306,13 +316,24 @@ class History:
                 return info
         raise HistoryError(f"{self.path}: no run {run_id!r}")
 
-    def load(self, run_id: str) -> dict[str, Any]:
-        """The run record as it was appended (the same dict a run file holds)."""
+    def load(self, run_id: str) -> RunRecord:
+        """The run record as it was appended (the same dict a run file holds), validated."""
+        source = f"{self.path}: run {run_id}"
+        try:
+            return validate_run(self._load(run_id), source)
+        except SchemaError as e:
+            raise HistoryError(f"{e} (the history holds a malformed record)") from e
+        except (json.JSONDecodeError, TypeError, RecursionError) as e:
+            raise HistoryError(f"{source}: a stored row is not valid JSON: {e}") from e
+        except sqlite3.DatabaseError as e:
+            raise HistoryError(f"{source}: not readable: {e}") from e
+
+    def _load(self, run_id: str) -> dict[str, Any]:
         row = self.db.execute("SELECT id, fingerprint, record FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             raise HistoryError(f"{self.path}: no run {run_id!r}")
         run, fingerprint, rest = row
-        record = json.loads(rest)
+        record: dict[str, Any] = json.loads(rest)
         record["fingerprint"] = json.loads(fingerprint)
         scenarios = self.db.execute("SELECT definition FROM scenarios WHERE run = ? ORDER BY position", (run,))
         record["scenarios"] = [json.loads(d) for (d,) in scenarios]
@@ -343,16 +364,17 @@ class History:
         ).fetchone()
         return None if row is None else {**json.loads(row[0]), "measured": row[1]}
 
-    def records(self, infos: list[RunInfo]) -> Iterator[dict[str, Any]]:
+    def records(self, infos: list[RunInfo]) -> Iterator[RunRecord]:
         for info in infos:
             yield self.load(info.run_id)
 
 
 # ---------------------------------------------------------------------- import
-def from_pytest_benchmark(data: dict[str, Any], name: str) -> dict[str, Any]:
+def from_pytest_benchmark(data: dict[str, Any], name: str) -> RunRecord:
     """A pytest-benchmark JSON file (tests/harness/test_bench_pytest.py's, saved with --benchmark-save)
-    as a lab run record. Samples are only present when it was saved with --benchmark-save-data; without
-    them the cells keep pytest-benchmark's summary statistics and are incomparable."""
+    as a lab run record, validated (SchemaError otherwise). Samples are only present when it was saved
+    with --benchmark-save-data; without them the cells keep pytest-benchmark's summary statistics and
+    are incomparable."""
     machine = data.get("machine_info", {})
     commit = data.get("commit_info", {})
     started = data.get("datetime") or datetime.datetime.now(datetime.UTC).isoformat()
@@ -368,7 +390,8 @@ def from_pytest_benchmark(data: dict[str, Any], name: str) -> dict[str, Any]:
         "source": "pytest-benchmark",
     }
     scenarios: dict[str, dict[str, Any]] = {}
-    cells, engines = [], []
+    cells: list[dict[str, Any]] = []
+    engines: list[str] = []
     for bench in data.get("benchmarks", []):
         extra = bench.get("extra_info", {})
         group = (bench.get("group") or bench.get("name", "?")).split(maxsplit=1)
@@ -399,7 +422,7 @@ def from_pytest_benchmark(data: dict[str, Any], name: str) -> dict[str, Any]:
             }
         )
     stamp = started.replace("-", "").replace(":", "").split(".")[0]
-    return {
+    record = {
         "schema_version": SCHEMA_VERSION,
         "kind": "tgrad-lab-run",
         "run_id": f"pytest-benchmark-{stamp}-{Path(name).stem}",
@@ -411,21 +434,29 @@ def from_pytest_benchmark(data: dict[str, Any], name: str) -> dict[str, Any]:
         "scenarios": list(scenarios.values()),
         "cells": cells,
     }
+    return validate_run(record, name)
 
 
 def import_file(history: History, path: str | Path) -> tuple[str, bool]:
-    """Append a lab run file or a pytest-benchmark JSON file: (run_id, whether it was new)."""
+    """Append a lab run file or a pytest-benchmark JSON file: (run_id, whether it was new). HistoryError
+    (file, field, problem) for anything that is not one of them or does not match the schema."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
-    except OSError as e:
-        raise HistoryError(f"{path}: cannot read: {e.strerror}") from e
-    except json.JSONDecodeError as e:
-        raise HistoryError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from e
+        data = parse_json(path)
+    except StoreError as e:
+        raise HistoryError(str(e)) from e
     if isinstance(data, dict) and "benchmarks" in data and "machine_info" in data:
-        record = from_pytest_benchmark(data, path.name)
+        try:
+            record = from_pytest_benchmark(data, str(path))
+        except SchemaError as e:
+            raise HistoryError(f"{e} (converted from pytest-benchmark)") from e
+        except (TypeError, AttributeError, KeyError, ValueError) as e:
+            raise HistoryError(f"{path}: not a readable pytest-benchmark file: {type(e).__name__}: {e}") from e
         return record["run_id"], history.append(record, source="pytest-benchmark", imported_from=str(path))
-    record = load_run(path)  # checks kind and schema version
+    try:
+        record = load_run(path)  # validated
+    except StoreError as e:
+        raise HistoryError(str(e)) from e
     return record["run_id"], history.append(record, imported_from=str(path))
 
 

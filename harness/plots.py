@@ -34,6 +34,7 @@ from matplotlib.lines import Line2D
 
 from harness import compare, frames, report
 from harness.history import History, HistoryError, RunInfo
+from harness.record import RunRecord, ScenarioRecord
 
 FIGURES = ("speedup", "timings", "gflops", "agreement")
 PAGE_STYLE = """body{font-family:sans-serif;margin:1.5em} .page{display:flex;flex-wrap:wrap;gap:2em}
@@ -44,7 +45,7 @@ img{max-width:1100px;width:100%} figure{margin:0 0 1em 0}"""
 @dataclasses.dataclass(frozen=True)
 class ReportData:
     info: RunInfo
-    record: dict[str, Any]
+    record: RunRecord
     table: compare.Table
     peak: dict[str, Any] | None  # the latest peak measured on this machine
     agreement: tuple[tuple[str, str, int, float], ...]  # (scenario, engine, K, error / bound) over the history
@@ -69,8 +70,8 @@ def line_handle(color: str, label: str) -> Line2D:
     return Line2D([], [], color=color, marker="o", markersize=4, label=label)
 
 
-def _families(record: dict[str, Any]) -> dict[str, str]:
-    return {cell["engine"]: cell.get("family", "") for cell in record.get("cells", [])}
+def _families(record: RunRecord) -> dict[str, str | None]:
+    return {cell["engine"]: cell.get("family", "") for cell in record["cells"]}
 
 
 def speedup_figure(data: ReportData) -> Figure:
@@ -126,7 +127,7 @@ def timings_figure(data: ReportData) -> Figure:
     return fig
 
 
-def _square_size(scenario: dict[str, Any]) -> int | None:
+def _square_size(scenario: ScenarioRecord) -> int | None:
     """n for a plain n x n @ n x n matmul, else None."""
     a, b = scenario.get("a") or [], scenario.get("b") or []
     if scenario.get("op") == "matmul" and len(a) == 2 and len(b) == 2 and a[0] == a[1] == b[0] == b[1]:
@@ -136,22 +137,23 @@ def _square_size(scenario: dict[str, Any]) -> int | None:
 
 def gflops_figure(data: ReportData) -> Figure:
     """Lines over the square matmuls; other scenarios as labelled points at n = (flops / 2)^(1/3)."""
-    scenarios = {s["name"]: s for s in data.record.get("scenarios", [])}
+    scenarios = {s["name"]: s for s in data.record["scenarios"]}
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.add_subplot()
     lines: dict[str, list[tuple[float, float]]] = {}
     others: dict[str, list[tuple[float, float, str]]] = {}
     for row in data.table.rows:
-        scenario = scenarios.get(row.scenario, {})
-        if row.gflops is None or not scenario.get("flops"):
+        scenario = scenarios.get(row.scenario)
+        flops = scenario.get("flops") if scenario else None
+        if row.gflops is None or scenario is None or not flops:
             continue
         size = _square_size(scenario)
         if size is not None:
             lines.setdefault(row.engine, []).append((size, row.gflops))
         else:
-            others.setdefault(row.engine, []).append(((scenario["flops"] / 2) ** (1 / 3), row.gflops, row.scenario))
+            others.setdefault(row.engine, []).append(((flops / 2) ** (1 / 3), row.gflops, row.scenario))
     for engine in dict.fromkeys([*lines, *others]):
-        style = {"color": "black", "linewidth": 2.5} if engine == "numpy" else {}
+        style: dict[str, Any] = {"color": "black", "linewidth": 2.5} if engine == "numpy" else {}
         points = sorted(lines.get(engine, []))
         (line,) = ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=engine, **style)
         extra = others.get(engine, [])

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -30,8 +30,8 @@ from harness.agreement import compare, difference
 from harness.engines import Engine, EngineContext, UnknownEngine, resolve
 from harness.engines.oracle import reference
 from harness.progress import Progress
+from harness.record import SCHEMA_VERSION, RunRecord
 from harness.scenario import Scenario, ScenarioFile
-from harness.store import SCHEMA_VERSION
 from harness.workload import Inputs, make_inputs
 
 __all__ = ["RunOptions", "SelectionError", "UnknownEngine", "run", "select"]
@@ -105,7 +105,7 @@ def _read_events(path: Path) -> list[dict[str, Any]]:
     return events
 
 
-def _kill(process: subprocess.Popen) -> None:
+def _kill(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
     try:
@@ -196,7 +196,7 @@ class _CellRun:
             return "first_call", limit, float(events[names.index("loaded")]["t"])
         return "import", self.options.load_limit_s, self.spawned_at
 
-    def _supervise(self, process: subprocess.Popen, progress: Progress) -> dict[str, Any]:
+    def _supervise(self, process: subprocess.Popen[bytes], progress: Progress) -> dict[str, Any]:
         self.spawned_at = time.time()
         while True:
             code = process.poll()
@@ -275,7 +275,7 @@ def _agreement(scenario: Scenario, cells: list[dict[str, Any]], inputs: Inputs, 
         cell["agreement"] = entry
 
 
-def run(sfile: ScenarioFile, options: RunOptions, argv: list[str] | None = None) -> dict[str, Any]:
+def run(sfile: ScenarioFile, options: RunOptions, argv: list[str] | None = None) -> RunRecord:
     """Run every selected cell and return the run record (not yet written anywhere)."""
     scenarios, planned = select(sfile, options)
     started = datetime.datetime.now(datetime.UTC)
@@ -331,4 +331,4 @@ def run(sfile: ScenarioFile, options: RunOptions, argv: list[str] | None = None)
     finally:
         progress.close()
     record["finished"] = datetime.datetime.now(datetime.UTC).isoformat()
-    return record
+    return cast(RunRecord, record)

@@ -86,7 +86,8 @@ def resampled_medians(x: np.ndarray, index: np.ndarray) -> np.ndarray:
     ordered = x[order]
     low = np.count_nonzero(running < (n + 1) // 2, axis=1)
     high = np.count_nonzero(running < n // 2 + 1, axis=1)
-    return ordered[low] if n % 2 else (ordered[low] + ordered[high]) / 2
+    medians: np.ndarray = ordered[low] if n % 2 else (ordered[low] + ordered[high]) / 2
+    return medians
 
 
 def bootstrap_medians(samples: Sequence[float], *, resamples: int = 2000, seed: int = 0) -> np.ndarray:

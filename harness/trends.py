@@ -30,6 +30,7 @@ from matplotlib.ticker import FuncFormatter
 from harness import frames, plots
 from harness.compare import Ratios
 from harness.history import History, HistoryError
+from harness.record import RunRecord
 
 TREND_FIGURES = ("trend", "relative", "agreement-trend", "comparison")
 # one color per engine in every figure; engines not listed take the remaining colors in turn
@@ -250,7 +251,7 @@ def collect(
     )
 
 
-def previous_overlapping(records: list[dict[str, Any]]) -> str | None:
+def previous_overlapping(records: Sequence[RunRecord]) -> str | None:
     """The latest run before the last one that shares a scenario version with it."""
     if not records:
         return None

@@ -30,7 +30,10 @@ class TorchStep:
     def __init__(self, torch: Any, inputs: Inputs, device: str):
         self._torch = torch
         self._cuda = device == "cuda"
-        put = lambda x: torch.from_numpy(np.ascontiguousarray(x)).to(device)  # noqa: E731
+
+        def put(x: np.ndarray) -> Any:
+            return torch.from_numpy(np.ascontiguousarray(x)).to(device)
+
         self._a, self._b = put(inputs.a), put(inputs.b)
         self._bias = put(inputs.bias) if inputs.bias is not None else None
         self._transpose_a, self._transpose_b = inputs.transpose_a, inputs.transpose_b
@@ -47,7 +50,7 @@ class TorchStep:
     def output(self) -> np.ndarray:
         if self._last is None:
             raise RuntimeError("output() before any step()")
-        return self._last.cpu().numpy()
+        return np.asarray(self._last.cpu().numpy())
 
 
 class Torch(Engine):

@@ -30,7 +30,8 @@ def energy_statistics(x: np.ndarray) -> np.ndarray:
     within_right = prefix[..., n - 1, n - 1][..., None] - within_left - 2 * between
     mean_left = np.where(tau > 1, within_left / np.maximum(tau * (tau - 1), 1), 0.0)
     mean_right = np.where(rest > 1, within_right / np.maximum(rest * (rest - 1), 1), 0.0)
-    return tau * rest / n * (2 * between / (tau * rest) - mean_left - mean_right)
+    statistic: np.ndarray = tau * rest / n * (2 * between / (tau * rest) - mean_left - mean_right)
+    return statistic
 
 
 def change_points(

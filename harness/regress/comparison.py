@@ -13,6 +13,7 @@ import numpy as np
 
 from harness import compare
 from harness.history import History, HistoryError, info_of
+from harness.record import PooledCell, RunRecord
 from harness.regress.changepoints import change_points
 from harness.regress.model import (
     DEFAULT_OPTIONS,
@@ -31,18 +32,18 @@ from harness.store import load_run
 
 
 # ---------------------------------------------------------------------- comparing two runs
-def _versions(record: dict[str, Any]) -> dict[str, str | None]:
+def _versions(record: RunRecord) -> dict[str, str | None]:
     return {s["name"]: s.get("version") for s in record.get("scenarios", [])}
 
 
-def _measured(entry: dict[str, Any] | None) -> np.ndarray | None:
+def _measured(entry: PooledCell | None) -> np.ndarray | None:
     if entry is None or entry["status"] != "ok" or not entry["samples"]:
         return None
     return np.asarray(entry["samples"], dtype=np.float64)
 
 
 def _quantity(
-    pooled: dict[tuple[str, str], dict[str, Any]], scenario: str, engine: str, options: Options, stat: Callable
+    pooled: dict[tuple[str, str], PooledCell], scenario: str, engine: str, options: Options, stat: Callable[..., Any]
 ) -> tuple[np.ndarray | None, np.ndarray | None, str]:
     """(cell samples, reference samples or None for absolute times, why not comparable or '')."""
     cell = _measured(pooled.get((scenario, engine)))
@@ -56,14 +57,14 @@ def _quantity(
     return cell, reference, ""
 
 
-def _value(cell: np.ndarray, reference: np.ndarray | None, stat: Callable) -> float:
+def _value(cell: np.ndarray, reference: np.ndarray | None, stat: Callable[..., Any]) -> float:
     return float(stat(cell) / (stat(reference) if reference is not None else 1.0))
 
 
-def _cell_keys(new: dict[str, Any], base: dict[str, Any] | None) -> list[tuple[str, str]]:
+def _cell_keys(new: RunRecord, base: RunRecord | None) -> list[tuple[str, str]]:
     keys: list[tuple[str, str]] = []
-    for record in (new, base or {}):
-        for cell in record.get("cells", []):
+    for record in (new,) if base is None else (new, base):
+        for cell in record["cells"]:
             key = (cell["scenario"], cell["engine"])
             if key not in keys:
                 keys.append(key)
@@ -84,11 +85,11 @@ class _Pending:
 
 
 def _compare_pair(
-    new: dict[str, Any], base: dict[str, Any] | None, options: Options
+    new: RunRecord, base: RunRecord | None, options: Options
 ) -> tuple[list[CellChange | _Pending], list[Alert]]:
     new_pooled = compare.pool(new["cells"])
     base_pooled = compare.pool(base["cells"]) if base else {}
-    new_versions, base_versions = _versions(new), _versions(base or {})
+    new_versions, base_versions = _versions(new), _versions(base) if base else {}
     out: list[CellChange | _Pending] = []
     alerts: list[Alert] = []
     for scenario, engine in _cell_keys(new, base):
@@ -96,8 +97,12 @@ def _compare_pair(
         stat = STATISTICS[rule.statistic]
         entry, before = new_pooled.get((scenario, engine)), base_pooled.get((scenario, engine))
 
-        def plain(state: str, reason: str, _key: tuple[str, str] = (scenario, engine), _rule: Rule = rule):
-            return CellChange(*_key, state, reason, _rule.statistic, _rule.threshold, *([None] * 5), 0, 0)
+        def plain(
+            state: str, reason: str, _key: tuple[str, str] = (scenario, engine), _rule: Rule = rule
+        ) -> CellChange:
+            return CellChange(
+                *_key, state, reason, _rule.statistic, _rule.threshold, None, None, None, None, None, 0, 0
+            )
 
         if entry is None:
             out.append(plain("incomparable", "not in the newest run"))
@@ -182,15 +187,15 @@ def _decide(item: _Pending, p_adjusted: float, options: Options) -> CellChange:
     )  # fmt: skip
 
 
-def _families(record: dict[str, Any]) -> dict[str, str]:
+def _families(record: RunRecord) -> dict[str, str | None]:
     return {c["engine"]: c.get("family", c["engine"]) for c in record.get("cells", [])}
 
 
-def _library_versions(record: dict[str, Any]) -> dict[str, str | None]:
+def _library_versions(record: RunRecord) -> dict[str, str | None]:
     return {c["engine"]: (c.get("info") or {}).get("version") for c in record.get("cells", [])}
 
 
-def _calibrate_on_controls(pending: list[_Pending], new: dict[str, Any], base: dict[str, Any] | None) -> None:
+def _calibrate_on_controls(pending: list[_Pending], new: RunRecord, base: RunRecord | None) -> None:
     """Widen every cell's expected noise by what the control cells show.
 
     Controls are the cells of engines outside the subject's family whose library version is the same in
@@ -205,7 +210,7 @@ def _calibrate_on_controls(pending: list[_Pending], new: dict[str, Any], base: d
         return
     subject = new.get("lab", {}).get("subject")
     families = _families(new)
-    subject_family = families.get(subject, subject)
+    subject_family = families.get(subject, subject) if subject is not None else None
     versions_new, versions_base = _library_versions(new), _library_versions(base)
     logs = [
         math.log(item.change.point)
@@ -230,16 +235,14 @@ def _calibrate_on_controls(pending: list[_Pending], new: dict[str, Any], base: d
             item.p_change = math.erfc(abs(math.log(item.change.point)) / max(noise, 1e-12) / math.sqrt(2))
 
 
-def compare_runs(
-    new: dict[str, Any], base: dict[str, Any] | None, options: Options = DEFAULT_OPTIONS
-) -> list[CellChange]:
+def compare_runs(new: RunRecord, base: RunRecord | None, options: Options = DEFAULT_OPTIONS) -> list[CellChange]:
     """Every cell of the newest run (and of the baseline) with its state; alerts via check_records."""
     changes, _ = _compare_all(new, base, options, {})
     return changes
 
 
 def _compare_all(
-    new: dict[str, Any], base: dict[str, Any] | None, options: Options, spreads: dict[tuple[str, str], float]
+    new: RunRecord, base: RunRecord | None, options: Options, spreads: dict[tuple[str, str], float]
 ) -> tuple[list[CellChange], list[Alert]]:
     items, alerts = _compare_pair(new, base, options)
     pending = [i for i in items if isinstance(i, _Pending)]
@@ -257,12 +260,12 @@ def _compare_all(
 
 # ---------------------------------------------------------------------- over a history
 def _series(
-    window: Sequence[dict[str, Any]],
-    pooled: Sequence[dict[tuple[str, str], dict[str, Any]]],
+    window: Sequence[RunRecord],
+    pooled: Sequence[dict[tuple[str, str], PooledCell]],
     key: tuple[str, str],
     version: str | None,
     options: Options,
-    stat: Callable,
+    stat: Callable[..., Any],
 ) -> tuple[list[int], list[float]]:
     """(positions in the window, the cell's quantity) for the runs where it is comparable with the newest."""
     positions, values = [], []
@@ -277,7 +280,7 @@ def _series(
 
 
 def _spreads(
-    window: Sequence[dict[str, Any]], pooled: Sequence[dict[tuple[str, str], dict[str, Any]]], options: Options
+    window: Sequence[RunRecord], pooled: Sequence[dict[tuple[str, str], PooledCell]], options: Options
 ) -> dict[tuple[str, str], float]:
     """Per cell, the between-run sd of log(quantity) over the earlier runs of the window: a robust
     estimate (1.4826 x the MAD of successive differences, / sqrt 2, so a step does not inflate it);
@@ -296,8 +299,8 @@ def _spreads(
 
 def _locate(
     change: CellChange,
-    window: Sequence[dict[str, Any]],
-    pooled: Sequence[dict[tuple[str, str], dict[str, Any]]],
+    window: Sequence[RunRecord],
+    pooled: Sequence[dict[tuple[str, str], PooledCell]],
     base_position: int | None,
     options: Options,
 ) -> tuple[int, str]:
@@ -324,9 +327,9 @@ def _locate(
 
 
 def check_records(
-    records: Sequence[dict[str, Any]],
+    records: Sequence[RunRecord],
     *,
-    baseline: dict[str, Any] | None = None,
+    baseline: RunRecord | None = None,
     baseline_source: str | None = None,
     options: Options = DEFAULT_OPTIONS,
 ) -> CheckResult:

@@ -34,7 +34,7 @@ def _u_distribution(n1: int, n2: int) -> np.ndarray:
     return table[n2]
 
 
-def mann_whitney_u(x: Sequence[float], y: Sequence[float]) -> float:
+def mann_whitney_u(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
     """Two-sided p-value of the Mann-Whitney U test: exact for small untied samples (n1 + n2 <= 40),
     else the normal approximation with tie and continuity corrections."""
     a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -72,9 +72,11 @@ def holm(p_values: Sequence[float]) -> list[float]:
 def resample_statistic(
     x: np.ndarray | None, stat: Callable[..., Any], resamples: int, rng: np.random.Generator
 ) -> np.ndarray:
+    """`stat` of `resamples` resamples of x (with replacement); ones when x is None (no reference)."""
     if x is None:
         return np.ones(resamples)
     index = rng.integers(0, len(x), size=(resamples, len(x)), dtype=np.int32)
     if stat is np.median:
         return resampled_medians(x, index)  # the same numbers, at about half the cost
-    return stat(x[index], axis=1)
+    drawn: np.ndarray = stat(x[index], axis=1)
+    return drawn
