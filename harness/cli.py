@@ -2,8 +2,9 @@
 
 Exit status: 0 success; 1 agreement failed or a cell crashed/hung (a differential campaign found a
 difference; check found a significant regression, a failed cell or an agreement failure); 2 usage
-error, malformed scenario file or unreadable run file or history, or a required engine
-unavailable (diff); 130 interrupted (no run file is written and earlier results stay as they were).
+error, malformed scenario file or unreadable run file or history, a required engine unavailable
+(diff), or an engine's library that is a debug build (refused before anything is timed); 130
+interrupted (no run file is written and earlier results stay as they were).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             run = runner.run(sfile, options, argv=sys.argv)
         except (runner.UnknownEngine, runner.SelectionError) as e:
             print(f"error: {args.scenarios}: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        except runner.Refused as e:
+            print(f"error: refused: {e}; no run file written", file=sys.stderr)
             return EXIT_USAGE
         table = compare.build_table(run)
         path = store.write_run(run, results / "runs")

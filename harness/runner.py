@@ -34,7 +34,7 @@ from harness.record import SCHEMA_VERSION, RunRecord
 from harness.scenario import Scenario, ScenarioFile
 from harness.workload import Inputs, make_inputs
 
-__all__ = ["RunOptions", "SelectionError", "UnknownEngine", "run", "select"]
+__all__ = ["Refused", "RunOptions", "SelectionError", "UnknownEngine", "run", "select"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POLL_S = 0.05
@@ -64,6 +64,10 @@ class RunOptions:
 
 class SelectionError(ValueError):
     """--only or --engines selected nothing."""
+
+
+class Refused(RuntimeError):
+    """An engine's library must not be timed (a debug build): the run stops, nothing is written."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,6 +238,8 @@ class _CellRun:
         kind = last["event"]
         if kind == "unavailable":
             return self.record("unavailable", reason=last["reason"])
+        if kind == "refused":
+            raise Refused(last["reason"])
         if kind == "unsupported":
             return self.record("unsupported", reason=last["reason"], **fields)
         if kind == "error":

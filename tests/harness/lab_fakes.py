@@ -96,6 +96,16 @@ class NoDeviceFake(KnownEngine):
         raise Unavailable(f"fakelib cannot open {device}: no GPU")
 
 
+class DebugBuildFake(KnownEngine):
+    """Loads like a tgrad built in debug: build_info's profile is 'debug'."""
+
+    name = "debugbuild-fake"
+    family = "tgrad"
+
+    def load(self) -> dict[str, Any]:
+        return {"version": "0.1.0", "build_info": {"version": "0.1.0", "profile": "debug", "threads": 2}}
+
+
 class CpuOnlyFake(KnownEngine):
     name = "cpuonly-fake"
     devices = ("CPU",)
