@@ -167,7 +167,12 @@ class History:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise HistoryError(f"{path}: cannot create its folder: {e.strerror}") from e
+        if self.path.exists() and not self.path.is_file():
+            raise HistoryError(f"{path}: not a usable results history: not a file")
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None)  # transactions are explicit
             self.db.execute("PRAGMA foreign_keys = ON")
@@ -180,7 +185,7 @@ class History:
                 row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
                 if row is None:
                     self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(DB_SCHEMA_VERSION),))
-                elif int(row[0]) != DB_SCHEMA_VERSION:
+                elif row[0] != str(DB_SCHEMA_VERSION):
                     raise HistoryError(f"{path}: history schema {row[0]}, this harness reads {DB_SCHEMA_VERSION}")
         except sqlite3.DatabaseError as e:
             raise HistoryError(f"{path}: not a usable results history: {e}") from e
@@ -364,6 +369,15 @@ class History:
         ).fetchone()
         return None if row is None else {**json.loads(row[0]), "measured": row[1]}
 
+    def known_files(self) -> tuple[set[str], set[str]]:
+        """(run ids, resolved paths the runs were imported from) of every run in the history."""
+        ids, paths = set(), set()
+        for run_id, origin in self.db.execute("SELECT run_id, imported_from FROM runs"):
+            ids.add(run_id)
+            if origin:
+                paths.add(str(Path(origin).resolve()))
+        return ids, paths
+
     def records(self, infos: list[RunInfo]) -> Iterator[RunRecord]:
         for info in infos:
             yield self.load(info.run_id)
@@ -437,6 +451,22 @@ def from_pytest_benchmark(data: dict[str, Any], name: str) -> RunRecord:
     return validate_run(record, name)
 
 
+def import_pending(history: History, runs_dir: Path) -> tuple[list[Path], list[str]]:
+    """Import the run files of `runs_dir` that are not in the history (a run stopped between writing its
+    file and appending it): (files imported, one problem per file that could not be)."""
+    ids, paths = history.known_files()
+    imported, problems = [], []
+    for path in sorted(runs_dir.glob("*.json")):
+        if path.stem in ids or str(path.resolve()) in paths:
+            continue
+        try:
+            import_file(history, path)
+            imported.append(path)
+        except HistoryError as e:
+            problems.append(str(e))
+    return imported, problems
+
+
 def import_file(history: History, path: str | Path) -> tuple[str, bool]:
     """Append a lab run file or a pytest-benchmark JSON file: (run_id, whether it was new). HistoryError
     (file, field, problem) for anything that is not one of them or does not match the schema."""
@@ -452,12 +482,12 @@ def import_file(history: History, path: str | Path) -> tuple[str, bool]:
             raise HistoryError(f"{e} (converted from pytest-benchmark)") from e
         except (TypeError, AttributeError, KeyError, ValueError) as e:
             raise HistoryError(f"{path}: not a readable pytest-benchmark file: {type(e).__name__}: {e}") from e
-        return record["run_id"], history.append(record, source="pytest-benchmark", imported_from=str(path))
+        return record["run_id"], history.append(record, source="pytest-benchmark", imported_from=str(path.resolve()))
     try:
         record = load_run(path)  # validated
     except StoreError as e:
         raise HistoryError(str(e)) from e
-    return record["run_id"], history.append(record, imported_from=str(path))
+    return record["run_id"], history.append(record, imported_from=str(path.resolve()))
 
 
 class TemporaryHistory(History):

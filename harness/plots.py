@@ -33,6 +33,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from harness import compare, frames, report
+from harness.guard import temp_prefix
 from harness.history import History, HistoryError, RunInfo
 from harness.record import RunRecord, ScenarioRecord
 
@@ -199,7 +200,7 @@ DRAW = {"speedup": speedup_figure, "timings": timings_figure, "gflops": gflops_f
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(), suffix=".part")
     try:
         with os.fdopen(handle, "wb") as f:
             f.write(payload)

@@ -49,7 +49,9 @@ class IsoTime:
     """A string holding an ISO 8601 date and time."""
 
 
-Name = Annotated[str, Pattern(r"[A-Za-z0-9][A-Za-z0-9_.:/+\-]{0,199}", "a name of letters, digits, _ . : / + -")]
+# run ids, scenario and engine names: no path separators or spaces (run ids name files)
+NAME = r"[A-Za-z0-9][A-Za-z0-9_.:+\[\]\-]{0,199}"
+Name = Annotated[str, Pattern(NAME, "a name of letters, digits and _ . : + [ ] -")]
 Seconds = Annotated[float, Bounds(low=0.0)]
 Sample = Annotated[float, Bounds(low=0.0, open_low=True)]  # a per-call time: positive and finite
 Count = Annotated[int, Bounds(low=0)]

@@ -13,8 +13,8 @@ import dataclasses
 import datetime
 import fnmatch
 import json
+import math
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -25,7 +25,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from harness import fingerprint
+from harness import fingerprint, guard
 from harness.agreement import compare, difference
 from harness.engines import Engine, EngineContext, UnknownEngine, resolve
 from harness.engines.oracle import reference
@@ -110,13 +110,8 @@ def _read_events(path: Path) -> list[dict[str, Any]]:
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # the worker's own session: BEAM's pool workers too
-    except ProcessLookupError:
-        pass
-    process.wait()
+    """Stop a cell's guard, its worker and whatever the worker started (harness.guard)."""
+    guard.stop(process)
 
 
 def _tail(path: Path, chars: int = 2000) -> str:
@@ -173,7 +168,11 @@ class _CellRun:
         self.request_path.write_text(json.dumps(request))
         env = {**os.environ, **env_overrides}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-        command = [self.options.python, "-m", "harness.worker", str(self.request_path)]
+        # the worker's temporary files (tgrad's TGRAD_CACHE=off folder, compilers' files) live in the
+        # run's work folder, so they go with it even when a process is killed before cleaning up
+        env["TMPDIR"] = str(self.request_path.parent / "tmp")
+        env["TGRAD_LAB_RUNNER"] = str(os.getpid())  # the guard dies with this process (harness.guard)
+        command = [self.options.python, "-m", "harness.guard", str(self.request_path)]
         started = time.monotonic()
         with open(self.log_path, "wb") as log:
             process = subprocess.Popen(
@@ -247,11 +246,19 @@ class _CellRun:
         if kind == "result" and code == 0:
             keep = ("samples", "warmup", "inner", "stop_reason", "self_timed")
             measured = {key: last[key] for key in keep}
+            wrong = [t for t in [*measured["samples"], *measured["warmup"]] if not _positive_time(t)]
+            if wrong:
+                reason = f"the engine reported {len(wrong)} time(s) that are not positive finite seconds: {wrong[:3]}"
+                return self.record("error", reason=reason, **fields)
             if self.planned.engine.searches and "first_call_s" in fields:
                 fields["search_s"] = fields["first_call_s"]
             return self.record("ok", output=str(self.output_path), **fields, **measured)
         reason = f"worker exited with code {code} after event '{kind}'"
         return self.record("error", reason=reason, log_tail=_tail(self.log_path), **fields)
+
+
+def _positive_time(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < math.inf
 
 
 def _agreement(scenario: Scenario, cells: list[dict[str, Any]], inputs: Inputs, reference_engine: str | None) -> None:
@@ -311,8 +318,11 @@ def run(sfile: ScenarioFile, options: RunOptions, argv: list[str] | None = None)
     }
     progress = Progress(len(scenarios) * len(planned) * options.rounds, enabled=options.progress)
     try:
-        with tempfile.TemporaryDirectory(prefix="tgrad-lab-") as tmp:
+        guard.sweep_workdirs()  # work folders of runners that were killed
+        with tempfile.TemporaryDirectory(prefix=guard.WORKDIR_PREFIX) as tmp:
             workdir = Path(tmp)
+            guard.write_owner(workdir)
+            (workdir / "tmp").mkdir()
             for scenario in scenarios:
                 inputs = make_inputs(scenario)
                 inputs_path = workdir / f"{scenario.name}.inputs.npz"

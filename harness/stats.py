@@ -69,25 +69,24 @@ def median_ci_halfwidth(samples: Sequence[float]) -> float:
 
 
 def resampled_medians(x: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """np.median(x[index], axis=1), bitwise, without sorting every resample.
+    """np.median(x[index], axis=1), bitwise, at a fraction of its cost.
 
-    x is ranked once; each resample's rank counts are accumulated and the middle ranks read off their
-    running sums (the median of the resample is the mean of the values at those ranks; for odd n both
-    are the same rank). Numbers equal to np.median's, at about half its cost on long samples.
+    x is ranked once (a stable sort, so equal values get distinct ranks in a fixed order); the middle
+    ranks of each resample are selected with np.partition on small integers, and the median is read
+    back from the sorted values (the mean of the two middle ones for an even count, as np.median).
     """
-    resamples, n = index.shape
+    n = index.shape[1]
     order = np.argsort(x, kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n)
-    flat = rank[index]
-    flat += (n * np.arange(resamples, dtype=np.int64))[:, None]
-    counts = np.bincount(flat.ravel(), minlength=resamples * n).reshape(resamples, n)
-    running = np.cumsum(counts, axis=1, dtype=np.int32)
+    rank = np.empty(n, dtype=np.int32)
+    rank[order] = np.arange(n, dtype=np.int32)
     ordered = x[order]
-    low = np.count_nonzero(running < (n + 1) // 2, axis=1)
-    high = np.count_nonzero(running < n // 2 + 1, axis=1)
-    medians: np.ndarray = ordered[low] if n % 2 else (ordered[low] + ordered[high]) / 2
-    return medians
+    if n % 2:
+        middle = np.partition(rank[index], n // 2, axis=1)[:, n // 2]
+        odd: np.ndarray = ordered[middle]
+        return odd
+    both = np.partition(rank[index], [n // 2 - 1, n // 2], axis=1)
+    even: np.ndarray = (ordered[both[:, n // 2 - 1]] + ordered[both[:, n // 2]]) / 2
+    return even
 
 
 def bootstrap_medians(samples: Sequence[float], *, resamples: int = 2000, seed: int = 0) -> np.ndarray:

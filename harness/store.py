@@ -3,7 +3,8 @@
 A run file is written to a temporary file in the same folder, flushed to disk, then hard-linked to its
 final name, which fails instead of replacing an existing file (another name is then chosen). The
 latest table (results/latest.md, .csv) is replaced atomically with os.replace. An interrupted write
-leaves at most a hidden temporary file behind, never a truncated result.
+leaves at most a hidden temporary file behind (`.tmp-<pid>-*.part`), never a truncated result; the next
+run removes it (guard.sweep_temp_files).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from harness.guard import temp_prefix
 from harness.record import SCHEMA_VERSION, RunRecord, SchemaError, validate_run
 
 __all__ = ["RESULTS_DIR", "SCHEMA_VERSION", "StoreError", "load_run", "parse_json", "write_run"]
@@ -26,7 +28,7 @@ class StoreError(ValueError):
 
 def _write_temp(folder: Path, text: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+    handle, name = tempfile.mkstemp(dir=folder, prefix=temp_prefix(), suffix=".part")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as f:
             f.write(text)

@@ -123,11 +123,12 @@ class SleepyStep(KnownStep):
         pid_file = os.environ.get("LAB_FAKE_PIDFILE")
         if pid_file:
             Path(pid_file).write_text(str(os.getpid()))
-        time.sleep(0.05)
+        time.sleep(float(os.environ.get("LAB_FAKE_SLEEP_S", "0.05")))
 
 
 class SleepyFake(KnownEngine):
-    """Really sleeps (wall-clock timed), to interrupt a run in the middle of a cell."""
+    """Really sleeps (wall-clock timed; LAB_FAKE_SLEEP_S per call, default 0.05), to interrupt a run in
+    the middle of a cell."""
 
     name = "sleepy-fake"
 
