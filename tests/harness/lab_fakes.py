@@ -106,6 +106,21 @@ class DebugBuildFake(KnownEngine):
         return {"version": "0.1.0", "build_info": {"version": "0.1.0", "profile": "debug", "threads": 2}}
 
 
+class NanTimeStep(KnownStep):
+    def step(self) -> float:
+        seconds = super().step()
+        return float("nan") if self.calls == 4 else seconds  # one steady-state sample is NaN
+
+
+class NanTimeFake(KnownEngine):
+    """Measures itself and reports NaN for one call."""
+
+    name = "nantime-fake"
+
+    def prepare(self, inputs: Inputs, device: str) -> KnownStep:
+        return NanTimeStep(inputs, self.base, 0.0)
+
+
 class CpuOnlyFake(KnownEngine):
     name = "cpuonly-fake"
     devices = ("CPU",)

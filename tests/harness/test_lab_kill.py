@@ -142,3 +142,35 @@ def test_killed_lab_loses_nothing_and_leaves_nothing(
     assert rows[0].startswith("scenario,title,engine,") and len({row.count(",") for row in rows}) == 1
     # a run killed before its file was in place wrote nothing (as an interrupted run); any later, it is kept
     assert len(runs) - len(before) == (0 if point in NOT_WRITTEN else 1)
+
+
+def test_the_next_run_imports_a_run_file_the_history_never_got(
+    earlier: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    results = tmp_path / "results"
+    shutil.copytree(earlier, results)
+    (results / "history.sqlite").unlink()  # as if the run had been killed before appending itself
+    cli._tidy(results, results / "history.sqlite")
+    err = capsys.readouterr().err
+    run_file = next((results / "runs").glob("*.json"))
+    assert f"note: {run_file} was not in the history (its run stopped before adding it): imported" in err
+    with history.History(results / "history.sqlite") as h:
+        assert [i.run_id for i in h.runs()] == [run_file.stem]
+    cli._tidy(results, results / "history.sqlite")
+    assert "note:" not in capsys.readouterr().err  # once in, never again
+
+
+def test_sweeps_leave_live_owners_alone(tmp_path: Path) -> None:
+    mine, dead, fresh = (tmp_path / f"{guard.WORKDIR_PREFIX}{name}" for name in ("mine", "dead", "fresh"))
+    for folder in (mine, dead, fresh):
+        folder.mkdir()
+    guard.write_owner(mine)
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = int(done.stdout)  # a process that has exited
+    (dead / guard.OWNER_FILE).write_text(f'{{"pid": {gone}, "start": null}}')
+    assert guard.sweep_workdirs(tmp_path) == [dead]  # fresh: no owner yet, but too young to be stale
+    assert mine.is_dir() and fresh.is_dir() and not dead.exists()
+    live, stale = tmp_path / f".tmp-{os.getpid()}-a.part", tmp_path / f".tmp-{gone}-b.part"
+    live.write_text("x")
+    stale.write_text("x")
+    assert guard.sweep_temp_files(tmp_path) == [stale] and live.exists()

@@ -16,6 +16,7 @@ from lab_fakes import (
     DebugBuildFake,
     FastFake,
     MissingFake,
+    NanTimeFake,
     SlowFake,
     UnsupportedFake,
     WrongFake,
@@ -213,3 +214,14 @@ def test_the_tgrad_engine_refuses_a_debug_build_of_its_module(monkeypatch: pytes
     assert "is a debug build" in (engine.refusal(info) or "")
     fake.build_info = lambda: {"version": "0.1.0", "profile": "release"}  # type: ignore[attr-defined]
     assert engine.refusal(engine.load()) is None
+
+
+def test_a_time_that_is_not_a_positive_number_makes_the_cell_an_error(tmp_path: Path, capsys) -> None:
+    scenarios = write_scenarios(tmp_path, [FastFake, NanTimeFake], subject=FastFake)
+    assert _run(scenarios, tmp_path / "results", "--only", "T1") == 1
+    assert "nantime-fake: error: the engine reported 1 time(s) that are not positive finite seconds" in (
+        capsys.readouterr().err
+    )
+    run = store.load_run(next((tmp_path / "results" / "runs").glob("*.json")))  # the run file is valid
+    cell = next(c for c in run["cells"] if c["engine"] == "nantime-fake")
+    assert cell["status"] == "error" and "samples" not in cell
