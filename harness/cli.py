@@ -383,7 +383,7 @@ cmd_check_doc = """Compare the newest run of the results history with a baseline
 the same machine fingerprint and profile), cell by cell: the change of each cell's time relative to
 numpy measured in the same run, with a bootstrap CI, a Mann-Whitney U test and a threshold. Prints one
 line per regression, improvement, failed cell and agreement failure, writes a JSON report, and exits 1
-when there is an alert. See harness/regress.py and results/README.md."""
+when there is an alert. See harness/regress/ and results/README.md."""
 
 
 cmd_run_doc = """Run every (scenario, engine) cell of a scenario file, each in its own process, check agreement
