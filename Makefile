@@ -12,7 +12,7 @@ RUST_SRC   := $(shell find tgrad_ext -path tgrad_ext/target -prune -o \( -name '
 PY_SRC     := $(shell find tgrad_ext/python -name '*.py' -o -name '*.pyi' -o -name 'py.typed' 2>/dev/null)
 CARGO_MANIFEST := tgrad_ext/Cargo.toml
 
-.PHONY: help setup sysdeps test test-rust test-py test-fast bench bench-odd bench-quick bench-pytest lint fmt clean distclean \
+.PHONY: help setup setup-torch sysdeps test test-rust test-py test-fast bench bench-odd bench-quick bench-pytest lint fmt clean distclean \
         check-regressions report diff peak bench-gpu gpu-wheels
 
 help: ## list the targets
@@ -32,10 +32,13 @@ $(PY):
 	@$(PYTHON_SYS) -m venv $(VENV) || { echo "error: '$(PYTHON_SYS) -m venv' failed; on Debian: apt-get install -y python3-venv"; exit 1; }
 	@$(PIP) install -q --upgrade pip
 
+# optional dependency groups that setup leaves out (each has a target of its own)
+NOT_IN_SETUP := torch-cpu
+
 $(STAMP)/deps: pyproject.toml | $(PY) $(STAMP)/sys
-	@# one source of truth for versions: the build requirement and every dependency group in pyproject.toml
+	@# one source of truth for versions: the build requirement and the dependency groups in pyproject.toml
 	$(PY) -c "import tomllib; d = tomllib.load(open('pyproject.toml', 'rb')); \
-	  groups = d['project'].get('optional-dependencies', {}).values(); \
+	  groups = [g for n, g in d['project'].get('optional-dependencies', {}).items() if n not in '$(NOT_IN_SETUP)'.split()]; \
 	  print('\n'.join(d['build-system']['requires'] + d['project']['dependencies'] + sum(groups, [])))" > $(VENV)/requirements.txt
 	$(PIP) install -q -r $(VENV)/requirements.txt
 	@mkdir -p $(STAMP) && touch $@
@@ -86,6 +89,10 @@ gpu-wheels: setup ## .whl/: tgrad's abi3 wheel and the pinned tinygrad wheel, to
 	  print(next(r for g in d['project']['optional-dependencies'].values() for r in g if r.startswith('tinygrad')))")"
 	@ls -l .whl
 
+setup-torch: setup ## add the optional torch-cpu group (PyTorch, several GB) for the lab's torch engine
+	$(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['torch-cpu']))" > $(VENV)/requirements-torch.txt
+	$(PIP) install -q -r $(VENV)/requirements-torch.txt
+
 bench-quick: setup ## the five benchmarks at a small budget (CI); BEAM cells left out
 	$(PY) -m harness run scenarios/five.toml --quick
 
@@ -105,10 +112,11 @@ report: setup ## plots (PNG) and an HTML page of the newest run in the history, 
 	$(PY) -m harness plots
 
 # ---------------------------------------------------------------- hygiene
-lint: $(STAMP)/deps ## ruff, cargo clippy -D warnings, cargo fmt --check, the line budget
+lint: $(STAMP)/deps ## ruff, mypy (harness/, strict), cargo clippy -D warnings, cargo fmt --check, the line budget
 	$(PY) tools/line_budget.py
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(CARGO) fmt --manifest-path $(CARGO_MANIFEST) --all -- --check
 	$(CARGO) clippy --release --manifest-path $(CARGO_MANIFEST) --workspace --all-targets -- -D warnings
 

@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from harness.engines.base import Engine, EngineContext, Prepared, Unavailable, Unsupported
 
@@ -32,7 +33,7 @@ class UnknownEngine(ValueError):
     pass
 
 
-def _load_module(location: str):
+def _load_module(location: str) -> ModuleType:
     if location.endswith(".py"):
         path = Path(location).resolve()
         name = f"_harness_engine_{path.stem}"

@@ -61,6 +61,20 @@ class Engine(abc.ABC):
         """Environment variables the worker process starts with."""
         return {}
 
+    def refusal(self, info: dict[str, Any]) -> str | None:
+        """Why this loaded library must not be timed at all, or None. A library that reports a debug
+        build (`build_info()["profile"] == "debug"`, as tgrad does) is refused: its timings would say
+        nothing about the code, and comparing them with release builds would mislead."""
+        build = info.get("build_info")
+        if isinstance(build, dict) and build.get("profile") == "debug":
+            version = info.get("version", "?")
+            return (
+                f"{self.name}: the library ({version}) is a debug build (build_info profile 'debug'); the lab"
+                " does not time debug builds. Build the release: `make setup` (or `pip install .`, whose"
+                " maturin profile is release)"
+            )
+        return None
+
     @abc.abstractmethod
     def load(self) -> dict[str, Any]:
         """Import the library; return facts worth recording (version, build). Raise Unavailable."""
