@@ -214,7 +214,10 @@ fn launch_checks_refuse_views_outside_their_buffers() {
     use tgrad_core::engine;
     let x = tensor_f32(&(0..16).map(|i| i as f32).collect::<Vec<_>>(), &[16]);
     let ok = tensor::as_strided_unchecked(&x, &[4, 4], &[4, 1], 0).unwrap();
-    assert_eq!(read_f32(&tensor::contiguous(&ok))[15].to_bits(), 15f32.to_bits());
+    assert_eq!(
+        read_f32(&tensor::contiguous(&ok))[15].to_bits(),
+        15f32.to_bits()
+    );
     for (shape, strides, offset) in [
         (vec![4usize, 5], vec![4isize, 1], 0isize),
         (vec![4, 4], vec![4, 1], 1),
