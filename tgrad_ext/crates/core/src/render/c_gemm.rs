@@ -27,7 +27,7 @@ struct Paths {
     vector: bool,
     a_inplace: bool,
     b_inplace: bool,
-    /// f32 A panels packed with 8x8 register transposes.
+    /// f32 A panels packed with 8x8 register transposes (MR from 4 to 8).
     tr8: bool,
 }
 
@@ -40,7 +40,13 @@ fn paths(c: &Contraction, g: &CpuGemm) -> Paths {
         vector: inplace_ok,
         a_inplace: inplace_ok && g.packing != Packing::Both,
         b_inplace: inplace_ok && g.packing == Packing::Neither,
-        tr8: c.a.1 == c.acc && c.acc == DType::F32 && g.opts.vw == 8 && g.opts.mr <= 8,
+        // the 8-wide column stores of `pack_a_tr8` overlap the next column's; at the end of a
+        // panel the last full group's stores reach past it unless two columns (2 MR floats)
+        // cover a vector, so MR < 4 packs with scalar stores
+        tr8: c.a.1 == c.acc
+            && c.acc == DType::F32
+            && g.opts.vw == 8
+            && (4..=8).contains(&g.opts.mr),
     }
 }
 
