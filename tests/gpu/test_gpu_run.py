@@ -132,3 +132,13 @@ def test_results_stay_on_the_device_until_read(gpu):
     assert y._lb.placement() == gpu, "the result stays in device memory after realize"
     np.testing.assert_allclose(y.numpy(), np.maximum(a.astype(np.float64) @ b, 0).sum(axis=0), rtol=1e-5, atol=1e-4)
     assert y._lb.placement() is None, "once read, the host copy is current"
+
+
+def test_long_float_sums_stay_exact(gpu):
+    """Float sums accumulate in double (CUDA) or compensated (Metal, which has no double): 2^25 ones and quarters are
+    exact, where a float accumulator stops at 2^24."""
+    import tgrad
+
+    n = 1 << 25
+    assert run_on(gpu, tgrad.Tensor(np.ones(n, np.float32)).sum()) == float(n)
+    assert run_on(gpu, tgrad.Tensor(np.full(n, 0.25, np.float32)).sum()) == float(n) / 4

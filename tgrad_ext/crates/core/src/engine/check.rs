@@ -21,11 +21,16 @@ pub struct LaunchCheck {
 
 #[derive(Debug, Clone)]
 enum Kind {
-    /// Loop program: rank, and the buffer each view (output first) belongs to.
-    Loops { rank: usize, views: Vec<usize> },
-    /// GEMM: the buffer of each operand, and the CPU tile (None on a GPU).
+    /// Loop program: rank, the buffer each view (output first) belongs to, and its constants.
+    Loops {
+        rank: usize,
+        views: Vec<usize>,
+        consts: usize,
+    },
+    /// GEMM: the buffer of each operand, its constants, and the CPU tile (None on a GPU).
     Gemm {
         operands: Vec<usize>,
+        consts: usize,
         cpu: Option<CpuTile>,
     },
 }
@@ -94,6 +99,7 @@ impl LaunchCheck {
                 Kind::Loops {
                     rank: p.kernel.full_shape.len(),
                     views,
+                    consts: p.kernel.consts().len(),
                 }
             }
             Strategy::Gemm(g) => {
@@ -109,7 +115,11 @@ impl LaunchCheck {
                     }),
                     GemmSchedule::Gpu(_) => None,
                 };
-                Kind::Gemm { operands, cpu }
+                Kind::Gemm {
+                    operands,
+                    consts: p.kernel.consts().len(),
+                    cpu,
+                }
             }
         };
         LaunchCheck { kind }
@@ -124,13 +134,19 @@ impl LaunchCheck {
         dims: &LaunchDims,
     ) -> Result<()> {
         match &self.kind {
-            Kind::Loops { rank, views } => {
-                let p = LoopParams::from_words(params, *rank, views.len()).ok_or_else(|| {
-                    err(
-                        name,
-                        &format!("{} parameter words for rank {rank}", params.len()),
-                    )
-                })?;
+            Kind::Loops {
+                rank,
+                views,
+                consts,
+            } => {
+                let p = LoopParams::from_words(params, *rank, views.len(), *consts).ok_or_else(
+                    || {
+                        err(
+                            name,
+                            &format!("{} parameter words for rank {rank}", params.len()),
+                        )
+                    },
+                )?;
                 for (k, (v, &buf)) in p.views.iter().zip(views).enumerate() {
                     let b = bufs.get(buf).ok_or_else(|| {
                         err(
@@ -148,8 +164,12 @@ impl LaunchCheck {
                 }
                 Ok(())
             }
-            Kind::Gemm { operands, cpu } => {
-                let g = GemmParams::from_words(params)
+            Kind::Gemm {
+                operands,
+                consts,
+                cpu,
+            } => {
+                let g = GemmParams::from_words(params, operands.len(), *consts)
                     .ok_or_else(|| err(name, "malformed GEMM parameters"))?;
                 gemm(name, &g, operands, bufs)?;
                 match (cpu, dims) {

@@ -1,9 +1,11 @@
 #include <stdint.h>
 #include <stddef.h>
 static inline int64_t tg_min(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline float tg_f32_bits(int32_t b) { union { int32_t i; float f; } u = { b }; return u.f; }
+static inline double tg_f64_bits(int64_t b) { union { int64_t i; double d; } u = { b }; return u.d; }
 /* r_256_1024_1024 : gemm|cpu/avx2+fma/2t|vw8mr6nr16|packed|acc:float|a1:float|b2:float|out:float|relu(add(ACC,L3:float)) */
 typedef struct { int64_t offset; int64_t sm; int64_t sn; int64_t sk; int64_t sb[4];} tg_operand;
-typedef struct { int64_t m; int64_t n; int64_t k; int64_t batch; int64_t batch_dims[4]; int64_t mchunks; int64_t nchunks; int64_t kc; int64_t mc; int64_t nc; int64_t packing; int64_t parallel; tg_operand op[4];} tg_gemm_params;
+typedef struct { int64_t m; int64_t n; int64_t k; int64_t batch; int64_t batch_dims[4]; int64_t mchunks; int64_t nchunks; int64_t kc; int64_t mc; int64_t nc; int64_t packing; int64_t parallel; tg_operand op[4]; int64_t c[1];} tg_gemm_params;
 #define TG_SHARED_HEADER 192
 #define TG_BARRIER_WORD 0
 #define TG_CLAIM_WORD 16
@@ -30,6 +32,7 @@ typedef struct { int64_t m; int64_t n; int64_t k; int64_t batch; int64_t batch_d
 #define TG_PARALLEL_BARRIER 1
 #define TG_PARALLEL_SHARED 2
 #define TG_PREFETCH_NEXT_MAX_BYTES 196608
+#define TG_LONG_K 65536
 #define TG_SHARED_LOOKAHEAD 4
 #define TG_PREFETCH_LINES 16
 typedef float tg_v __attribute__((vector_size(32)));
@@ -182,7 +185,8 @@ static inline void tg_batch_index(const tg_gemm_params* P, int64_t b, int64_t* b
 /* Full MR-row panels of f32 A (contiguous along k) with 8-wide vectors: 8 columns of the
    panel's rows loaded (rows past MR repeat row 0), transposed in registers, and the first MR
    floats of each column stored: 24 shuffles and 8 stores replace MR x 8 strided scalar stores.
-   Rendered where VW is 8, MR <= 8 and A is f32. */
+   Rendered where VW is 8, 4 <= MR <= 8 and A is f32: each column's 8-wide store runs 8 - MR floats
+   into the next column, and the last full group's stores end within the panel only when 2 MR >= 8. */
 static inline void tg_tr8(tg_v* x) {
   const tg_v t0 = __builtin_shufflevector(x[0], x[1], 0, 8, 1, 9, 4, 12, 5, 13);
   const tg_v t1 = __builtin_shufflevector(x[0], x[1], 2, 10, 3, 11, 6, 14, 7, 15);
@@ -497,7 +501,7 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
       continue;
     }
 #if TG_VECTOR_PATH
-    if (m1 - m0 == 1 || n1 - n0 == 1) {
+    if ((m1 - m0 == 1 || n1 - n0 == 1) && K <= TG_LONG_K) {
       const int row = m1 - m0 == 1;
       tg_vector_product(row, m0, n0, row ? n1 - n0 : m1 - m0, K, A, asm_, ask, B, bsk, bsn, C, csm, csn, &e, (TG_ACC*)ws);
       continue;
