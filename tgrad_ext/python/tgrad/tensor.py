@@ -36,6 +36,20 @@ def _dims(args: tuple) -> tuple[int, ...]:
     return shape
 
 
+def _check_int_range(lo: int, hi: int) -> None:
+    """Python and numpy ints must fit int32 (tgrad's int), never wrap silently."""
+    if lo < -(2**31) or hi > 2**31 - 1:
+        bad = hi if hi > 2**31 - 1 else lo
+        raise DTypeError(f"{bad} does not fit int (int32: from {-(2**31)} to {2**31 - 1})")
+
+
+def _has_big_ints(data: Any) -> bool:
+    """Whether nested lists hold Python ints beyond int64 (numpy would refuse or wrap them)."""
+    if isinstance(data, (list, tuple)):
+        return builtins.any(_has_big_ints(x) for x in data)
+    return isinstance(data, builtins.int) and not isinstance(data, bool) and not -(2**63) <= data < 2**63
+
+
 _new = object.__new__
 
 
@@ -66,23 +80,30 @@ class Tensor:
         if isinstance(data, (int, float, np.integer, np.floating)) and not isinstance(data, bool):
             if dt is None:
                 dt = dtypes.default_float if isinstance(data, (float, np.floating)) else dtypes.default_int
+            if isinstance(data, (int, np.integer)) and dt.name == "int":
+                _check_int_range(int(data), int(data))
             self._lb = _native.full(float(data), dt.name, [])
             return
         if data is None:
             self._lb = _native.full(0.0, (dt or dtypes.default_float).name, [0])
             return
-        arr = np.asarray(data)
+        arr = np.asarray(data) if not _has_big_ints(data) else np.asarray(data, dtype=object)
         if dt is None:
             if arr.dtype.kind == "f" and not isinstance(data, np.ndarray):
                 dt = dtypes.default_float  # python floats -> float32, as in tinygrad
             elif arr.dtype.kind in "iu" and not isinstance(data, np.ndarray):
                 dt = dtypes.default_int
+            elif arr.dtype.kind == "O" and not isinstance(data, np.ndarray):
+                is_int = builtins.all(isinstance(x, builtins.int) for x in arr.reshape(-1))
+                dt = dtypes.default_int if is_int else dtypes.default_float
             elif arr.size == 0 and arr.dtype == np.float64 and not isinstance(data, np.ndarray):
                 dt = dtypes.default_float
             elif arr.dtype.kind == "b":
                 raise DTypeError("bool tensors are outside tgrad's subset (supported: half, float, double, int)")
             else:
                 dt = from_numpy(arr.dtype)
+        if dt.name == "int" and arr.size and (arr.dtype.kind in "iuO"):
+            _check_int_range(int(arr.min()), int(arr.max()))
         arr = np.ascontiguousarray(arr, dtype=dt.np)
         raw = memoryview(arr.reshape(-1)).cast("B") if arr.size else b""
         self._lb = _native.from_bytes(raw, dt.name, list(arr.shape))
@@ -194,7 +215,7 @@ class Tensor:
     @staticmethod
     def empty(*shape, dtype: Any = None, **kwargs) -> Tensor:
         dt = to_dtype(dtype or dtypes.default_float)
-        return Tensor(np.empty(_dims(shape), dtype=dt.np), dtype=dt)
+        return Tensor.zeros(*shape, dtype=dt).contiguous()
 
     @staticmethod
     def eye(n: int, m: int | None = None, dtype: Any = None, **kwargs) -> Tensor:

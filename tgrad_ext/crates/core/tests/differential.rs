@@ -97,7 +97,7 @@ fn elementwise_and_reduce_kernels() {
         &tensor::binary(
             BinaryOp::Mul,
             &t,
-            &tensor::constant(2.0, DType::F32, vec![]),
+            &tensor::constant(2.0, DType::F32, vec![]).unwrap(),
         )
         .unwrap(),
     );

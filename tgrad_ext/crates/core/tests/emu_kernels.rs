@@ -238,9 +238,9 @@ fn elementwise_loops_match_the_cpu_engine() {
         })
         .collect();
     let relu = || {
-        let two = tensor::constant(2.0, DType::F16, vec![3, 50, 7]);
+        let two = tensor::constant(2.0, DType::F16, vec![3, 50, 7]).unwrap();
         let y = tensor::binary(BinaryOp::Mul, &a, &two).unwrap();
-        let one = tensor::constant(1.0, DType::F16, vec![3, 50, 7]);
+        let one = tensor::constant(1.0, DType::F16, vec![3, 50, 7]).unwrap();
         tensor::unary(
             UnaryOp::Relu,
             &tensor::binary(BinaryOp::Add, &y, &one).unwrap(),

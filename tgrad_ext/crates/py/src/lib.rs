@@ -239,12 +239,14 @@ fn from_bytes(py: Python<'_>, data: PyBuffer<u8>, dt: &str, shape: Vec<usize>) -
 
 #[pyfunction]
 fn full(py: Python<'_>, value: f64, dt: &str, shape: Vec<usize>) -> PyResult<PyLazy> {
-    Ok(wrap(tensor::constant(value, dtype(py, dt)?, shape)))
+    let d = dtype(py, dt)?;
+    guard(py, || tensor::constant(value, d, shape)).map(wrap)
 }
 
 fn random(py: Python<'_>, dt: &str, shape: Vec<usize>, normal: bool) -> PyResult<PyLazy> {
     let d = dtype(py, dt)?;
-    let mut buf = Buffer::new(d, tgrad_core::shape::numel(&shape), false).py_err(py)?;
+    let count = guard(py, || tgrad_core::shape::checked_numel(&shape))?;
+    let mut buf = Buffer::new(d, count, false).py_err(py)?;
     rng::fill(&mut buf, normal).py_err(py)?;
     guard(py, || tensor::from_buffer(buf, shape)).map(wrap)
 }
