@@ -134,13 +134,17 @@ class _CellRun:
         self.context = EngineContext(cache_dir=options.cache_dir, fresh_search=options.fresh_search)
 
     def record(self, status: str, **fields: Any) -> dict[str, Any]:
+        engine = self.planned.engine
+        # an engine that stands in for a GPU says so in every cell: its times are not GPU timings
+        marked = {"emulated": engine.emulated} if engine.emulated else {}
         return {
             "scenario": self.scenario.name,
-            "engine": self.planned.engine.name,
+            "engine": engine.name,
             "spec": self.planned.spec,
-            "family": self.planned.engine.family,
+            "family": engine.family,
             "round": self.round,
             "status": status,
+            **marked,
             **fields,
         }
 

@@ -51,6 +51,10 @@ class Engine(abc.ABC):
     # the scenario devices the engine runs on (None: any device the library offers); another device
     # is reported as unsupported instead of silently running elsewhere
     devices: ClassVar[tuple[str, ...] | None] = None
+    # None for an engine that times the device its scenario names; otherwise what stands in for the GPU
+    # (a GPU emulator, OpenCL on the CPU): its outputs are judged like any other, but its times are CPU
+    # times, not GPU timings. The runner copies it into each cell (`emulated`) and the table flags it.
+    emulated: ClassVar[str | None] = None
 
     def check_device(self, device: str) -> None:
         """Raise Unsupported when this engine does not run on the scenario's device."""

@@ -126,6 +126,13 @@ class CpuOnlyFake(KnownEngine):
     devices = ("CPU",)
 
 
+class EmulatedFake(KnownEngine):
+    """Stands in for a GPU, as the GPU emulator engines do: its cells are marked `emulated`."""
+
+    name = "emulated-fake"
+    emulated = "emulated (a fake GPU emulator)"
+
+
 class CrashingFake(KnownEngine):
     name = "crashing-fake"
 
