@@ -132,6 +132,7 @@ class _CellRun:
         self.log_path = workdir / f"{stem}.log"
         self.output_path = workdir / f"{stem}.out.npy"
         self.context = EngineContext(cache_dir=options.cache_dir, fresh_search=options.fresh_search)
+        self.budget = planned.engine.cell_budget(scenario.budget)
 
     def record(self, status: str, **fields: Any) -> dict[str, Any]:
         engine = self.planned.engine
@@ -165,7 +166,7 @@ class _CellRun:
             "op": scenario.op,
             "layout": scenario.layout,
             "device": scenario.device,
-            "budget": dataclasses.asdict(scenario.budget),
+            "budget": dataclasses.asdict(self.budget),
             "events": str(self.events_path),
             "output": str(self.output_path),
         }
@@ -192,7 +193,7 @@ class _CellRun:
 
     def _limit(self, events: list[dict[str, Any]]) -> tuple[str, float, float]:
         """(phase, seconds allowed in it, time.time() when it began)."""
-        budget, names = self.scenario.budget, [e["event"] for e in events]
+        budget, names = self.budget, [e["event"] for e in events]
         if "first_call_done" in names:
             done = events[names.index("first_call_done")]
             per_call = max(float(done["seconds"]), 0.01)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from harness.scenario import Budget
 from harness.workload import Inputs
 
 
@@ -78,6 +79,11 @@ class Engine(abc.ABC):
                 " maturin profile is release)"
             )
         return None
+
+    def cell_budget(self, budget: Budget) -> Budget:
+        """The budget this engine's cells run under: the scenario's, unless the engine caps it (an engine whose
+        every call takes most of a minute runs the first call and one timed call)."""
+        return budget
 
     @abc.abstractmethod
     def load(self) -> dict[str, Any]:

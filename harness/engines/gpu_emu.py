@@ -12,7 +12,8 @@ say that its outputs are judged as usual (the float64 oracle) but its times are 
 - `tinygrad-python-sm80`, `tinygrad-python-metal`: DEV=PYTHON::sm_80 / DEV=PYTHON::METAL. tinygrad's PYTHON
   device interprets tinygrad's own kernel IR (uops) in Python, with the tensor-core shapes of an sm_80 GPU or of
   Metal. It stores half through memoryview format 'e', which Python has from 3.12: on older Pythons it offers no
-  float16, and those cells are unavailable with that reason.
+  float16, and those cells are unavailable with that reason. Its calls take up to a minute at these sizes, so its
+  cells time the first call and one more (`cell_budget`).
 - `tinygrad-cl`: DEV=CL on PoCL, an OpenCL implementation that compiles tinygrad's OpenCL C kernels for the CPU.
   OCL_ICD_VENDORS names PoCL's ICD file, so another OpenCL driver (a GPU's) is never picked instead. Without PoCL
   the cells are unavailable and say what to install (`make bench-gpu-emu` installs it).
@@ -20,6 +21,7 @@ say that its outputs are judged as usual (the float64 oracle) but its times are 
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import shutil
@@ -28,11 +30,25 @@ from typing import Any, ClassVar
 
 from harness.engines.base import EngineContext, Unavailable
 from harness.engines.tensor_api import TensorApiEngine, TensorStep
+from harness.scenario import Budget
 from harness.workload import Inputs
 
 EMU_DEVICE = "EMU"  # the scenario device these engines run on
 POCL_ICD_GLOB = "/etc/OpenCL/vendors/pocl*.icd"  # where Debian's pocl-opencl-icd registers PoCL
 POCL_PACKAGES = "pocl-opencl-icd ocl-icd-libopencl1"
+
+
+def cxx_problem() -> str | None:
+    """Why tgrad's GPU emulator cannot compile kernels here, or None. It takes TGRAD_CXX, else the first of g++,
+    clang++ and c++ on PATH (runtime/cpu/compiler.rs)."""
+    named = os.environ.get("TGRAD_CXX")
+    candidates = [named] if named else ["g++", "clang++", "c++"]
+    if any(shutil.which(c) for c in candidates):
+        return None
+    return (
+        f"the GPU emulator compiles kernels with a C++ compiler, and {' / '.join(candidates)} is not on PATH "
+        "(install g++ or clang++, or set TGRAD_CXX)"
+    )
 
 
 class EmulatedEngine(TensorApiEngine):
@@ -59,12 +75,9 @@ class TgradEmu(EmulatedEngine):
         return {"TGRAD_CACHE": "off", "TGRAD_BEAM": "0", "TGRAD_DEVICE": self.backend}
 
     def load(self) -> dict[str, Any]:
-        compiler = os.environ.get("TGRAD_CXX") or "g++"
-        if shutil.which(compiler) is None and (compiler != "g++" or shutil.which("clang++") is None):
-            raise Unavailable(
-                f"the GPU emulator compiles kernels with a C++ compiler, and {compiler} is not on PATH "
-                "(install g++ or clang++, or set TGRAD_CXX)"
-            )
+        problem = cxx_problem()
+        if problem is not None:
+            raise Unavailable(problem)
         try:
             info = super().load()
         except Unavailable:
@@ -141,6 +154,11 @@ class TinygradPython(TinygradEmulated):
     backend = "PYTHON"
     emulated = "emulated (tinygrad's PYTHON device)"
 
+    def cell_budget(self, budget: Budget) -> Budget:
+        # each call interprets every thread's uops in Python: here 17 s at 129x127x17 and about a minute at
+        # 256^3 as sm_80, so a cell is the first call and one timed call
+        return dataclasses.replace(budget, warmup=0, min_samples=1, max_samples=1)
+
     def check_dtype(self, dtype: str) -> None:
         if self.supports(dtype):
             return
@@ -157,7 +175,7 @@ class TinygradPythonCuda(TinygradPython):
     name = "tinygrad-python-sm80"
     description = (
         "tinygrad's PYTHON emulator as an sm_80 CUDA GPU (DEV=PYTHON::sm_80, its tensor-core shapes): "
-        "(a@b).realize(), tinygrad's uops interpreted in Python"
+        "(a@b).realize(), tinygrad's uops interpreted in Python; the first call and one timed call"
     )
     target = "PYTHON::sm_80"
 
@@ -166,7 +184,7 @@ class TinygradPythonMetal(TinygradPython):
     name = "tinygrad-python-metal"
     description = (
         "tinygrad's PYTHON emulator as a Metal GPU (DEV=PYTHON::METAL, simdgroup matrix shapes): "
-        "(a@b).realize(), tinygrad's uops interpreted in Python"
+        "(a@b).realize(), tinygrad's uops interpreted in Python; the first call and one timed call"
     )
     target = "PYTHON::METAL"
 

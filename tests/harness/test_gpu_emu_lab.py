@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_fakes import EmulatedFake, FastFake, write_scenarios
+from lab_fakes import EmulatedFake, FastFake, OneCallFake, write_scenarios
 
 from harness import cli, compare, report, scenario, store
 from harness.engines import gpu_emu, resolve
 from harness.engines.base import EngineContext, Unavailable, Unsupported
+from harness.scenario import Budget
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINES = ("tgrad-cuda-emu", "tgrad-metal-emu", "tinygrad-python-sm80", "tinygrad-python-metal", "tinygrad-cl")
@@ -118,6 +119,21 @@ def test_the_emulator_without_a_cxx_compiler_is_unavailable(monkeypatch: pytest.
     monkeypatch.setenv("TGRAD_CXX", "/nonexistent/g++")
     with pytest.raises(Unavailable, match=r"C\+\+ compiler.*not on PATH"):
         resolve("tgrad-cuda-emu").load()
+
+
+def test_tinygrads_python_device_runs_two_calls_a_cell() -> None:
+    budget = Budget(warmup=3, min_samples=10, max_samples=100)
+    for name in ("tinygrad-python-sm80", "tinygrad-python-metal"):
+        capped = resolve(name).cell_budget(budget)
+        assert (capped.warmup, capped.min_samples, capped.max_samples) == (0, 1, 1)
+    for name in ("tgrad-cuda-emu", "tgrad-metal-emu", "tinygrad-cl"):
+        assert resolve(name).cell_budget(budget) == budget
+
+
+def test_the_runner_gives_each_engine_its_own_budget(tmp_path: Path) -> None:
+    record, _ = _run_fakes(tmp_path, [FastFake, OneCallFake])
+    counts = {(c["engine"], len(c["warmup"]), len(c["samples"])) for c in record["cells"]}
+    assert counts == {("fast-fake", 0, 3), ("onecall-fake", 0, 1)}
 
 
 # ------------------------------------------------------------------------------------------ marking
