@@ -95,7 +95,9 @@ gpu-wheels: setup ## .whl/: tgrad's abi3 wheel and the pinned tinygrad wheel, to
 	$(PIP) wheel -q --no-deps --no-build-isolation -w .whl .
 	$(PIP) download -q --no-deps -d .whl "$$($(PY) -c "import tomllib; d = tomllib.load(open('pyproject.toml', 'rb')); \
 	  print(next(r for g in d['project']['optional-dependencies'].values() for r in g if r.startswith('tinygrad')))")"
-	@ls -l .whl
+	@# the commit the wheels come from, for the run records of a machine whose copy of the tree has no .git
+	@echo "$$(git rev-parse HEAD)$$(git diff --quiet HEAD -- . ':(exclude)results' || echo +dirty)" > .whl/COMMIT
+	@ls -l .whl && cat .whl/COMMIT
 
 setup-torch: setup ## add the optional torch-cpu group (PyTorch, several GB) for the lab's torch engine
 	$(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['torch-cpu']))" > $(VENV)/requirements-torch.txt
