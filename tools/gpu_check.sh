@@ -72,15 +72,18 @@ wanted() { [[ ",$STEPS," == *",$1,"* ]]; }
 # the step limits in seconds; each is cut to what is left of the deadline
 declare -A LIMIT=([env]=20 [wheels]=40 [tests]=120 [compare]=110 [table]=300)
 SITE="/tmp/tgrad-gpu-site"  # where the carried wheels go (a folder of its own: the system's torch stays as it is)
+# with a GPU, a device that cannot run is a failure (the CUDA tests would only skip, the comparison run half)
 if [ "$EMU_ONLY" = 1 ]; then
-  DEVICES="CUDA_EMU" MARK="not gpu" MODE="emulator only (no GPU)"
+  DEVICES="CUDA_EMU" MARK="not gpu" MODE="emulator only (no GPU)" REQUIRE="" NEED_CUDA=":"
 else
-  DEVICES="CUDA,CUDA_EMU" MARK="gpu" MODE="GPU"
+  DEVICES="CUDA,CUDA_EMU" MARK="gpu" MODE="GPU" REQUIRE="--require-all"
+  NEED_CUDA="$PY -c 'import sys; from tgrad import _native as n; ok, why = n.cuda_available(); print(\"CUDA:\", why); sys.exit(0 if ok else 1)'"
 fi
 # the steps' commands (OUT_DIR is quoted: a path with spaces stays one argument)
 define_commands() {
-  TESTS_CMD="$PY -m pytest -q -p no:randomly -p no:cacheprovider -m '$MARK' tests/gpu/test_gpu_run.py $PYTEST_ARGS"
-  COMPARE_CMD="$PY -m harness.emu_compare --devices $DEVICES --out '$OUT_DIR' $COMPARE_ARGS"
+  TESTS_CMD="$NEED_CUDA && $PY -m pytest -q -p no:randomly -p no:cacheprovider -m '$MARK' tests/gpu/test_gpu_run.py"
+  TESTS_CMD+=" $PYTEST_ARGS"
+  COMPARE_CMD="$PY -m harness.emu_compare --devices $DEVICES $REQUIRE --out '$OUT_DIR' $COMPARE_ARGS"
   TABLE_CMD="$PY -m harness run scenarios/gpu.toml --quick --rounds 1 --no-history --no-progress"
   TABLE_CMD+=" --results '$OUT_DIR' $TABLE_ARGS"
   WHEELS_CMD="$PY -m pip install -q --no-index --no-deps --no-compile --upgrade --target $SITE .whl/*.whl"
@@ -184,7 +187,7 @@ wanted table && run_step table "$TABLE_CMD"
   echo
   echo "From the log:"
   echo
-  grep -E "^(NVIDIA|driver CUDA|nvrtc (chosen|WARNING|matches|none)|Device.DEFAULT)|^[0-9]+ (passed|failed)|FAILED|^Verdict|^- [A-Z][A-Za-z0-9]* .*: (PASS|FAIL)|^- [a-z0-9-]+/(ints|normal)" "$LOG" \
+  grep -E "^(NVIDIA|driver CUDA|nvrtc (chosen|WARNING|matches|none)|Device.DEFAULT)|^CUDA: |^[0-9]+ (passed|failed|skipped)|FAILED|^Verdict|^- [A-Z][A-Za-z0-9]* .*: (PASS|FAIL)|^- [a-z0-9-]+/(ints|normal)|^- CUDA(_EMU)? is not usable" "$LOG" \
     | grep -v "^== " | sed 's/^/    /' | tail -n 60
   echo
   echo "Files:"

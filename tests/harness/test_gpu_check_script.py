@@ -28,7 +28,8 @@ def test_the_dry_run_lists_every_step_and_writes_nothing(tmp_path: Path) -> None
     assert sum(limits) <= 600, "the steps must fit the device tool's 10 minutes"
     plan = done.stdout
     assert "--no-index" in plan and "-m 'gpu' tests/gpu/test_gpu_run.py" in plan
-    assert "--devices CUDA,CUDA_EMU" in plan and "scenarios/gpu.toml --quick" in plan
+    assert "--devices CUDA,CUDA_EMU --require-all" in plan and "scenarios/gpu.toml --quick" in plan
+    assert "cuda_available()" in plan, "with a GPU, the tests step first requires CUDA to be usable"
     assert not out.exists()
 
 
@@ -86,3 +87,19 @@ def test_a_failing_step_fails_the_check(tmp_path: Path) -> None:
     done = _run("--emulator-only", "--out", str(tmp_path), "--steps", "compare", "--compare-args", "--cases nothing")
     assert done.returncode == 1
     assert "| compare | FAILED: exit status 2 |" in (tmp_path / "summary.md").read_text()
+
+
+def test_the_gpu_mode_fails_where_no_gpu_is_usable(tmp_path: Path) -> None:
+    """Without --emulator-only the CUDA tests and the comparison require the GPU: on a machine without one they
+    fail and say why, rather than passing with every CUDA case skipped."""
+    from tgrad import _native
+
+    if _native.cuda_available()[0]:
+        pytest.skip("a GPU is usable here")
+    python = str(ROOT / ".venv" / "bin" / "python")
+    args = ("--python", python, "--steps", "tests,compare", "--compare-args", "--cases gemm-1-f32")
+    done = _run("--out", str(tmp_path), *args)
+    assert done.returncode == 1
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| tests | FAILED: exit status 1 |" in summary and "| compare | FAILED: exit status 1 |" in summary
+    assert "CUDA: no NVIDIA driver" in summary and "CUDA is not usable" in summary
