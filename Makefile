@@ -13,7 +13,7 @@ PY_SRC     := $(shell find tgrad_ext/python -name '*.py' -o -name '*.pyi' -o -na
 CARGO_MANIFEST := tgrad_ext/Cargo.toml
 
 .PHONY: help setup setup-torch sysdeps test test-rust test-py test-fast bench bench-odd bench-quick bench-pytest lint fmt clean distclean \
-        check-regressions report diff peak bench-gpu gpu-wheels
+        check-regressions report diff peak bench-gpu bench-gpu-emu gpu-wheels
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -82,12 +82,22 @@ bench-odd: setup ## odd shapes (1000x777x513, 1x4096x4096, 4097^2, W.T, broadcas
 bench-gpu: $(if $(filter $(VENV)/bin/python,$(PY)),setup) ## the GPU table: tinygrad CUDA, tgrad CUDA, torch (results/latest-gpu.md; cells say why where no GPU)
 	$(PY) -m harness run scenarios/gpu.toml --rounds $(BENCH_ROUNDS)
 
+# GPU kernels on the CPU (scenarios/gpu-emu.toml): tgrad's emulated CUDA and Metal against tinygrad's PYTHON
+# emulator and its OpenCL backend on PoCL, which tools/opencl_sysdeps.sh installs first (as root; otherwise the
+# tinygrad-cl cells say what is missing). One round: tinygrad's PYTHON device needs about a minute a call at 256^3.
+GPU_EMU_ROUNDS ?= 1
+bench-gpu-emu: setup ## GPU kernels on the CPU: tgrad's CUDA/Metal emulator vs tinygrad's PYTHON emulator and CL on PoCL (installs PoCL; results/latest-gpu-emu.md)
+	@bash tools/opencl_sysdeps.sh
+	$(PY) -m harness run scenarios/gpu-emu.toml --rounds $(GPU_EMU_ROUNDS)
+
 gpu-wheels: setup ## .whl/: tgrad's abi3 wheel and the pinned tinygrad wheel, to carry to a GPU machine
 	rm -rf .whl && mkdir -p .whl
 	$(PIP) wheel -q --no-deps --no-build-isolation -w .whl .
 	$(PIP) download -q --no-deps -d .whl "$$($(PY) -c "import tomllib; d = tomllib.load(open('pyproject.toml', 'rb')); \
 	  print(next(r for g in d['project']['optional-dependencies'].values() for r in g if r.startswith('tinygrad')))")"
-	@ls -l .whl
+	@# the commit the wheels come from, for the run records of a machine whose copy of the tree has no .git
+	@echo "$$(git rev-parse HEAD)$$(git diff --quiet HEAD -- . ':(exclude)results' || echo +dirty)" > .whl/COMMIT
+	@ls -l .whl && cat .whl/COMMIT
 
 setup-torch: setup ## add the optional torch-cpu group (PyTorch, several GB) for the lab's torch engine
 	$(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['torch-cpu']))" > $(VENV)/requirements-torch.txt

@@ -47,6 +47,7 @@ class Row:
     reference_max_abs: float | None
     reference_identical: bool | None
     agreement_error: str | None
+    emulated: str | None = None  # what stood in for the GPU: the times are not GPU timings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,6 +233,7 @@ def build_table(run: RunRecord) -> Table:
                     reference_max_abs=judged.ref_abs,
                     reference_identical=judged.ref_identical,
                     agreement_error=error,
+                    emulated=entry.get("emulated"),
                 )
             )
             if ok is False:

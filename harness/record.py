@@ -94,6 +94,8 @@ class CellRecord(TypedDict, total=False):
     round: Count
     status: Required[Status]
     reason: str
+    # what stood in for the GPU (an emulator, OpenCL on the CPU); absent for an engine timing a real device
+    emulated: str
     env: dict[str, str]
     info: dict[str, Any] | None  # what the engine reported when loaded (version, build_info, ...)
     import_s: Seconds

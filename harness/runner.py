@@ -132,15 +132,20 @@ class _CellRun:
         self.log_path = workdir / f"{stem}.log"
         self.output_path = workdir / f"{stem}.out.npy"
         self.context = EngineContext(cache_dir=options.cache_dir, fresh_search=options.fresh_search)
+        self.budget = planned.engine.cell_budget(scenario.budget)
 
     def record(self, status: str, **fields: Any) -> dict[str, Any]:
+        engine = self.planned.engine
+        # an engine that stands in for a GPU says so in every cell: its times are not GPU timings
+        marked = {"emulated": engine.emulated} if engine.emulated else {}
         return {
             "scenario": self.scenario.name,
-            "engine": self.planned.engine.name,
+            "engine": engine.name,
             "spec": self.planned.spec,
-            "family": self.planned.engine.family,
+            "family": engine.family,
             "round": self.round,
             "status": status,
+            **marked,
             **fields,
         }
 
@@ -161,7 +166,7 @@ class _CellRun:
             "op": scenario.op,
             "layout": scenario.layout,
             "device": scenario.device,
-            "budget": dataclasses.asdict(scenario.budget),
+            "budget": dataclasses.asdict(self.budget),
             "events": str(self.events_path),
             "output": str(self.output_path),
         }
@@ -188,7 +193,7 @@ class _CellRun:
 
     def _limit(self, events: list[dict[str, Any]]) -> tuple[str, float, float]:
         """(phase, seconds allowed in it, time.time() when it began)."""
-        budget, names = self.scenario.budget, [e["event"] for e in events]
+        budget, names = self.budget, [e["event"] for e in events]
         if "first_call_done" in names:
             done = events[names.index("first_call_done")]
             per_call = max(float(done["seconds"]), 0.01)

@@ -22,6 +22,11 @@ REGISTRY: dict[str, str] = {
     "tgrad-1t": "harness.engines.tgrad_engine:TgradSingleThread",
     "tgrad-beam": "harness.engines.tgrad_engine:TgradBeam",
     "tgrad-cuda": "harness.engines.tgrad_engine:TgradCuda",
+    "tgrad-cuda-emu": "harness.engines.gpu_emu:TgradCudaEmu",
+    "tgrad-metal-emu": "harness.engines.gpu_emu:TgradMetalEmu",
+    "tinygrad-python-sm80": "harness.engines.gpu_emu:TinygradPythonCuda",
+    "tinygrad-python-metal": "harness.engines.gpu_emu:TinygradPythonMetal",
+    "tinygrad-cl": "harness.engines.gpu_emu:TinygradCl",
     "numpy": "harness.engines.numpy_engine:Numpy",
     "torch": "harness.engines.torch_engine:Torch",
 }

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from harness.scenario import Budget
 from harness.workload import Inputs
 
 
@@ -51,6 +52,10 @@ class Engine(abc.ABC):
     # the scenario devices the engine runs on (None: any device the library offers); another device
     # is reported as unsupported instead of silently running elsewhere
     devices: ClassVar[tuple[str, ...] | None] = None
+    # None for an engine that times the device its scenario names; otherwise what stands in for the GPU
+    # (a GPU emulator, OpenCL on the CPU): its outputs are judged like any other, but its times are CPU
+    # times, not GPU timings. The runner copies it into each cell (`emulated`) and the table flags it.
+    emulated: ClassVar[str | None] = None
 
     def check_device(self, device: str) -> None:
         """Raise Unsupported when this engine does not run on the scenario's device."""
@@ -74,6 +79,11 @@ class Engine(abc.ABC):
                 " maturin profile is release)"
             )
         return None
+
+    def cell_budget(self, budget: Budget) -> Budget:
+        """The budget this engine's cells run under: the scenario's, unless the engine caps it (an engine whose
+        every call takes most of a minute runs the first call and one timed call)."""
+        return budget
 
     @abc.abstractmethod
     def load(self) -> dict[str, Any]:

@@ -8,8 +8,9 @@ directory removed at exit), so their first call shows the real compile time. `tg
 search results in a cache of its own under the lab's cache dir, as `tinygrad-beam` does.
 
 The CPU engines pin TGRAD_DEVICE=CPU, so a GPU machine never moves them. `tgrad-cuda` runs the same
-API with TGRAD_DEVICE=CUDA: inputs stay on the GPU after their first upload, but every realize()
-copies its result back to the host, so its step includes that copy.
+API with TGRAD_DEVICE=CUDA: inputs stay on the GPU after their first upload, realize() waits for the
+GPU, and the result stays in device memory until the host reads it (after the timed steps), so a step
+is the kernels and their launches. The GPU emulator's engines are in gpu_emu.py.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class TgradBeam(Tgrad):
 
 class TgradCuda(Tgrad):
     name = "tgrad-cuda"
-    description = "tgrad on CUDA (TGRAD_DEVICE=CUDA): (a@b).realize(), the copy of the result to the host included"
+    description = "tgrad on CUDA (TGRAD_DEVICE=CUDA): (a@b).realize(), which waits for the GPU; the result stays there"
     devices = ("CUDA",)
 
     def environment(self, context: EngineContext) -> dict[str, str]:

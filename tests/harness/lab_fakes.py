@@ -8,6 +8,7 @@ error bound) unless a fake is meant to be wrong.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from harness.engines.base import Engine, Unavailable, Unsupported
+from harness.scenario import Budget
 from harness.workload import Inputs
 
 FAKES = str(Path(__file__).resolve())
@@ -124,6 +126,22 @@ class NanTimeFake(KnownEngine):
 class CpuOnlyFake(KnownEngine):
     name = "cpuonly-fake"
     devices = ("CPU",)
+
+
+class EmulatedFake(KnownEngine):
+    """Stands in for a GPU, as the GPU emulator engines do: its cells are marked `emulated`."""
+
+    name = "emulated-fake"
+    emulated = "emulated (a fake GPU emulator)"
+
+
+class OneCallFake(KnownEngine):
+    """Caps its cells' budget to the first call and one timed call, as tinygrad's PYTHON device engines do."""
+
+    name = "onecall-fake"
+
+    def cell_budget(self, budget: Budget) -> Budget:
+        return dataclasses.replace(budget, warmup=0, min_samples=1, max_samples=1)
 
 
 class CrashingFake(KnownEngine):
