@@ -265,7 +265,13 @@ pub fn reduce(op: ReduceOp, x: &LazyRef, axes: &[i64], keepdim: bool) -> Result<
         .map(|&a| resolve_axis(a, n))
         .collect::<Result<_>>()?;
     ax.sort_unstable();
-    ax.dedup();
+    if ax.windows(2).any(|w| w[0] == w[1]) {
+        bail!(
+            InvalidArgument,
+            "duplicate axis in {:?}: each axis may be reduced once",
+            axes
+        );
+    }
     let kept: Vec<usize> = x
         .shape
         .iter()
