@@ -225,20 +225,20 @@ class Tensor:
 
     @staticmethod
     def zeros(*shape, dtype: Any = None, **kwargs) -> Tensor:
-        return Tensor.full(_dims(shape), 0.0, dtype or dtypes.default_float)
+        return Tensor.full(_dims(shape), 0.0, dtypes.default_float if dtype is None else dtype)
 
     @staticmethod
     def ones(*shape, dtype: Any = None, **kwargs) -> Tensor:
-        return Tensor.full(_dims(shape), 1.0, dtype or dtypes.default_float)
+        return Tensor.full(_dims(shape), 1.0, dtypes.default_float if dtype is None else dtype)
 
     @staticmethod
     def empty(*shape, dtype: Any = None, **kwargs) -> Tensor:
-        dt = to_dtype(dtype or dtypes.default_float)
+        dt = to_dtype(dtypes.default_float if dtype is None else dtype)
         return Tensor.zeros(*shape, dtype=dt).contiguous()
 
     @staticmethod
     def eye(n: int, m: int | None = None, dtype: Any = None, **kwargs) -> Tensor:
-        dt = to_dtype(dtype or dtypes.default_float)
+        dt = to_dtype(dtypes.default_float if dtype is None else dtype)
         (n, m) = _dims((n, n if m is None else m))
         return Tensor(np.eye(n, m, dtype=dt.np), dtype=dt)
 
@@ -263,11 +263,13 @@ class Tensor:
 
     @staticmethod
     def rand(*shape, dtype: Any = None, **kwargs) -> Tensor:
-        return _wrap(_native.rand(to_dtype(dtype or dtypes.default_float).name, list(_dims(shape))))
+        dt = to_dtype(dtypes.default_float if dtype is None else dtype)
+        return _wrap(_native.rand(dt.name, list(_dims(shape))))
 
     @staticmethod
     def randn(*shape, dtype: Any = None, **kwargs) -> Tensor:
-        return _wrap(_native.randn(to_dtype(dtype or dtypes.default_float).name, list(_dims(shape))))
+        dt = to_dtype(dtypes.default_float if dtype is None else dtype)
+        return _wrap(_native.randn(dt.name, list(_dims(shape))))
 
     @staticmethod
     def uniform(*shape, low=0.0, high=1.0, dtype: Any = None, **kwargs) -> Tensor:
@@ -275,11 +277,11 @@ class Tensor:
 
     @staticmethod
     def zeros_like(t: Tensor, dtype: Any = None) -> Tensor:
-        return Tensor.zeros(t.shape, dtype=dtype or t.dtype)
+        return Tensor.zeros(t.shape, dtype=t.dtype if dtype is None else dtype)
 
     @staticmethod
     def ones_like(t: Tensor, dtype: Any = None) -> Tensor:
-        return Tensor.ones(t.shape, dtype=dtype or t.dtype)
+        return Tensor.ones(t.shape, dtype=t.dtype if dtype is None else dtype)
 
     # ------------------------------------------------------------------ movement (views)
     def reshape(self, shape, *args) -> Tensor:
