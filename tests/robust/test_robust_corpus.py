@@ -45,18 +45,6 @@ context/bad/lowercase
 context/bad/unknown-beside-good
 context/good/np-int
 jit/scalar-changes
-ops/matmul/none
-ops/elementwise/add-none
-ops/elementwise/mul-none
-ops/elementwise/div-none
-ops/elementwise/rsub-none
-ops/elementwise/maximum-none
-objects/tensor/none-in-list
-objects/tensor/zero-dim-array
-objects/tensor/decimal
-objects/tensor/fraction
-objects/tensor/list-of-tensors
-objects/misc/device-int
 """.strip().splitlines()
 )
 

@@ -69,6 +69,15 @@ def _has_big_ints(data: Any) -> bool:
     return isinstance(data, builtins.int) and not isinstance(data, bool) and not -(2**63) <= data < 2**63
 
 
+def _plain(data: Any) -> Any:
+    """Nested lists with any Tensors in them replaced by their values (numpy cannot read a Tensor)."""
+    if isinstance(data, Tensor):
+        return data.numpy()
+    if isinstance(data, (list, tuple)) and builtins.any(isinstance(x, (Tensor, list, tuple)) for x in data):
+        return [_plain(x) for x in data]
+    return data
+
+
 _new = object.__new__
 
 
@@ -106,7 +115,11 @@ class Tensor:
         if data is None:
             self._lb = _native.full(0.0, (dt or dtypes.default_float).name, [0])
             return
+        if isinstance(data, (list, tuple)):
+            data = _plain(data)
         arr = np.asarray(data) if not _has_big_ints(data) else np.asarray(data, dtype=object)
+        if arr.dtype.kind == "O" and builtins.any(x is None for x in arr.reshape(-1)):
+            raise DTypeError(f"None in the data of a tensor: {data!r}")
         if dt is None:
             if arr.dtype.kind == "f" and not isinstance(data, np.ndarray):
                 dt = dtypes.default_float  # python floats -> float32, as in tinygrad
@@ -123,7 +136,7 @@ class Tensor:
                 dt = from_numpy(arr.dtype)
         if dt.name == "int" and arr.size and (arr.dtype.kind in "iuO"):
             _check_int_range(int(arr.min()), int(arr.max()))
-        arr = np.ascontiguousarray(arr, dtype=dt.np)
+        arr = np.asarray(arr, dtype=dt.np, order="C")  # not ascontiguousarray: it makes 0-d arrays 1-d
         raw = memoryview(arr.reshape(-1)).cast("B") if arr.size else b""
         self._lb = _native.from_bytes(raw, dt.name, list(arr.shape))
 
@@ -357,6 +370,8 @@ class Tensor:
     def _const_like(self, x: Any) -> Tensor:
         if isinstance(x, Tensor):
             return x
+        if x is None:
+            raise InvalidArgumentError("None is not a tensor operand (Tensor(None) is an empty tensor: write it out)")
         if isinstance(x, (bool, np.bool_)):
             x = builtins.int(x)
         if isinstance(x, (builtins.float, np.floating)) and not dtypes.is_float(self.dtype):
@@ -451,7 +466,7 @@ class Tensor:
             t = _new(Tensor)
             t._lb = self._lb.dot(x._lb)
             return t
-        return self.matmul(x if isinstance(x, Tensor) else Tensor(x))
+        return self.matmul(self._const_like(x))
 
     def __rmatmul__(self, x) -> Tensor:
         return self.matmul(x if isinstance(x, Tensor) else Tensor(x), reverse=True)
