@@ -27,19 +27,10 @@ TINYGRAD_EVERY = 8
 KNOWN_FAILURES = frozenset(
     line.strip()
     for line in """
-settings/DEVICE/index-word
-settings/DEVICE/index-one
-settings/EMU_ORDER/seed-word
-settings/EMU_ORDER/empty-seed
-settings/EMU_ORDER/seed-on-forward
-settings/EMU_ORDER/seed-on-reverse
-settings/EMU_ORDER/negative-seed
 settings/CC/writes-garbage
 settings/COPT/preprocess-only
 settings/COPT/object-only
 settings/COPT/syntax-only
-settings/NVRTC/missing
-settings/NVRTC/on-cpu-run
 context/bad/unknown
 context/bad/lowercase
 context/bad/unknown-beside-good
