@@ -27,10 +27,6 @@ TINYGRAD_EVERY = 8
 KNOWN_FAILURES = frozenset(
     line.strip()
     for line in """
-settings/CC/writes-garbage
-settings/COPT/preprocess-only
-settings/COPT/object-only
-settings/COPT/syntax-only
 context/bad/unknown
 context/bad/lowercase
 context/bad/unknown-beside-good
