@@ -27,10 +27,6 @@ TINYGRAD_EVERY = 8
 KNOWN_FAILURES = frozenset(
     line.strip()
     for line in """
-context/bad/unknown
-context/bad/lowercase
-context/bad/unknown-beside-good
-context/good/np-int
 jit/scalar-changes
 """.strip().splitlines()
 )
