@@ -22,22 +22,8 @@ from corpus_report import compare, comparison_table, counts_table, render, run_c
 TINYGRAD_EVERY = 8
 
 
-# The cases this tree fails, each fixed by a commit that follows and removes its own from the list. Strict: a
-# listed case that passes, or an unlisted one that fails, fails the test.
-KNOWN_FAILURES = frozenset(
-    line.strip()
-    for line in """
-jit/scalar-changes
-""".strip().splitlines()
-)
-
-
 def _failures(results: list[dict]) -> str:
-    return "\n".join(
-        f"{r['cid']}: {r['outcome']}: {r['detail'][:400]}"
-        for r in results
-        if r["outcome"] in FAILURES and r["cid"] not in KNOWN_FAILURES
-    )
+    return "\n".join(f"{r['cid']}: {r['outcome']}: {r['detail'][:400]}" for r in results if r["outcome"] in FAILURES)
 
 
 def _check(profile: str, tmp_path: Path, every: int, exclude: str | None) -> None:
@@ -58,9 +44,6 @@ def _check(profile: str, tmp_path: Path, every: int, exclude: str | None) -> Non
     if os.environ.get("TGRAD_ROBUSTNESS_REPORT"):
         write_atomic(Path(os.environ["TGRAD_ROBUSTNESS_REPORT"]), render(ours, theirs, profile, seconds))
     assert not _failures(ours), f"corpus failures:\n{_failures(ours)}"
-    failed = {r["cid"] for r in ours if r["outcome"] in FAILURES}
-    fixed = (KNOWN_FAILURES & {r["cid"] for r in ours}) - failed
-    assert not fixed, f"listed as failing but passing now (take them off KNOWN_FAILURES): {sorted(fixed)}"
 
 
 def test_the_corpus_gives_right_results_or_clear_errors(tmp_path):
