@@ -32,6 +32,28 @@ def _inputs(args: tuple, kwargs: dict) -> tuple[list[Name], list[Tensor]]:
     return names, tensors
 
 
+_SCALARS = (bool, int, float, complex, str, bytes, type(None))
+
+
+def _constants(args: tuple, kwargs: dict) -> dict[Name, Any]:
+    """The scalar (non-Tensor) arguments by name: a replay computes with the values the capture saw, so a call
+    with other values must not replay."""
+    named = [*enumerate(args), *sorted(kwargs.items())]
+    return {name: v for name, v in named if _is_constant(v)}
+
+
+def _is_constant(v: Any) -> bool:
+    if isinstance(v, (tuple, list)):
+        return bool(v) and all(_is_constant(x) for x in v)
+    return isinstance(v, _SCALARS) or (
+        type(v).__module__ == "numpy" and hasattr(v, "item") and getattr(v, "ndim", 1) == 0
+    )
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and (a == b or (a != a and b != b))  # NaN equals NaN here
+
+
 def _tensors_in(ret: Any) -> list[Tensor]:
     """Every Tensor in a (nested) tuple, list or dict, ignoring anything else."""
     if isinstance(ret, Tensor):
@@ -69,8 +91,11 @@ def _prepare(args: tuple, kwargs: dict) -> tuple[list[Name], list[Tensor], list[
 class _Captured:
     """What the second call recorded: the launches, the inputs' buffer ids, names and info, the return value."""
 
-    def __init__(self, launches: Any, ret: Any, names: list[Name], ids: list[int], info: list[tuple]):
+    def __init__(
+        self, launches: Any, ret: Any, names: list[Name], ids: list[int], info: list[tuple], constants: dict[Name, Any]
+    ):
         self.launches, self.ret, self.names, self.ids, self.info = launches, ret, names, ids, info
+        self.constants = constants
 
     def __call__(self, tensors: list[Tensor]) -> Any:
         self.launches.replay([(i, t._lb) for i, t in zip(self.ids, tensors, strict=True)])
@@ -105,6 +130,8 @@ class _TinyJit(Generic[R]):
             if info != self.captured.info:
                 was, now = _show(self.captured.info), _show(info)
                 raise JitError(f"args mismatch in JIT: captured with {was}, called with {now}")
+            if self.captured.constants or len(names) != len(args) + len(kwargs):  # only Tensors: nothing to compare
+                self._check_constants(args, kwargs)
             ret = self.captured(tensors)
         self.cnt += 1
         return ret
@@ -128,8 +155,20 @@ class _TinyJit(Generic[R]):
                     f"the JIT function returns its input {_label(which, names)} unchanged: a replay would return "
                     "the captured tensor, not the new input; return a copy (.clone()) or leave it out"
                 )
-        self.captured = _Captured(launches, ret, names, ids, info)
+        self.captured = _Captured(launches, ret, names, ids, info, _constants(args, kwargs))
         return ret
+
+    def _check_constants(self, args: tuple, kwargs: dict) -> None:
+        assert self.captured is not None
+        was, now = self.captured.constants, _constants(args, kwargs)
+        for name in was.keys() | now.keys():
+            if name not in was or name not in now or not _same(was[name], now[name]):
+                what = f"argument {name}" if isinstance(name, int) else f"keyword argument {name!r}"
+                raise JitError(
+                    f"args mismatch in JIT: {what} was {was.get(name, '<not given>')!r} when captured, now "
+                    f"{now.get(name, '<not given>')!r}; the replay would compute with the captured value (pass a "
+                    "Tensor to vary it, or reset() the jit)"
+                )
 
 
 def _label(index: int, names: list[Name]) -> str:

@@ -57,7 +57,29 @@ impl Setting {
             {
                 bad(&format!("allowed: {}", words.join(", ")))
             }
-            Kind::Choice(_) | Kind::Text => Ok(()),
+            Kind::Choice(_) | Kind::Text => {
+                self.check_specific(raw).map_or(Ok(()), |why| bad(&why))
+            }
+        }
+    }
+
+    /// What a choice or text setting's own rules refuse: the part after `word:` (tinygrad's
+    /// `DEVICE:index` form, the emulator's `random:seed`), and a library path that does not exist.
+    fn check_specific(&self, raw: &str) -> Option<String> {
+        let raw = raw.trim();
+        match (self.name, raw.split_once(':')) {
+            ("DEVICE", Some((word, index))) if index != "0" => Some(format!(
+                "tgrad runs on device 0 of a kind only; write {word} or {word}:0"
+            )),
+            ("EMU_ORDER", Some((word, seed)))
+                if !word.eq_ignore_ascii_case("random") || seed.parse::<u64>().is_err() =>
+            {
+                Some("only random takes a seed: random:<a non-negative integer>".into())
+            }
+            ("NVRTC", _) if raw.contains('/') && !std::path::Path::new(raw).exists() => Some(
+                "no such file or directory (a libnvrtc file, a directory holding one, or a name the loader finds)".into(),
+            ),
+            _ => None,
         }
     }
 }
@@ -325,7 +347,26 @@ mod tests {
         let dev = SETTINGS.iter().find(|s| s.name == "DEVICE").unwrap();
         let e = dev.check("METAL").unwrap_err().to_string();
         assert!(e.contains("CUDA_EMU"), "{e}");
-        assert!(dev.check("cuda").is_ok());
+        assert!(dev.check("cuda").is_ok() && dev.check("CPU:0").is_ok());
+        assert!(dev.check("CPU:1").is_err() && dev.check("CUDA:abc").is_err());
+        let order = SETTINGS.iter().find(|s| s.name == "EMU_ORDER").unwrap();
+        assert!(order.check("random:7").is_ok() && order.check("reverse").is_ok());
+        for bad in [
+            "random:abc",
+            "random:",
+            "random:-1",
+            "reverse:2",
+            "forward:1",
+        ] {
+            let e = order.check(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("TGRAD_EMU_ORDER") && e.contains("seed"),
+                "{bad}: {e}"
+            );
+        }
+        let nvrtc = SETTINGS.iter().find(|s| s.name == "NVRTC").unwrap();
+        assert!(nvrtc.check("/nonexistent/libnvrtc.so").is_err());
+        assert!(nvrtc.check("libnvrtc.so.12").is_ok() && nvrtc.check("/").is_ok());
         assert!(Flag::Threads.set(-5).is_err());
         assert!(Flag::Debug.set(1 << 40).is_err());
     }

@@ -155,8 +155,11 @@ impl Compiler {
             return Err(Error::CompileFailed {
                 compiler: self.path.clone(),
                 log: format!(
-                    "the compiler exited successfully but wrote no output at {}",
-                    out_path.display()
+                    "the compiler exited successfully but wrote no output at {} (flags '{}'; TGRAD_CC and TGRAD_COPT choose the compiler and its flags)",
+                    out_path.display(),
+                    [self.flags.as_slice(), &extra.iter().map(ToString::to_string).collect::<Vec<_>>()]
+                        .concat()
+                        .join(" ")
                 ),
                 source_path: keep_failed(source, failed, self.ext),
             });

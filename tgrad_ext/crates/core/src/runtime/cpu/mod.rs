@@ -107,6 +107,21 @@ impl DeviceMemory for HostMemory {
     }
 }
 
+/// A compiled kernel that cannot be loaded names the compiler and flags that built it: a
+/// compiler or flags that write something other than a shared object are the usual cause.
+fn built_by(e: Error, cc: &Compiler, extra: &[&str]) -> Error {
+    match e {
+        Error::Runtime(m) => Error::Runtime(format!(
+            "{m} (built by '{}' with flags '{}'; TGRAD_CC and TGRAD_COPT choose the compiler and its flags)",
+            cc.path,
+            [cc.flags.as_slice(), &extra.iter().map(ToString::to_string).collect::<Vec<_>>()]
+                .concat()
+                .join(" ")
+        )),
+        other => other,
+    }
+}
+
 impl Device for CpuDevice {
     fn name(&self) -> &'static str {
         "CPU"
@@ -127,7 +142,7 @@ impl Device for CpuDevice {
             &key[..40],
             "so",
             |dir| cc.build(source, dir, &extra, &failed),
-            CpuProgram::load,
+            |p| CpuProgram::load(p).map_err(|e| built_by(e, cc, &extra)),
         )?;
         Ok(Loaded {
             program: Arc::new(program),
