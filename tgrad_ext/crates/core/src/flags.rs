@@ -122,6 +122,11 @@ pub const SETTINGS: &[Setting] = &[
         doc: "size bound of the on-disk kernel cache in MiB (least recently used entries go first)",
     },
     Setting {
+        name: "AOT",
+        kind: Kind::Int { default: 1, min: 0, max: 1 },
+        doc: "1: GEMMs of the common families run kernels built into tgrad ahead of time (no C compiler, no compile wait; `TGRAD_DEBUG=2` names them, see docs/aot.md); 0: compile every kernel at run time. Kernels built ahead of time stand only for the default flags: with `TGRAD_COPT` set, everything is compiled",
+    },
+    Setting {
         name: "DEVICE",
         kind: Kind::Choice(&["CPU", "CUDA", "CUDA_EMU", "METAL_EMU"]),
         doc: "where kernels run: `CPU`, `CUDA` (an NVIDIA GPU), `CUDA_EMU` or `METAL_EMU` (the CUDA or Metal kernels executed on the CPU by the GPU emulator); unset: CUDA where a GPU is usable and passes a self-check against the CPU engine, else CPU (`Device.why_not_cuda()` says why; see `docs/gpu.md`)",
@@ -173,9 +178,10 @@ pub enum Flag {
     KeepPacked,
     Verify,
     CacheMaxMb,
+    Aot,
 }
 
-const INT_FLAGS: usize = 7;
+const INT_FLAGS: usize = 8;
 
 impl Flag {
     pub const ALL: [Flag; INT_FLAGS] = [
@@ -186,6 +192,7 @@ impl Flag {
         Flag::KeepPacked,
         Flag::Verify,
         Flag::CacheMaxMb,
+        Flag::Aot,
     ];
 
     pub fn setting(self) -> &'static Setting {
