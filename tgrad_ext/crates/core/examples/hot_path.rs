@@ -1,5 +1,6 @@
 //! Where the time of a small `(a @ b).realize()` goes, without Python: graph building (`dot`),
-//! scheduling, and planning plus launch, each timed by difference in alternating loops.
+//! scheduling, and planning plus launch, each timed by difference in alternating loops, and the
+//! launch checks alone.
 //!
 //! cargo run --release --example hot_path -- [N] [ITERS]   (N x N @ N x N, default 64)
 
@@ -35,8 +36,26 @@ fn main() {
             engine::realize(&[c]).unwrap();
         }),
     ];
-    let mut best = [f64::MAX; 3];
+    // the launch checks alone, on a launch of the same product
+    let sched = schedule(&[tensor::dot(&a, &b).unwrap()]).unwrap();
+    let item = &sched.items[0];
+    let cpu = engine::cpu();
+    let launch = cpu
+        .launch_for(&cpu.plan(&item.kernel).unwrap(), item)
+        .unwrap();
+    let check = || {
+        launch
+            .check
+            .check(&launch.name, &launch.params, &launch.bufs, &launch.dims)
+            .unwrap();
+    };
+    let mut best = [f64::MAX; 4];
     for _round in 0..15 {
+        let t0 = Instant::now();
+        for _ in 0..iters / 10 {
+            check();
+        }
+        best[3] = best[3].min(t0.elapsed().as_secs_f64() * 1e6 / (iters / 10) as f64);
         for (i, (_, f)) in phases.iter().enumerate() {
             let t0 = Instant::now();
             for _ in 0..iters / 10 {
@@ -51,4 +70,5 @@ fn main() {
     println!("  schedule            {:7.3} us", best[1] - best[0]);
     println!("  plan lookup+launch  {:7.3} us", best[2] - best[1]);
     println!("  total               {:7.3} us", best[2]);
+    println!("  of which launch checks {:7.3} us", best[3]);
 }
