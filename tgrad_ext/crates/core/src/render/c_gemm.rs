@@ -27,7 +27,8 @@ struct Paths {
     vector: bool,
     a_inplace: bool,
     b_inplace: bool,
-    /// f32 A panels packed with 8x8 register transposes.
+    /// f32 A panels packed with 8x8 register transposes (4 <= MR <= 8: a column's 8-wide store
+    /// runs 8 - MR floats past it, which only a panel of at least 4 rows absorbs; pack.c).
     tr8: bool,
 }
 
@@ -40,7 +41,10 @@ fn paths(c: &Contraction, g: &CpuGemm) -> Paths {
         vector: inplace_ok,
         a_inplace: inplace_ok && g.packing != Packing::Both,
         b_inplace: inplace_ok && g.packing == Packing::Neither,
-        tr8: c.a.1 == c.acc && c.acc == DType::F32 && g.opts.vw == 8 && g.opts.mr <= 8,
+        tr8: c.a.1 == c.acc
+            && c.acc == DType::F32
+            && g.opts.vw == 8
+            && (4..=8).contains(&g.opts.mr),
     }
 }
 
