@@ -48,6 +48,12 @@ pub fn dots(k: usize, vw: usize, unit: bool) -> usize {
     }
 }
 
+/// Whether the renderer compiles the vector path (and in-place reads): C, A and B all hold
+/// accumulator values (render/c_gemm.rs `paths`; tests/certify_bind.rs compares the two).
+pub fn vector_path(c: &Contraction) -> bool {
+    c.out_dtype == c.acc && c.a.1 == c.acc && c.b.1 == c.acc
+}
+
 /// The lengths of the M (or N) ranges of a chunk grid: `extent` in `chunks` ranges of `tile`
 /// multiples, as the template's driver splits it (empty ranges left out).
 fn range_lengths(extent: usize, chunks: usize, tile: usize) -> Vec<usize> {
@@ -76,8 +82,7 @@ impl CpuGemm {
         if everyone {
             return block;
         }
-        // the optional paths the renderer compiles (render/c_gemm.rs: `paths`)
-        let vector = c.out_dtype == c.acc && c.a.1 == c.acc && c.b.1 == c.acc;
+        let vector = vector_path(c);
         let (a, b) = (&c.operands[1], &c.operands[2]);
         let mut d = 0;
         for ml in range_lengths(c.m, self.mchunks, self.opts.mr) {
