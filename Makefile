@@ -12,8 +12,8 @@ RUST_SRC   := $(shell find tgrad_ext -path tgrad_ext/target -prune -o \( -name '
 PY_SRC     := $(shell find tgrad_ext/python -name '*.py' -o -name '*.pyi' -o -name 'py.typed' 2>/dev/null)
 CARGO_MANIFEST := tgrad_ext/Cargo.toml
 
-.PHONY: help setup sysdeps test test-rust test-py test-fast bench bench-odd bench-quick bench-pytest lint fmt clean distclean \
-        check-regressions report diff peak bench-gpu gpu-wheels certify certify-check
+.PHONY: help setup setup-torch sysdeps test test-rust test-py test-fast bench bench-odd bench-quick bench-pytest lint fmt clean distclean \
+        check-regressions report diff peak bench-gpu bench-gpu-emu gpu-wheels robustness certify certify-check
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -32,10 +32,13 @@ $(PY):
 	@$(PYTHON_SYS) -m venv $(VENV) || { echo "error: '$(PYTHON_SYS) -m venv' failed; on Debian: apt-get install -y python3-venv"; exit 1; }
 	@$(PIP) install -q --upgrade pip
 
+# optional dependency groups that setup leaves out (each has a target of its own)
+NOT_IN_SETUP := torch-cpu
+
 $(STAMP)/deps: pyproject.toml | $(PY) $(STAMP)/sys
-	@# one source of truth for versions: the build requirement and every dependency group in pyproject.toml
+	@# one source of truth for versions: the build requirement and the dependency groups in pyproject.toml
 	$(PY) -c "import tomllib; d = tomllib.load(open('pyproject.toml', 'rb')); \
-	  groups = d['project'].get('optional-dependencies', {}).values(); \
+	  groups = [g for n, g in d['project'].get('optional-dependencies', {}).items() if n not in '$(NOT_IN_SETUP)'.split()]; \
 	  print('\n'.join(d['build-system']['requires'] + d['project']['dependencies'] + sum(groups, [])))" > $(VENV)/requirements.txt
 	$(PIP) install -q -r $(VENV)/requirements.txt
 	@mkdir -p $(STAMP) && touch $@
@@ -89,18 +92,36 @@ bench-odd: setup ## odd shapes (1000x777x513, 1x4096x4096, 4097^2, W.T, broadcas
 bench-gpu: $(if $(filter $(VENV)/bin/python,$(PY)),setup) ## the GPU table: tinygrad CUDA, tgrad CUDA, torch (results/latest-gpu.md; cells say why where no GPU)
 	$(PY) -m harness run scenarios/gpu.toml --rounds $(BENCH_ROUNDS)
 
+# GPU kernels on the CPU (scenarios/gpu-emu.toml): tgrad's emulated CUDA and Metal against tinygrad's PYTHON
+# emulator and its OpenCL backend on PoCL, which tools/opencl_sysdeps.sh installs first (as root; otherwise the
+# tinygrad-cl cells say what is missing). One round: tinygrad's PYTHON device needs about a minute a call at 256^3.
+GPU_EMU_ROUNDS ?= 1
+bench-gpu-emu: setup ## GPU kernels on the CPU: tgrad's CUDA/Metal emulator vs tinygrad's PYTHON emulator and CL on PoCL (installs PoCL; results/latest-gpu-emu.md)
+	@bash tools/opencl_sysdeps.sh
+	$(PY) -m harness run scenarios/gpu-emu.toml --rounds $(GPU_EMU_ROUNDS)
+
 gpu-wheels: setup ## .whl/: tgrad's abi3 wheel and the pinned tinygrad wheel, to carry to a GPU machine
 	rm -rf .whl && mkdir -p .whl
 	$(PIP) wheel -q --no-deps --no-build-isolation -w .whl .
 	$(PIP) download -q --no-deps -d .whl "$$($(PY) -c "import tomllib; d = tomllib.load(open('pyproject.toml', 'rb')); \
 	  print(next(r for g in d['project']['optional-dependencies'].values() for r in g if r.startswith('tinygrad')))")"
-	@ls -l .whl
+	@# the commit the wheels come from, for the run records of a machine whose copy of the tree has no .git
+	@echo "$$(git rev-parse HEAD)$$(git diff --quiet HEAD -- . ':(exclude)results' || echo +dirty)" > .whl/COMMIT
+	@ls -l .whl && cat .whl/COMMIT
+
+setup-torch: setup ## add the optional torch-cpu group (PyTorch, several GB) for the lab's torch engine
+	$(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['torch-cpu']))" > $(VENV)/requirements-torch.txt
+	$(PIP) install -q -r $(VENV)/requirements-torch.txt
 
 bench-quick: setup ## the five benchmarks at a small budget (CI); BEAM cells left out
 	$(PY) -m harness run scenarios/five.toml --quick
 
 bench-pytest: setup ## the five benchmarks as pytest-benchmark tests (--benchmark-compare works)
 	$(PY) -m pytest -q -m bench --benchmark-enable -p no:randomly tests/harness/test_bench_pytest.py
+
+# the full corpus (every case against tgrad, every API case against tinygrad; ~10 minutes here) and its report
+robustness: setup ## the bad-input corpus of issue 18 in full, against tgrad and tinygrad; writes results/robustness.md
+	$(PY) tests/robust/corpus_report.py --profile full --out results/robustness.md
 
 diff: setup ## property-based differential campaign tinygrad vs tgrad
 	$(PY) -m harness diff
@@ -115,10 +136,11 @@ report: setup ## plots (PNG) and an HTML page of the newest run in the history, 
 	$(PY) -m harness plots
 
 # ---------------------------------------------------------------- hygiene
-lint: $(STAMP)/deps ## ruff, cargo clippy -D warnings, cargo fmt --check, the line budget
+lint: $(STAMP)/deps ## ruff, mypy (harness/, strict), cargo clippy -D warnings, cargo fmt --check, the line budget
 	$(PY) tools/line_budget.py
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(CARGO) fmt --manifest-path $(CARGO_MANIFEST) --all -- --check
 	$(CARGO) clippy --release --manifest-path $(CARGO_MANIFEST) --workspace --all-targets -- -D warnings
 

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 # unit roundoff u = 2^-p (p = significand bits incl. the implicit one) and the smallest subnormal
 _UNIT_ROUNDOFF = {np.dtype(np.float16): 2.0**-11, np.dtype(np.float32): 2.0**-24, np.dtype(np.float64): 2.0**-53}
 _SUBNORMAL = {np.dtype(np.float16): 2.0**-24, np.dtype(np.float32): 2.0**-149, np.dtype(np.float64): 2.0**-1074}
 
 
-def unit_roundoff(dtype) -> float:
+def unit_roundoff(dtype: npt.DTypeLike) -> float:
     return _UNIT_ROUNDOFF[np.dtype(dtype)]
 
 
@@ -39,8 +41,8 @@ def matmul_error_bound(
     a: np.ndarray,
     b: np.ndarray,
     *,
-    out_dtype,
-    acc_dtype=np.float32,
+    out_dtype: npt.DTypeLike,
+    acc_dtype: npt.DTypeLike = np.float32,
     bias: np.ndarray | None = None,
 ) -> np.ndarray:
     """Elementwise bound on |engine(a @ b [+ bias]) - exact| for the given operands.
@@ -62,7 +64,8 @@ def matmul_error_bound(
         bound = bound + u_acc * (np.abs(exact) + bound)  # the epilogue's own rounding
     if np.dtype(out_dtype) != np.dtype(acc_dtype):
         bound = bound + u_out * (np.abs(exact) + bound) + 0.5 * _SUBNORMAL[np.dtype(out_dtype)]
-    return bound
+    result: np.ndarray = bound
+    return result
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +77,7 @@ class Agreement:
     nonfinite_mismatches: int  # positions where NaN/Inf disagree with the oracle
     ok: bool
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
@@ -87,7 +90,8 @@ def _ulp_distance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     # map sign-magnitude to a monotone integer line
     xi = np.where(xi < 0, -(xi + top), xi)
     yi = np.where(yi < 0, -(yi + top), yi)
-    return np.abs(xi - yi)
+    distance: np.ndarray = np.abs(xi - yi)
+    return distance
 
 
 def compare(out: np.ndarray, oracle: np.ndarray, bound: np.ndarray) -> Agreement:
@@ -136,7 +140,7 @@ class Difference:
     nonfinite_mismatches: int  # positions where NaN/Inf differ
     identical: bool  # bitwise equal values (NaN equal to NaN)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 

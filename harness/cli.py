@@ -2,21 +2,41 @@
 
 Exit status: 0 success; 1 agreement failed or a cell crashed/hung (a differential campaign found a
 difference; check found a significant regression, a failed cell or an agreement failure); 2 usage
-error, malformed scenario file or unreadable run file or history, or a required engine
-unavailable (diff); 130 interrupted (no run file is written and earlier results stay as they were).
+error, malformed scenario file or unreadable run file or history, a required engine unavailable
+(diff), or an engine's library that is a debug build (refused before anything is timed); 130
+interrupted (no run file is written and earlier results stay as they were).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from harness.record import RunRecord
 from harness.store import RESULTS_DIR
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _number(kind: type[int] | type[float], low: float, high: float = math.inf) -> Callable[[str], int | float]:
+    """An argparse type: a finite number of `kind` in [low, high] (NaN and inf refused)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a{'n integer' if kind is int else ' number'}: {text!r}") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            bounds = f"at least {low:g}" if high == math.inf else f"between {low:g} and {high:g}"
+            raise argparse.ArgumentTypeError(f"must be a finite number {bounds}; got {text!r}")
+        return value
+
+    return parse
 
 
 def _split(values: list[str] | None) -> tuple[str, ...]:
@@ -49,12 +69,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     results = Path(args.results)
+    _tidy(results, None if args.no_history else _history_path(args))
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         try:
             run = runner.run(sfile, options, argv=sys.argv)
         except (runner.UnknownEngine, runner.SelectionError) as e:
             print(f"error: {args.scenarios}: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        except runner.Refused as e:
+            print(f"error: refused: {e}; no run file written", file=sys.stderr)
             return EXIT_USAGE
         table = compare.build_table(run)
         path = store.write_run(run, results / "runs")
@@ -79,19 +103,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
+def _tidy(results: Path, history_path: Path | None) -> None:
+    """What a killed run left behind: its temporary files are removed, and a run file it wrote but did
+    not add to the history is imported now (with a note)."""
+    from harness import guard, history
+
+    for folder in (results, results / "runs"):
+        guard.sweep_temp_files(folder)
+    if history_path is None or not (results / "runs").is_dir():
+        return
+    try:
+        with history.History(history_path) as h:
+            imported, problems = history.import_pending(h, results / "runs")
+    except (history.HistoryError, OSError) as e:
+        print(f"warning: run files not checked against the history: {e}", file=sys.stderr)
+        return
+    for path in imported:
+        print(f"note: {path} was not in the history (its run stopped before adding it): imported", file=sys.stderr)
+    for problem in problems:
+        print(f"warning: a run file not in the history cannot be imported: {problem}", file=sys.stderr)
+
+
 def _history_path(args: argparse.Namespace) -> Path:
     from harness import history
 
     return Path(args.history) if args.history else history.default_path(getattr(args, "results", None))
 
 
-def _record(run: dict, run_file: Path, history_path: Path) -> None:
+def _record(run: RunRecord, run_file: Path, history_path: Path) -> None:
     """Append a written run to the history; a failure there never loses the run file."""
     from harness import history
 
     try:
         with history.History(history_path) as h:
-            h.append(run, imported_from=str(run_file))
+            h.append(run, imported_from=str(run_file.resolve()))
         print(f"run appended to the history {history_path}", file=sys.stderr)
     except (history.HistoryError, OSError, KeyboardInterrupt) as e:
         reason = "interrupted" if isinstance(e, KeyboardInterrupt) else str(e)
@@ -108,15 +153,26 @@ def cmd_import(args: argparse.Namespace) -> int:
     for name in args.files:
         path = Path(name)
         files += sorted(path.glob("*.json")) if path.is_dir() else [path]
+    if not files:
+        print(f"error: no run files in {' '.join(args.files)}", file=sys.stderr)
+        return EXIT_USAGE
+    refused = 0
     try:
         with history.History(_history_path(args)) as h:
             for path in files:
-                run_id, added = history.import_file(h, path)
+                try:
+                    run_id, added = history.import_file(h, path)
+                except history.HistoryError as e:  # a malformed file: refused, the others still imported
+                    print(f"error: {e}", file=sys.stderr)
+                    refused += 1
+                    continue
                 print(f"{'added' if added else 'already present'}: {run_id} ({path})")
     except history.HistoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    return EXIT_OK
+    if refused:
+        print(f"{refused} of {len(files)} files refused; nothing of them was added", file=sys.stderr)
+    return EXIT_USAGE if refused else EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -150,12 +206,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_plots(args: argparse.Namespace) -> int:
-    from harness import history, plots
+    from harness import history, plots, store
 
     try:
         with history.History(_history_path(args)) as h:
-            written = plots.write_report(h, args.out, run=args.run)
-    except history.HistoryError as e:
+            written = plots.write_report(h, args.out, run=args.run, engines=list(_split(args.engines)) or None)
+    except (history.HistoryError, store.StoreError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     for path in written:
@@ -228,11 +284,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenarios", help="scenario file, e.g. scenarios/five.toml")
     run.add_argument("--quick", action="store_true", help="small budget ([quick] table); BEAM cells left out")
     run.add_argument("--only", action="append", metavar="NAMES", help="scenario names or globs, comma separated")
-    run.add_argument("--engines", action="append", metavar="NAMES", help="engines to run, comma separated")
-    run.add_argument("--seed", type=int, help="replace every scenario's input seed")
-    run.add_argument("--search-limit", type=float, metavar="S", help="cap each BEAM search at S seconds")
+    run.add_argument(
+        "--engines",
+        action="append",
+        metavar="NAMES",
+        help="engines to run, comma separated: the file's, or any other registry name or module:Class spec",
+    )
+    run.add_argument("--seed", type=_number(int, 0), help="replace every scenario's input seed")
+    run.add_argument(
+        "--search-limit", type=_number(float, 0, 604_800), metavar="S", help="cap each BEAM search at S seconds"
+    )
     run.add_argument("--fresh-search", action="store_true", help="BEAM ignores its search cache")
-    run.add_argument("--rounds", type=int, default=1, help="alternate all engines this many times per scenario")
+    run.add_argument(
+        "--rounds", type=_number(int, 1, 1000), default=1, help="alternate all engines this many times per scenario"
+    )
     run.add_argument("--results", default=str(RESULTS_DIR), help="results folder (default: %(default)s)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _history_option(run)
@@ -240,9 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     diff = sub.add_parser("diff", help="property-based differential campaign tinygrad vs tgrad")
-    diff.add_argument("--examples", type=int, default=200, help="hypothesis examples to try (default %(default)s)")
-    diff.add_argument("--seconds", type=float, default=120.0, help="stop generating after this long")
-    diff.add_argument("--seed", type=int, default=0, help="hypothesis seed (default %(default)s)")
+    diff.add_argument(
+        "--examples", type=_number(int, 1), default=200, help="hypothesis examples to try (default %(default)s)"
+    )
+    diff.add_argument("--seconds", type=_number(float, 0), default=120.0, help="stop generating after this long")
+    diff.add_argument("--seed", type=_number(int, 0), default=0, help="hypothesis seed (default %(default)s)")
     diff.add_argument("--results", default=str(RESULTS_DIR), help="where failures are saved (under diff/)")
     diff.add_argument("--subject", default="tgrad", help="module with tinygrad's API to test (default %(default)s)")
     diff.set_defaults(handler=cmd_diff)
@@ -253,8 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(handler=cmd_report)
 
     pk = sub.add_parser("peak", help="measure the machine's FP32 peak with an FMA loop (needs clang or cc)")
-    pk.add_argument("--seconds", type=float, default=0.5, help="duration of each measurement")
-    pk.add_argument("--threads", type=int, help="threads for the all-core measurement (default: usable cores)")
+    pk.add_argument("--seconds", type=_number(float, 0.001, 3600), default=0.5, help="duration of each measurement")
+    pk.add_argument(
+        "--threads", type=_number(int, 1, 4096), help="threads for the all-core measurement (default: usable cores)"
+    )
     _history_option(pk)
     pk.add_argument("--no-history", action="store_true", help="do not record the peak in the results history")
     pk.set_defaults(handler=cmd_peak)
@@ -284,17 +353,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ENGINE",
         help="compare each cell's time relative to this engine of the same run (default %(default)s); none: absolute",
     )
-    chk.add_argument("--alpha", type=float, default=0.05, help="family-wise significance level (default %(default)s)")
+    chk.add_argument(
+        "--alpha",
+        type=_number(float, 1e-12, 0.5),
+        default=0.05,
+        help="family-wise significance level (default %(default)s)",
+    )
     chk.add_argument("--any-machine", action="store_true", help="also compare runs of other machine fingerprints")
     chk.add_argument(
         "--output", default=str(RESULTS_DIR / "check.json"), help="machine-readable report (default: %(default)s)"
     )
     chk.set_defaults(handler=cmd_check)
 
-    plt = sub.add_parser("plots", help="PNG plots and an HTML page of a run of the history (make report)")
+    plt = sub.add_parser(
+        "plots", help="PNG plots and HTML pages of a run of the history and of its trends (make report)"
+    )
     _history_option(plt)
     plt.add_argument("--run", metavar="RUN_ID", help="the run to plot (default: the newest)")
     plt.add_argument("--out", default=str(RESULTS_DIR / "report"), help="output folder (default: %(default)s)")
+    plt.add_argument("--engines", action="append", metavar="NAMES", help="engines on the trend page, comma separated")
     plt.set_defaults(handler=cmd_plots)
     return parser
 
@@ -311,7 +388,7 @@ cmd_check_doc = """Compare the newest run of the results history with a baseline
 the same machine fingerprint and profile), cell by cell: the change of each cell's time relative to
 numpy measured in the same run, with a bootstrap CI, a Mann-Whitney U test and a threshold. Prints one
 line per regression, improvement, failed cell and agreement failure, writes a JSON report, and exits 1
-when there is an alert. See harness/regress.py and results/README.md."""
+when there is an alert. See harness/regress/ and results/README.md."""
 
 
 cmd_run_doc = """Run every (scenario, engine) cell of a scenario file, each in its own process, check agreement

@@ -2,15 +2,25 @@
 
 Everything here returns data; report.py formats it. Samples of repeated rounds of one cell are pooled.
 Speedups are ratios of medians measured side by side in the same run: median(engine) / median(subject),
-so a value above 1 means the subject (tgrad) is faster than that engine.
+so a value above 1 means the subject (tgrad) is faster than that engine. `Ratios` is the one place
+that computes them (the table, the history's frames and the plots all ask it): each cell's samples are
+resampled once with a seed derived from the cell's scenario and engine names, so a cell's CI does not
+depend on which other scenarios or engines ran beside it, and every ratio it takes part in reuses its
+bootstrap medians.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import zlib
+from typing import cast
 
-from harness.stats import Interval, Summary, bootstrap_ratio_of_medians, summarize
+import numpy as np
+
+from harness.record import CellRecord, FingerprintRecord, PooledCell, RunRecord
+from harness.stats import Interval, Summary, bootstrap_medians, ratio_interval, summarize
+
+RESAMPLES = 2000
 
 # statuses that carry no timings; each is shown as a state of its own, never dropped
 NOT_MEASURED = ("unavailable", "unsupported", "skipped", "search-timeout", "timeout", "error")
@@ -37,13 +47,14 @@ class Row:
     reference_max_abs: float | None
     reference_identical: bool | None
     agreement_error: str | None
+    emulated: str | None = None  # what stood in for the GPU: the times are not GPU timings
 
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
     scenario: str
     title: str
-    version: str
+    version: str | None  # None: an imported pytest-benchmark scenario
     seed: int
     ok: bool | None  # None when no engine produced an output
     worst_engine: str | None
@@ -73,9 +84,9 @@ class Table:
         return tuple(r for r in self.rows if r.status in FAILING)
 
 
-def _pooled(cells: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+def pool(cells: list[CellRecord]) -> dict[tuple[str, str], PooledCell]:
     """One entry per (scenario, engine): samples of all ok rounds pooled, the first round's other facts."""
-    pooled: dict[tuple[str, str], dict[str, Any]] = {}
+    pooled: dict[tuple[str, str], PooledCell] = {}
     for cell in cells:
         key = (cell["scenario"], cell["engine"])
         if key not in pooled:
@@ -84,14 +95,14 @@ def _pooled(cells: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]
             entry = pooled[key]
             entry["samples"].extend(cell.get("samples", []))
             if entry["status"] != "ok" and cell["status"] == "ok":
-                entry.update({k: v for k, v in cell.items() if k != "samples"})
+                entry.update(cast(PooledCell, {k: v for k, v in cell.items() if k != "samples"}))
         if "agreement" in cell:
             pooled[key]["agreements"].append(cell["agreement"])
     return pooled
 
 
 @dataclasses.dataclass(frozen=True)
-class _Judged:
+class Judged:
     ok: bool | None = None
     ratio: float | None = None
     ulp: int | None = None
@@ -101,11 +112,11 @@ class _Judged:
     error: str | None = None
 
 
-def _agreement_of(entry: dict[str, Any]) -> _Judged:
+def agreement_of(entry: PooledCell) -> Judged:
     """The worst agreement over the entry's rounds."""
     agreements = entry["agreements"]
     if not agreements:
-        return _Judged()
+        return Judged()
     ok, ratio, ulp, error = True, 0.0, 0, None
     ref_ulp: int | None = None
     ref_abs: float | None = None
@@ -125,18 +136,54 @@ def _agreement_of(entry: dict[str, Any]) -> _Judged:
             ref_ulp = max(ref_ulp or 0, int(reference["max_ulp"]))
             ref_abs = max(ref_abs or 0.0, float(reference["max_abs"]))
             ref_identical = bool(reference["identical"]) and ref_identical is not False
-    return _Judged(ok, ratio, ulp, ref_ulp, ref_abs, ref_identical, error)
+    return Judged(ok, ratio, ulp, ref_ulp, ref_abs, ref_identical, error)
 
 
-def _speedup(entry: dict[str, Any], subject: dict[str, Any] | None, seed: int) -> Interval | None:
-    if subject is None or subject is entry or entry["status"] != "ok" or subject["status"] != "ok":
+def gflops(flops: float | None, summary: Summary | None) -> float | None:
+    """flops / median / 1e9; None without both."""
+    if not flops or summary is None or summary.median <= 0:
         return None
-    if not entry["samples"] or not subject["samples"]:
-        return None
-    return bootstrap_ratio_of_medians(entry["samples"], subject["samples"], seed=seed)
+    return float(flops) / summary.median / 1e9
 
 
-def machine_line(fingerprint: dict[str, Any]) -> str:
+def cell_seed(scenario: str, engine: str) -> int:
+    """The bootstrap seed of one cell's samples, from its names."""
+    return zlib.crc32(f"{scenario}\0{engine}".encode())
+
+
+class Ratios:
+    """Ratios of medians between the cells of one run (speedups), with percentile-bootstrap CIs."""
+
+    def __init__(self, pooled: dict[tuple[str, str], PooledCell], resamples: int = RESAMPLES):
+        self.pooled, self.resamples = pooled, resamples
+        self._draws: dict[tuple[str, str], np.ndarray] = {}
+
+    def samples(self, scenario: str, engine: str) -> list[float] | None:
+        """The cell's pooled samples, or None when it was not measured."""
+        entry = self.pooled.get((scenario, engine))
+        if entry is None or entry["status"] != "ok" or not entry["samples"]:
+            return None
+        return list(entry["samples"])
+
+    def _medians(self, scenario: str, engine: str, samples: list[float]) -> np.ndarray:
+        key = (scenario, engine)
+        if key not in self._draws:
+            self._draws[key] = bootstrap_medians(samples, resamples=self.resamples, seed=cell_seed(*key))
+        return self._draws[key]
+
+    def ratio(self, scenario: str, numerator: str, denominator: str) -> Interval | None:
+        """median(numerator) / median(denominator) in this run, with its 95% CI; None when either cell
+        was not measured or both are the same engine."""
+        top, bottom = self.samples(scenario, numerator), self.samples(scenario, denominator)
+        if top is None or bottom is None or numerator == denominator:
+            return None
+        point = float(np.median(top) / np.median(bottom))
+        return ratio_interval(
+            point, self._medians(scenario, numerator, top), self._medians(scenario, denominator, bottom)
+        )
+
+
+def machine_line(fingerprint: FingerprintRecord) -> str:
     packages = fingerprint.get("packages", {})
     versions = ", ".join(
         f"{name} {packages.get(name)}" for name in ("tinygrad", "tgrad", "numpy") if packages.get(name)
@@ -147,27 +194,25 @@ def machine_line(fingerprint: dict[str, Any]) -> str:
     return f"{fingerprint.get('cpu', '?')}, {cores} cores usable; {versions}; commit {commit}"
 
 
-def build_table(run: dict[str, Any]) -> Table:
+def build_table(run: RunRecord) -> Table:
     lab = run["lab"]
     subject_name, single_name = lab.get("subject"), lab.get("subject_single_thread")
-    pooled = _pooled(run["cells"])
+    pooled = pool(run["cells"])
+    ratios = Ratios(pooled)
     rows: list[Row] = []
     verdicts: list[Verdict] = []
-    for scenario_index, scenario in enumerate(run["scenarios"]):
+    for scenario in run["scenarios"]:
         name = scenario["name"]
-        subject = pooled.get((name, subject_name)) if subject_name else None
-        single = pooled.get((name, single_name)) if single_name else None
         failures: list[str] = []
         worst: tuple[float, str] | None = None
-        for engine_index, engine in enumerate(lab["engines"]):
+        for engine in lab["engines"]:
             entry = pooled.get((name, engine))
             if entry is None:
                 continue
-            judged = _agreement_of(entry)
+            judged = agreement_of(entry)
             ok, ratio, ulp, error = judged.ok, judged.ratio, judged.ulp, judged.error
             measured = entry["status"] == "ok" and bool(entry["samples"])
             summary = summarize(entry["samples"]) if measured else None
-            seed = 1000 * scenario_index + engine_index
             rows.append(
                 Row(
                     scenario=name,
@@ -176,11 +221,11 @@ def build_table(run: dict[str, Any]) -> Table:
                     status=entry["status"],
                     reason=entry.get("reason", ""),
                     summary=summary,
-                    gflops=scenario["flops"] / summary.median / 1e9 if summary and summary.median > 0 else None,
+                    gflops=gflops(scenario.get("flops"), summary),
                     first_call_s=entry.get("first_call_s"),
                     search_s=entry.get("search_s"),
-                    speedup=_speedup(entry, subject, seed),
-                    speedup_single_thread=_speedup(entry, single, seed + 500),
+                    speedup=ratios.ratio(name, engine, subject_name) if subject_name else None,
+                    speedup_single_thread=ratios.ratio(name, engine, single_name) if single_name else None,
                     agreement_ok=ok,
                     agreement_ratio=ratio,
                     max_ulp=ulp,
@@ -188,6 +233,7 @@ def build_table(run: dict[str, Any]) -> Table:
                     reference_max_abs=judged.ref_abs,
                     reference_identical=judged.ref_identical,
                     agreement_error=error,
+                    emulated=entry.get("emulated"),
                 )
             )
             if ok is False:
@@ -201,7 +247,7 @@ def build_table(run: dict[str, Any]) -> Table:
                 scenario=name,
                 title=scenario.get("title", ""),
                 version=scenario["version"],
-                seed=int(scenario["seed"]),
+                seed=int(scenario.get("seed", 0)),
                 ok=(not failures) if any_judged else None,
                 worst_engine=worst[1] if worst else None,
                 worst_ratio=worst[0] if worst else None,

@@ -18,7 +18,7 @@ import json
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from harness.agreement import Agreement, compare, difference, matmul_error_bound
 from harness.engines.base import Unavailable
 from harness.engines.tensor_api import import_tensor_library
 from harness.store import atomic_write_text
+
+if TYPE_CHECKING:  # hypothesis is imported lazily (the campaign only)
+    from hypothesis.strategies import DrawFn, SearchStrategy
 
 LAYOUTS = ("contiguous", "transposed_a", "transposed_b")
 VALUE_REGIMES = ("normal", "zeros", "huge", "tiny", "mixed", "special")
@@ -114,7 +117,7 @@ def run_library(module: ModuleType, case: Case, a: np.ndarray, b: np.ndarray) ->
         left = left.transpose(-1, -2)
     if case.layout == "transposed_b":
         right = right.transpose(-1, -2)
-    return (left @ right).realize().numpy()
+    return np.asarray((left @ right).realize().numpy())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,14 +188,14 @@ def load(module_name: str) -> ModuleType:
     return _LOADED[module_name]
 
 
-def cases():
+def cases() -> SearchStrategy[Case]:
     """The hypothesis strategy of cases (built lazily so importing this module does not need hypothesis)."""
     from hypothesis import strategies as st
 
     dims = st.one_of(st.sampled_from(AWKWARD_DIMS), st.integers(1, 160))
 
     @st.composite
-    def strategy(draw) -> Case:
+    def strategy(draw: DrawFn) -> Case:
         m, k, n = draw(dims), draw(dims), draw(dims)
         batching = draw(st.sampled_from(BATCHING))
         p, q = draw(st.integers(1, 4)), draw(st.integers(1, 4))

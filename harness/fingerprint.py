@@ -62,8 +62,16 @@ def packages() -> dict[str, str | None]:
 NOT_CODE = ("results",)
 
 
+# a copy of the tree without .git (a lent GPU machine) names the commit its wheels were built from here:
+# `make gpu-wheels` writes it to .whl/COMMIT and tools/gpu_check.sh exports it, with "+dirty" for a dirty tree
+STATED_COMMIT = re.compile(r"(?P<commit>[0-9a-f]{7,40})(?P<dirty>\+dirty)?")
+
+
 def git() -> dict[str, Any]:
     commit = _run(["git", "rev-parse", "HEAD"])
+    stated = STATED_COMMIT.fullmatch(os.environ.get("TGRAD_LAB_COMMIT", ""))
+    if commit is None and stated is not None:
+        return {"commit": stated["commit"], "dirty": stated["dirty"] is not None}
     excluded = [f":(exclude){path}" for path in NOT_CODE]
     status = _run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *excluded])
     return {"commit": commit, "dirty": bool(status) if status is not None else None}

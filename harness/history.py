@@ -11,6 +11,10 @@ Tables (all samples are kept, so any statistic can be recomputed later):
   samples    every warm-up and timed sample of every cell, in seconds per call
   peaks      the machine's measured FP32 peak (`python -m harness peak`), by machine id
 
+Every record is validated against the run record's schema (harness.record) when it is appended and
+again when it is read back, so a malformed run file is refused at import and a tampered database is
+reported (HistoryError naming the run and the field) instead of crashing a reader.
+
 A run is appended in one transaction (BEGIN IMMEDIATE ... COMMIT, synchronous=FULL, rollback journal):
 a process killed in the middle leaves a hot journal that SQLite rolls back on the next open, so the
 database holds the run entirely or not at all and no earlier run is touched. Appending a run_id that is
@@ -28,14 +32,18 @@ import datetime
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.store import RESULTS_DIR, SCHEMA_VERSION, StoreError, load_run
+from harness.record import SCHEMA_VERSION, CellRecord, RunRecord, SchemaError, validate_run
+from harness.store import RESULTS_DIR, StoreError, load_run, parse_json
 
 ENV_VAR = "TGRAD_LAB_HISTORY"
+BASELINES_DIR = RESULTS_DIR / "baselines"
 DB_SCHEMA_VERSION = 1
 SOURCES = ("lab", "pytest-benchmark")
 
@@ -111,7 +119,7 @@ def default_path(results: str | Path | None = None) -> Path:
     return Path(results or RESULTS_DIR) / "history.sqlite"
 
 
-def machine_id(fingerprint: dict[str, Any]) -> str:
+def machine_id(fingerprint: Mapping[str, Any]) -> str:
     hardware = {key: fingerprint.get(key) for key in ("cpu", "cpu_count", "cores_usable", "gpu")}
     return hashlib.sha256(json.dumps(hardware, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -139,16 +147,16 @@ class RunInfo:
         return (self.commit or "unknown")[:10] + ("+dirty" if self.dirty else "")
 
 
-def info_of(record: dict[str, Any], source: str = "lab") -> RunInfo:
-    fingerprint = record.get("fingerprint", {})
-    git = fingerprint.get("git") or {}
+def info_of(record: RunRecord, source: str = "lab") -> RunInfo:
+    fingerprint = record["fingerprint"]
+    git = fingerprint.get("git")
     return RunInfo(
         run_id=record["run_id"],
         source=source,
         machine_id=machine_id(fingerprint),
         host=record.get("host"),
-        commit=git.get("commit"),
-        dirty=git.get("dirty"),
+        commit=git["commit"] if git else None,
+        dirty=git["dirty"] if git else None,
         started=record["started"],
         profile=record.get("profile", "full"),
     )
@@ -159,7 +167,12 @@ class History:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise HistoryError(f"{path}: cannot create its folder: {e.strerror}") from e
+        if self.path.exists() and not self.path.is_file():
+            raise HistoryError(f"{path}: not a usable results history: not a file")
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None)  # transactions are explicit
             self.db.execute("PRAGMA foreign_keys = ON")
@@ -172,10 +185,12 @@ class History:
                 row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
                 if row is None:
                     self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(DB_SCHEMA_VERSION),))
-                elif int(row[0]) != DB_SCHEMA_VERSION:
+                elif row[0] != str(DB_SCHEMA_VERSION):
                     raise HistoryError(f"{path}: history schema {row[0]}, this harness reads {DB_SCHEMA_VERSION}")
         except sqlite3.DatabaseError as e:
             raise HistoryError(f"{path}: not a usable results history: {e}") from e
+
+    note = ""  # what was opened, for a reader (open_or_baselines)
 
     def close(self) -> None:
         self.db.close()
@@ -201,10 +216,15 @@ class History:
         return History._Tx(self.db)
 
     # ------------------------------------------------------------------ writing
-    def append(self, record: dict[str, Any], *, source: str = "lab", imported_from: str | None = None) -> bool:
-        """Add one run record (the dict a run file holds). False if its run_id is already present."""
+    def append(self, record: RunRecord, *, source: str = "lab", imported_from: str | None = None) -> bool:
+        """Add one run record (the dict a run file holds). False if its run_id is already present.
+        HistoryError when the record does not match the schema."""
         if source not in SOURCES:
             raise HistoryError(f"unknown source {source!r}")
+        try:
+            validate_run(record, imported_from or f"run {record.get('run_id')!r}")
+        except SchemaError as e:
+            raise HistoryError(f"not added to the history: {e}") from e
         info = info_of(record, source)
         rest = {k: v for k, v in record.items() if k not in ("fingerprint", "scenarios", "cells")}
         added = datetime.datetime.now(datetime.UTC).isoformat()
@@ -244,7 +264,7 @@ class History:
         return True
 
     def _insert_cell(
-        self, db: sqlite3.Connection, run: int | None, position: int, cell: dict[str, Any], version: str | None
+        self, db: sqlite3.Connection, run: int | None, position: int, cell: CellRecord, version: str | None
     ) -> None:
         facts = {k: v for k, v in cell.items() if k not in ("samples", "warmup")}
         cursor = db.execute(
@@ -301,13 +321,24 @@ class History:
                 return info
         raise HistoryError(f"{self.path}: no run {run_id!r}")
 
-    def load(self, run_id: str) -> dict[str, Any]:
-        """The run record as it was appended (the same dict a run file holds)."""
+    def load(self, run_id: str) -> RunRecord:
+        """The run record as it was appended (the same dict a run file holds), validated."""
+        source = f"{self.path}: run {run_id}"
+        try:
+            return validate_run(self._load(run_id), source)
+        except SchemaError as e:
+            raise HistoryError(f"{e} (the history holds a malformed record)") from e
+        except (json.JSONDecodeError, TypeError, RecursionError) as e:
+            raise HistoryError(f"{source}: a stored row is not valid JSON: {e}") from e
+        except sqlite3.DatabaseError as e:
+            raise HistoryError(f"{source}: not readable: {e}") from e
+
+    def _load(self, run_id: str) -> dict[str, Any]:
         row = self.db.execute("SELECT id, fingerprint, record FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             raise HistoryError(f"{self.path}: no run {run_id!r}")
         run, fingerprint, rest = row
-        record = json.loads(rest)
+        record: dict[str, Any] = json.loads(rest)
         record["fingerprint"] = json.loads(fingerprint)
         scenarios = self.db.execute("SELECT definition FROM scenarios WHERE run = ? ORDER BY position", (run,))
         record["scenarios"] = [json.loads(d) for (d,) in scenarios]
@@ -338,16 +369,26 @@ class History:
         ).fetchone()
         return None if row is None else {**json.loads(row[0]), "measured": row[1]}
 
-    def records(self, infos: list[RunInfo]) -> Iterator[dict[str, Any]]:
+    def known_files(self) -> tuple[set[str], set[str]]:
+        """(run ids, resolved paths the runs were imported from) of every run in the history."""
+        ids, paths = set(), set()
+        for run_id, origin in self.db.execute("SELECT run_id, imported_from FROM runs"):
+            ids.add(run_id)
+            if origin:
+                paths.add(str(Path(origin).resolve()))
+        return ids, paths
+
+    def records(self, infos: list[RunInfo]) -> Iterator[RunRecord]:
         for info in infos:
             yield self.load(info.run_id)
 
 
 # ---------------------------------------------------------------------- import
-def from_pytest_benchmark(data: dict[str, Any], name: str) -> dict[str, Any]:
+def from_pytest_benchmark(data: dict[str, Any], name: str) -> RunRecord:
     """A pytest-benchmark JSON file (tests/harness/test_bench_pytest.py's, saved with --benchmark-save)
-    as a lab run record. Samples are only present when it was saved with --benchmark-save-data; without
-    them the cells keep pytest-benchmark's summary statistics and are incomparable."""
+    as a lab run record, validated (SchemaError otherwise). Samples are only present when it was saved
+    with --benchmark-save-data; without them the cells keep pytest-benchmark's summary statistics and
+    are incomparable."""
     machine = data.get("machine_info", {})
     commit = data.get("commit_info", {})
     started = data.get("datetime") or datetime.datetime.now(datetime.UTC).isoformat()
@@ -363,7 +404,8 @@ def from_pytest_benchmark(data: dict[str, Any], name: str) -> dict[str, Any]:
         "source": "pytest-benchmark",
     }
     scenarios: dict[str, dict[str, Any]] = {}
-    cells, engines = [], []
+    cells: list[dict[str, Any]] = []
+    engines: list[str] = []
     for bench in data.get("benchmarks", []):
         extra = bench.get("extra_info", {})
         group = (bench.get("group") or bench.get("name", "?")).split(maxsplit=1)
@@ -394,7 +436,7 @@ def from_pytest_benchmark(data: dict[str, Any], name: str) -> dict[str, Any]:
             }
         )
     stamp = started.replace("-", "").replace(":", "").split(".")[0]
-    return {
+    record = {
         "schema_version": SCHEMA_VERSION,
         "kind": "tgrad-lab-run",
         "run_id": f"pytest-benchmark-{stamp}-{Path(name).stem}",
@@ -406,19 +448,84 @@ def from_pytest_benchmark(data: dict[str, Any], name: str) -> dict[str, Any]:
         "scenarios": list(scenarios.values()),
         "cells": cells,
     }
+    return validate_run(record, name)
+
+
+def import_pending(history: History, runs_dir: Path) -> tuple[list[Path], list[str]]:
+    """Import the run files of `runs_dir` that are not in the history (a run stopped between writing its
+    file and appending it): (files imported, one problem per file that could not be)."""
+    ids, paths = history.known_files()
+    imported, problems = [], []
+    for path in sorted(runs_dir.glob("*.json")):
+        if path.stem in ids or str(path.resolve()) in paths:
+            continue
+        try:
+            import_file(history, path)
+            imported.append(path)
+        except HistoryError as e:
+            problems.append(str(e))
+    return imported, problems
 
 
 def import_file(history: History, path: str | Path) -> tuple[str, bool]:
-    """Append a lab run file or a pytest-benchmark JSON file: (run_id, whether it was new)."""
+    """Append a lab run file or a pytest-benchmark JSON file: (run_id, whether it was new). HistoryError
+    (file, field, problem) for anything that is not one of them or does not match the schema."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
-    except OSError as e:
-        raise HistoryError(f"{path}: cannot read: {e.strerror}") from e
-    except json.JSONDecodeError as e:
-        raise HistoryError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from e
+        data = parse_json(path)
+    except StoreError as e:
+        raise HistoryError(str(e)) from e
     if isinstance(data, dict) and "benchmarks" in data and "machine_info" in data:
-        record = from_pytest_benchmark(data, path.name)
-        return record["run_id"], history.append(record, source="pytest-benchmark", imported_from=str(path))
-    record = load_run(path)  # checks kind and schema version
-    return record["run_id"], history.append(record, imported_from=str(path))
+        try:
+            record = from_pytest_benchmark(data, str(path))
+        except SchemaError as e:
+            raise HistoryError(f"{e} (converted from pytest-benchmark)") from e
+        except (TypeError, AttributeError, KeyError, ValueError) as e:
+            raise HistoryError(f"{path}: not a readable pytest-benchmark file: {type(e).__name__}: {e}") from e
+        return record["run_id"], history.append(record, source="pytest-benchmark", imported_from=str(path.resolve()))
+    try:
+        record = load_run(path)  # validated
+    except StoreError as e:
+        raise HistoryError(str(e)) from e
+    return record["run_id"], history.append(record, imported_from=str(path.resolve()))
+
+
+class TemporaryHistory(History):
+    """A history in a private temporary folder, removed when closed."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="tgrad-lab-history-"))
+        super().__init__(self.folder / "history.sqlite")
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def from_baselines(folder: str | Path = BASELINES_DIR) -> TemporaryHistory:
+    """A temporary history holding the committed baseline runs (results/baselines/*.json)."""
+    files = sorted(Path(folder).glob("*.json"))
+    if not files:
+        raise HistoryError(f"{folder}: no run files to import")
+    temporary = TemporaryHistory()
+    try:
+        for path in files:
+            import_file(temporary, path)
+    except BaseException:
+        temporary.close()
+        raise
+    temporary.note = f"no history file: a temporary history of the {len(files)} committed baselines in {folder}"
+    return temporary
+
+
+def open_or_baselines(path: str | Path | None = None, baselines: str | Path = BASELINES_DIR) -> History:
+    """The history at `path` (default: default_path()) when that file exists, else a temporary history of
+    the committed baselines (what a fresh clone explores). `.note` says which."""
+    chosen = Path(path) if path else default_path()
+    if chosen.is_file():
+        opened = History(chosen)
+        opened.note = f"the results history {chosen}"
+        return opened
+    return from_baselines(baselines)

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from harness.fingerprint import cpu_flags, cpu_model
 
@@ -92,7 +93,7 @@ class Peak:
     gflops_one_thread: float
     gflops_all_threads: float
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 

@@ -10,9 +10,12 @@ importing this module does not change a notebook's backend.
                     drawn thick, and the machine's measured FP32 peak (`python -m harness peak`)
   agreement.png     max error / bound against reduction length K, every engine of every run of the
                     history on this machine (latest result per scenario version), the bound drawn at 1
-  index.html        the run's table next to the plots
-Numbers come from compare.build_table (speedups, GFLOPS, CIs); this module only draws them. Every file
-is replaced atomically. The notebook notebooks/speedups.ipynb shows the same figures.
+  index.html        the run's table next to the plots, and a link to the trend page
+  trend.html, ...   the history's trends (harness.trends: speedups over commits with CI bands and change
+                    points, times relative to numpy, agreement over time, the run against the one before)
+Numbers come from compare.build_table (speedups, GFLOPS, CIs) and harness.frames; this module only
+draws them. Every file is replaced atomically. The notebook notebooks/speedups.ipynb shows the same
+figures.
 """
 
 from __future__ import annotations
@@ -27,17 +30,23 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from harness import compare, report
+from harness import compare, frames, report
+from harness.guard import temp_prefix
 from harness.history import History, HistoryError, RunInfo
+from harness.record import RunRecord, ScenarioRecord
 
 FIGURES = ("speedup", "timings", "gflops", "agreement")
+PAGE_STYLE = """body{font-family:sans-serif;margin:1.5em} .page{display:flex;flex-wrap:wrap;gap:2em}
+table{border-collapse:collapse;font-size:0.85em} td,th{border:1px solid #ccc;padding:0.2em 0.5em}
+img{max-width:1100px;width:100%} figure{margin:0 0 1em 0}"""
 
 
 @dataclasses.dataclass(frozen=True)
 class ReportData:
     info: RunInfo
-    record: dict[str, Any]
+    record: RunRecord
     table: compare.Table
     peak: dict[str, Any] | None  # the latest peak measured on this machine
     agreement: tuple[tuple[str, str, int, float], ...]  # (scenario, engine, K, error / bound) over the history
@@ -50,23 +59,20 @@ def collect(history: History, run: str | None = None) -> ReportData:
         raise HistoryError(f"{history.path}: the history is empty")
     info = history.info(run) if run else runs[-1]
     record = history.load(info.run_id)
-    latest: dict[tuple[str | None, str], tuple[str, str, int, float]] = {}
-    for other in history.runs(machine=info.machine_id):
-        other_record = record if other.run_id == info.run_id else history.load(other.run_id)
-        scenarios = {s["name"]: s for s in other_record.get("scenarios", [])}
-        for cell in other_record.get("cells", []):
-            oracle = (cell.get("agreement") or {}).get("oracle")
-            scenario = scenarios.get(cell["scenario"], {})
-            if not oracle or not scenario.get("a"):
-                continue
-            k = int(scenario["a"][-1])
-            key = (scenario.get("version"), cell["engine"])
-            latest[key] = (cell["scenario"], cell["engine"], k, float(oracle["max_ratio"]))
-    return ReportData(info, record, compare.build_table(record), history.peak(info.machine_id), tuple(latest.values()))
+    judged = frames.cells(history, machine=info.machine_id)
+    judged = judged[judged["agreement_ratio"].notna() & judged["k"].notna()]
+    latest = judged.drop_duplicates(["scenario_version", "engine"], keep="last")  # rows come oldest run first
+    agreement = tuple((str(r.scenario), str(r.engine), int(r.k), float(r.agreement_ratio)) for r in latest.itertuples())
+    return ReportData(info, record, compare.build_table(record), history.peak(info.machine_id), agreement)
 
 
-def _families(record: dict[str, Any]) -> dict[str, str]:
-    return {cell["engine"]: cell.get("family", "") for cell in record.get("cells", [])}
+def line_handle(color: str, label: str) -> Line2D:
+    """A legend entry for a line of this color."""
+    return Line2D([], [], color=color, marker="o", markersize=4, label=label)
+
+
+def _families(record: RunRecord) -> dict[str, str | None]:
+    return {cell["engine"]: cell.get("family", "") for cell in record["cells"]}
 
 
 def speedup_figure(data: ReportData) -> Figure:
@@ -104,7 +110,7 @@ def speedup_figure(data: ReportData) -> Figure:
 
 
 def timings_figure(data: ReportData) -> Figure:
-    pooled = compare._pooled(data.record["cells"])
+    pooled = compare.pool(data.record["cells"])
     scenarios = list(dict.fromkeys(r.scenario for r in data.table.rows))
     columns = min(3, max(len(scenarios), 1))
     rows_n = math.ceil(len(scenarios) / columns) or 1
@@ -122,7 +128,7 @@ def timings_figure(data: ReportData) -> Figure:
     return fig
 
 
-def _square_size(scenario: dict[str, Any]) -> int | None:
+def _square_size(scenario: ScenarioRecord) -> int | None:
     """n for a plain n x n @ n x n matmul, else None."""
     a, b = scenario.get("a") or [], scenario.get("b") or []
     if scenario.get("op") == "matmul" and len(a) == 2 and len(b) == 2 and a[0] == a[1] == b[0] == b[1]:
@@ -132,22 +138,23 @@ def _square_size(scenario: dict[str, Any]) -> int | None:
 
 def gflops_figure(data: ReportData) -> Figure:
     """Lines over the square matmuls; other scenarios as labelled points at n = (flops / 2)^(1/3)."""
-    scenarios = {s["name"]: s for s in data.record.get("scenarios", [])}
+    scenarios = {s["name"]: s for s in data.record["scenarios"]}
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.add_subplot()
     lines: dict[str, list[tuple[float, float]]] = {}
     others: dict[str, list[tuple[float, float, str]]] = {}
     for row in data.table.rows:
-        scenario = scenarios.get(row.scenario, {})
-        if row.gflops is None or not scenario.get("flops"):
+        scenario = scenarios.get(row.scenario)
+        flops = scenario.get("flops") if scenario else None
+        if row.gflops is None or scenario is None or not flops:
             continue
         size = _square_size(scenario)
         if size is not None:
             lines.setdefault(row.engine, []).append((size, row.gflops))
         else:
-            others.setdefault(row.engine, []).append(((scenario["flops"] / 2) ** (1 / 3), row.gflops, row.scenario))
+            others.setdefault(row.engine, []).append(((flops / 2) ** (1 / 3), row.gflops, row.scenario))
     for engine in dict.fromkeys([*lines, *others]):
-        style = {"color": "black", "linewidth": 2.5} if engine == "numpy" else {}
+        style: dict[str, Any] = {"color": "black", "linewidth": 2.5} if engine == "numpy" else {}
         points = sorted(lines.get(engine, []))
         (line,) = ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=engine, **style)
         extra = others.get(engine, [])
@@ -191,9 +198,9 @@ def agreement_figure(data: ReportData) -> Figure:
 DRAW = {"speedup": speedup_figure, "timings": timings_figure, "gflops": gflops_figure, "agreement": agreement_figure}
 
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(), suffix=".part")
     try:
         with os.fdopen(handle, "wb") as f:
             f.write(payload)
@@ -230,26 +237,30 @@ def render_html(data: ReportData, images: list[str]) -> str:
     figures = "\n".join(f'<figure><img src="{html.escape(i)}" alt="{html.escape(i)}"></figure>' for i in images)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>TGrad lab: {html.escape(table.run_id)}</title>
-<style>body{{font-family:sans-serif;margin:1.5em}} .page{{display:flex;flex-wrap:wrap;gap:2em}}
-table{{border-collapse:collapse;font-size:0.85em}} td,th{{border:1px solid #ccc;padding:0.2em 0.5em}}
-img{{max-width:760px;width:100%}} figure{{margin:0 0 1em 0}}</style></head>
+<style>{PAGE_STYLE}</style></head>
 <body><h1>TGrad lab: {html.escape(table.run_id)} ({html.escape(table.profile)})</h1>
 <p>Machine: {html.escape(table.machine)}</p>
+<p><a href="trend.html">trends over the history</a> (speedups over commits, agreement over time)</p>
 <div class="page"><div><table><thead><tr>{"".join(f"<th>{html.escape(h)}</th>" for h in header)}</tr></thead>
 <tbody>{"".join(body)}</tbody></table></div>
 <div>{figures}</div></div></body></html>
 """
 
 
-def write_report(history: History, out_dir: str | Path, run: str | None = None) -> list[Path]:
-    """The PNGs and index.html under out_dir; returns the paths written."""
+def write_report(
+    history: History, out_dir: str | Path, run: str | None = None, *, engines: list[str] | None = None
+) -> list[Path]:
+    """The run's PNGs and index.html, and the trend page, under out_dir; returns the paths written.
+    `engines` limits the trend page's engines."""
+    from harness import trends  # trends draws with this module's helpers
+
     data = collect(history, run)
     out = Path(out_dir)
     written = []
     for name in FIGURES:
         path = out / f"{name}.png"
-        _atomic_write_bytes(path, png_bytes(DRAW[name](data)))
+        atomic_write_bytes(path, png_bytes(DRAW[name](data)))
         written.append(path)
     page = out / "index.html"
-    _atomic_write_bytes(page, render_html(data, [p.name for p in written]).encode())
-    return [*written, page]
+    atomic_write_bytes(page, render_html(data, [p.name for p in written]).encode())
+    return [*written, page, *trends.write_trend_page(history, out, run, engines=engines)]

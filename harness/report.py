@@ -48,6 +48,8 @@ def fmt_agreement(row: Row) -> str:
 
 def _note(row: Row) -> str:
     parts = []
+    if row.emulated:
+        parts.append(f"{row.emulated}: not GPU timings")
     if row.status != "ok":
         parts.append(f"{row.status}: {row.reason}" if row.reason else row.status)
     if row.search_s is not None and row.status == "ok":
@@ -109,6 +111,16 @@ def failure_messages(table: Table) -> list[str]:
     return messages
 
 
+def _emulated_lines(table: Table) -> list[str]:
+    """The legend for cells whose engine stood in for a GPU (none when no row did)."""
+    if not any(row.emulated for row in table.rows):
+        return []
+    return [
+        "Cells noted 'not GPU timings' ran GPU kernels on the CPU (an emulator, or OpenCL on PoCL): their agreement",
+        "with the oracle counts as for any engine, but their times are CPU times and say nothing about a GPU's speed.",
+    ]
+
+
 def render_markdown(table: Table) -> str:
     subject = table.subject or "subject"
     single = table.subject_single_thread or "1 thread"
@@ -143,6 +155,7 @@ def render_markdown(table: Table) -> str:
         "an empty kernel cache (TGRAD_CACHE=off); the BEAM cells' first call is their search.",
         "Each cell ran in its own process: BEAM must be set before tinygrad is imported, and OpenBLAS's",
         "worker busy-waits ~0.11 s after each numpy call, which would slow whatever ran next in the process.",
+        *_emulated_lines(table),
         "",
         "Agreement verdicts:",
         *verdict_lines(table),
@@ -156,7 +169,7 @@ def render_markdown(table: Table) -> str:
 CSV_COLUMNS = (
     "scenario title engine status reason n median_s p10_s p90_s gflops first_call_s search_s speedup speedup_lo "
     "speedup_hi speedup_1t speedup_1t_lo speedup_1t_hi agreement_ok agreement_ratio max_ulp reference_max_ulp "
-    "reference_max_abs"
+    "reference_max_abs emulated"
 ).split()
 
 
@@ -168,6 +181,7 @@ def _csv_values(row: Row) -> list[object]:
     for interval in (row.speedup, row.speedup_single_thread):
         values += [interval.point, interval.lo, interval.hi] if interval else ["", "", ""]
     values += [row.agreement_ok, row.agreement_ratio, row.max_ulp, row.reference_max_ulp, row.reference_max_abs]
+    values.append(row.emulated)
     return ["" if v is None else v for v in values]
 
 

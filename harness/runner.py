@@ -13,28 +13,28 @@ import dataclasses
 import datetime
 import fnmatch
 import json
+import math
 import os
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from harness import fingerprint
+from harness import fingerprint, guard
 from harness.agreement import compare, difference
 from harness.engines import Engine, EngineContext, UnknownEngine, resolve
 from harness.engines.oracle import reference
 from harness.progress import Progress
+from harness.record import SCHEMA_VERSION, RunRecord
 from harness.scenario import Scenario, ScenarioFile
-from harness.store import SCHEMA_VERSION
 from harness.workload import Inputs, make_inputs
 
-__all__ = ["RunOptions", "SelectionError", "UnknownEngine", "run", "select"]
+__all__ = ["Refused", "RunOptions", "SelectionError", "UnknownEngine", "run", "select"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POLL_S = 0.05
@@ -66,6 +66,10 @@ class SelectionError(ValueError):
     """--only or --engines selected nothing."""
 
 
+class Refused(RuntimeError):
+    """An engine's library must not be timed (a debug build): the run stops, nothing is written."""
+
+
 @dataclasses.dataclass(frozen=True)
 class _Planned:
     spec: str
@@ -85,7 +89,11 @@ def select(sfile: ScenarioFile, options: RunOptions) -> tuple[list[Scenario], li
         ]
     planned = [_Planned(spec, resolve(spec)) for spec in sfile.lab.engines]
     if options.engines:
-        planned = [p for p in planned if p.spec in options.engines or p.engine.name in options.engines]
+        # the file's engines in its order, then any other engine named (a registry name or a spec), so
+        # a one-off comparison (tgrad-other beside tgrad) needs no edited scenario file
+        chosen = [p for p in planned if p.spec in options.engines or p.engine.name in options.engines]
+        known = {p.spec for p in chosen} | {p.engine.name for p in chosen}
+        planned = chosen + [_Planned(spec, resolve(spec)) for spec in options.engines if spec not in known]
     if not scenarios:
         raise SelectionError(f"--only {','.join(options.only)} matches no scenario in {sfile.path}")
     if not planned:
@@ -105,14 +113,9 @@ def _read_events(path: Path) -> list[dict[str, Any]]:
     return events
 
 
-def _kill(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # the worker's own session: BEAM's pool workers too
-    except ProcessLookupError:
-        pass
-    process.wait()
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """Stop a cell's guard, its worker and whatever the worker started (harness.guard)."""
+    guard.stop(process)
 
 
 def _tail(path: Path, chars: int = 2000) -> str:
@@ -133,15 +136,20 @@ class _CellRun:
         self.log_path = workdir / f"{stem}.log"
         self.output_path = workdir / f"{stem}.out.npy"
         self.context = EngineContext(cache_dir=options.cache_dir, fresh_search=options.fresh_search)
+        self.budget = planned.engine.cell_budget(scenario.budget)
 
     def record(self, status: str, **fields: Any) -> dict[str, Any]:
+        engine = self.planned.engine
+        # an engine that stands in for a GPU says so in every cell: its times are not GPU timings
+        marked = {"emulated": engine.emulated} if engine.emulated else {}
         return {
             "scenario": self.scenario.name,
-            "engine": self.planned.engine.name,
+            "engine": engine.name,
             "spec": self.planned.spec,
-            "family": self.planned.engine.family,
+            "family": engine.family,
             "round": self.round,
             "status": status,
+            **marked,
             **fields,
         }
 
@@ -162,14 +170,18 @@ class _CellRun:
             "op": scenario.op,
             "layout": scenario.layout,
             "device": scenario.device,
-            "budget": dataclasses.asdict(scenario.budget),
+            "budget": dataclasses.asdict(self.budget),
             "events": str(self.events_path),
             "output": str(self.output_path),
         }
         self.request_path.write_text(json.dumps(request))
         env = {**os.environ, **env_overrides}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-        command = [self.options.python, "-m", "harness.worker", str(self.request_path)]
+        # the worker's temporary files (tgrad's TGRAD_CACHE=off folder, compilers' files) live in the
+        # run's work folder, so they go with it even when a process is killed before cleaning up
+        env["TMPDIR"] = str(self.request_path.parent / "tmp")
+        env["TGRAD_LAB_RUNNER"] = str(os.getpid())  # the guard dies with this process (harness.guard)
+        command = [self.options.python, "-m", "harness.guard", str(self.request_path)]
         started = time.monotonic()
         with open(self.log_path, "wb") as log:
             process = subprocess.Popen(
@@ -185,7 +197,7 @@ class _CellRun:
 
     def _limit(self, events: list[dict[str, Any]]) -> tuple[str, float, float]:
         """(phase, seconds allowed in it, time.time() when it began)."""
-        budget, names = self.scenario.budget, [e["event"] for e in events]
+        budget, names = self.budget, [e["event"] for e in events]
         if "first_call_done" in names:
             done = events[names.index("first_call_done")]
             per_call = max(float(done["seconds"]), 0.01)
@@ -196,7 +208,7 @@ class _CellRun:
             return "first_call", limit, float(events[names.index("loaded")]["t"])
         return "import", self.options.load_limit_s, self.spawned_at
 
-    def _supervise(self, process: subprocess.Popen, progress: Progress) -> dict[str, Any]:
+    def _supervise(self, process: subprocess.Popen[bytes], progress: Progress) -> dict[str, Any]:
         self.spawned_at = time.time()
         while True:
             code = process.poll()
@@ -234,6 +246,8 @@ class _CellRun:
         kind = last["event"]
         if kind == "unavailable":
             return self.record("unavailable", reason=last["reason"])
+        if kind == "refused":
+            raise Refused(last["reason"])
         if kind == "unsupported":
             return self.record("unsupported", reason=last["reason"], **fields)
         if kind == "error":
@@ -241,11 +255,19 @@ class _CellRun:
         if kind == "result" and code == 0:
             keep = ("samples", "warmup", "inner", "stop_reason", "self_timed")
             measured = {key: last[key] for key in keep}
+            wrong = [t for t in [*measured["samples"], *measured["warmup"]] if not _positive_time(t)]
+            if wrong:
+                reason = f"the engine reported {len(wrong)} time(s) that are not positive finite seconds: {wrong[:3]}"
+                return self.record("error", reason=reason, **fields)
             if self.planned.engine.searches and "first_call_s" in fields:
                 fields["search_s"] = fields["first_call_s"]
             return self.record("ok", output=str(self.output_path), **fields, **measured)
         reason = f"worker exited with code {code} after event '{kind}'"
         return self.record("error", reason=reason, log_tail=_tail(self.log_path), **fields)
+
+
+def _positive_time(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < math.inf
 
 
 def _agreement(scenario: Scenario, cells: list[dict[str, Any]], inputs: Inputs, reference_engine: str | None) -> None:
@@ -275,7 +297,7 @@ def _agreement(scenario: Scenario, cells: list[dict[str, Any]], inputs: Inputs, 
         cell["agreement"] = entry
 
 
-def run(sfile: ScenarioFile, options: RunOptions, argv: list[str] | None = None) -> dict[str, Any]:
+def run(sfile: ScenarioFile, options: RunOptions, argv: list[str] | None = None) -> RunRecord:
     """Run every selected cell and return the run record (not yet written anywhere)."""
     scenarios, planned = select(sfile, options)
     started = datetime.datetime.now(datetime.UTC)
@@ -305,8 +327,11 @@ def run(sfile: ScenarioFile, options: RunOptions, argv: list[str] | None = None)
     }
     progress = Progress(len(scenarios) * len(planned) * options.rounds, enabled=options.progress)
     try:
-        with tempfile.TemporaryDirectory(prefix="tgrad-lab-") as tmp:
+        guard.sweep_workdirs()  # work folders of runners that were killed
+        with tempfile.TemporaryDirectory(prefix=guard.WORKDIR_PREFIX) as tmp:
             workdir = Path(tmp)
+            guard.write_owner(workdir)
+            (workdir / "tmp").mkdir()
             for scenario in scenarios:
                 inputs = make_inputs(scenario)
                 inputs_path = workdir / f"{scenario.name}.inputs.npz"
@@ -331,4 +356,4 @@ def run(sfile: ScenarioFile, options: RunOptions, argv: list[str] | None = None)
     finally:
         progress.close()
     record["finished"] = datetime.datetime.now(datetime.UTC).isoformat()
-    return record
+    return cast(RunRecord, record)

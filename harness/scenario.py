@@ -27,7 +27,21 @@ from typing import Any
 WORKLOAD_VERSION = 1
 
 OPS = ("matmul", "linear_relu")
+MAX_ELEMENTS = 2**32  # per operand and output: 16 GiB of float32, past any machine the lab runs on
+# the largest value a budget field may take (a week for times: larger is a typo, not a plan)
+BUDGET_LIMITS = {
+    "warmup": 100_000,
+    "min_samples": 10_000_000,
+    "max_samples": 10_000_000,
+    "time_s": 604_800.0,
+    "target_rel_ci": 1.0,
+    "min_round_s": 3_600.0,
+    "first_call_limit_s": 604_800.0,
+    "search_limit_s": 604_800.0,
+}
 DTYPES = ("float32", "float16")
+DTYPE_MAX = {"float32": 3.4028234663852886e38, "float16": 65504.0}
+DRAW_MAX = 8.0  # |value| / scale of every distribution's draws stays below this (normal: ~6.5 sigma at 2^32 draws)
 LAYOUTS = ("contiguous", "transposed_a", "transposed_b", "broadcast_b")
 DISTRIBUTIONS = ("normal", "uniform", "ints", "ones")
 
@@ -247,8 +261,12 @@ class _Checker:
             if key not in _BUDGET_FIELDS:
                 raise fail(key, f"unknown budget field (known: {', '.join(_BUDGET_FIELDS)})")
             is_number = isinstance(item, int | float) and not isinstance(item, bool)
-            if not is_number or item < 0 or (_BUDGET_FIELDS[key] == "int" and not isinstance(item, int)):
+            if not is_number or (_BUDGET_FIELDS[key] == "int" and not isinstance(item, int)):
                 raise fail(key, f"must be a non-negative {_BUDGET_FIELDS[key]}; got {item!r}")
+            if not math.isfinite(item):
+                raise fail(key, f"must be a finite number; got {item!r}")
+            if not 0 <= item <= BUDGET_LIMITS[key]:
+                raise fail(key, f"must be between 0 and {BUDGET_LIMITS[key]:g}; got {item!r}")
             out[key] = item
         return out
 
@@ -349,9 +367,15 @@ def _scenario(
     if a[-1] != b[-2]:
         raise check.fail(t, index, "b", f"reduction lengths differ: a is {list(a)} (K={a[-1]}), b is {list(b)}")
     try:
-        _broadcast_batch(a[:-2], b[:-2])
+        batch = _broadcast_batch(a[:-2], b[:-2])
     except ValueError as e:
         raise check.fail(t, index, "b", str(e)) from e
+    for key, shape in (("a", a), ("b", b), ("b", (*batch, a[-2], b[-1]))):
+        if math.prod(shape) > MAX_ELEMENTS:
+            what = "the output" if shape is not a and shape is not b else f"{key} {list(shape)}"
+            raise check.fail(
+                *at(key), key, f"{what} has {math.prod(shape):.3g} elements; at most 2^32 (a typo in a shape?)"
+            )
     bias: tuple[int, ...] | None = None
     if op == "linear_relu":
         if "bias" not in merged:
@@ -368,11 +392,14 @@ def _scenario(
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise check.fail(*at("seed"), "seed", f"must be a non-negative integer; got {seed!r}")
     scale = merged.get("scale", 1.0)
-    if not isinstance(scale, int | float) or isinstance(scale, bool) or not scale > 0:
-        raise check.fail(*at("scale"), "scale", f"must be a positive number; got {scale!r}")
+    if not isinstance(scale, int | float) or isinstance(scale, bool) or not 0 < scale < math.inf:
+        raise check.fail(*at("scale"), "scale", f"must be a positive finite number; got {scale!r}")
     device = merged.get("device", "CPU")
     if not isinstance(device, str) or not device:
         raise check.fail(*at("device"), "device", f"must be a device name such as 'CPU'; got {device!r}")
+    dtype = check.choice(*at("dtype"), "dtype", merged.get("dtype", "float32"), DTYPES)
+    if scale * DRAW_MAX > DTYPE_MAX[dtype]:
+        raise check.fail(*at("scale"), "scale", f"{scale!r} would overflow {dtype} inputs (max {DTYPE_MAX[dtype]:g})")
     own_budget = check.budget(t, index, entry.get("budget", {}), "budget")
     budget = Budget(**{**default_budget, **quick, **own_budget})  # a scenario's own budget wins
     if budget.min_samples < 1 or budget.max_samples < budget.min_samples:
@@ -384,7 +411,7 @@ def _scenario(
         a=a,
         b=b,
         bias=bias,
-        dtype=check.choice(*at("dtype"), "dtype", merged.get("dtype", "float32"), DTYPES),
+        dtype=dtype,
         device=device,
         layout=layout,
         distribution=check.choice(

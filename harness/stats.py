@@ -68,9 +68,45 @@ def median_ci_halfwidth(samples: Sequence[float]) -> float:
     return float(x[hi] - x[lo]) / 2 / median
 
 
+def resampled_medians(x: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """np.median(x[index], axis=1), bitwise, at a fraction of its cost.
+
+    x is ranked once (a stable sort, so equal values get distinct ranks in a fixed order); the middle
+    ranks of each resample are selected with np.partition on small integers, and the median is read
+    back from the sorted values (the mean of the two middle ones for an even count, as np.median).
+    """
+    n = index.shape[1]
+    order = np.argsort(x, kind="stable")
+    rank = np.empty(n, dtype=np.int32)
+    rank[order] = np.arange(n, dtype=np.int32)
+    ordered = x[order]
+    if n % 2:
+        middle = np.partition(rank[index], n // 2, axis=1)[:, n // 2]
+        odd: np.ndarray = ordered[middle]
+        return odd
+    both = np.partition(rank[index], [n // 2 - 1, n // 2], axis=1)
+    even: np.ndarray = (ordered[both[:, n // 2 - 1]] + ordered[both[:, n // 2]]) / 2
+    return even
+
+
+def bootstrap_medians(samples: Sequence[float], *, resamples: int = 2000, seed: int = 0) -> np.ndarray:
+    """The medians of `resamples` resamples (with replacement) of the samples, seeded."""
+    x = np.asarray(samples, dtype=np.float64)
+    if len(x) == 0:
+        raise ValueError("no samples")
+    return _bootstrap_medians(x, resamples, np.random.default_rng(seed))
+
+
 def _bootstrap_medians(x: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
     index = rng.integers(0, len(x), size=(resamples, len(x)), dtype=np.int32)
-    return np.median(x[index], axis=1)
+    return resampled_medians(x, index)
+
+
+def ratio_interval(point: float, numerator: np.ndarray, denominator: np.ndarray, confidence: float = 0.95) -> Interval:
+    """`point` with the percentile interval of numerator / denominator (bootstrap draws of each)."""
+    tail = (1 - confidence) / 2 * 100
+    lo, hi = np.percentile(numerator / denominator, [tail, 100 - tail])
+    return Interval(point, float(lo), float(hi), confidence)
 
 
 def bootstrap_ratio_of_medians(
@@ -81,7 +117,8 @@ def bootstrap_ratio_of_medians(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> Interval:
-    """median(numerator) / median(denominator) with a percentile-bootstrap CI.
+    """median(numerator) / median(denominator) with a percentile-bootstrap CI (both resampled from one
+    generator seeded with `seed`).
 
     With numerator = another engine's times and denominator = tgrad's, this is tgrad's speedup.
     """
@@ -90,14 +127,13 @@ def bootstrap_ratio_of_medians(
     if len(x) == 0 or len(y) == 0:
         raise ValueError("no samples")
     rng = np.random.default_rng(seed)
-    ratios = _bootstrap_medians(x, resamples, rng) / _bootstrap_medians(y, resamples, rng)
-    tail = (1 - confidence) / 2 * 100
-    lo, hi = np.percentile(ratios, [tail, 100 - tail])
-    point = float(np.median(x) / np.median(y))
-    return Interval(point, float(lo), float(hi), confidence)
+    draws_x, draws_y = _bootstrap_medians(x, resamples, rng), _bootstrap_medians(y, resamples, rng)
+    return ratio_interval(float(np.median(x) / np.median(y)), draws_x, draws_y, confidence)
 
 
-def bootstrap_median(samples: Sequence[float], *, resamples: int = 2000, confidence: float = 0.95, seed: int = 0):
+def bootstrap_median(
+    samples: Sequence[float], *, resamples: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> Interval:
     """The median with a percentile-bootstrap CI."""
     x = np.asarray(samples, dtype=np.float64)
     rng = np.random.default_rng(seed)

@@ -3,7 +3,8 @@
 A run file is written to a temporary file in the same folder, flushed to disk, then hard-linked to its
 final name, which fails instead of replacing an existing file (another name is then chosen). The
 latest table (results/latest.md, .csv) is replaced atomically with os.replace. An interrupted write
-leaves at most a hidden temporary file behind, never a truncated result.
+leaves at most a hidden temporary file behind (`.tmp-<pid>-*.part`), never a truncated result; the next
+run removes it (guard.sweep_temp_files).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+from harness.guard import temp_prefix
+from harness.record import SCHEMA_VERSION, RunRecord, SchemaError, validate_run
+
+__all__ = ["RESULTS_DIR", "SCHEMA_VERSION", "StoreError", "load_run", "parse_json", "write_run"]
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 
 
@@ -24,7 +28,7 @@ class StoreError(ValueError):
 
 def _write_temp(folder: Path, text: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+    handle, name = tempfile.mkstemp(dir=folder, prefix=temp_prefix(), suffix=".part")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as f:
             f.write(text)
@@ -62,7 +66,7 @@ def write_new(folder: Path, stem: str, text: str, suffix: str = ".json") -> Path
         temp.unlink(missing_ok=True)
 
 
-def write_run(run: dict[str, Any], runs_dir: Path) -> Path:
+def write_run(run: RunRecord, runs_dir: Path) -> Path:
     """Write a run file under its run id; when two runs start in the same second, the later one gets the
     next free `<id>-N`, and its `run_id` is renamed to match, so ids stay unique (the history keys on them)."""
     base = run["run_id"]
@@ -77,17 +81,29 @@ def write_run(run: dict[str, Any], runs_dir: Path) -> Path:
     raise StoreError(f"no free run id for {base} in {runs_dir}")
 
 
-def load_run(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
+def parse_json(path: Path) -> Any:
+    """The JSON value in a file, or StoreError naming the file and what is wrong with it."""
     try:
-        run = json.loads(path.read_text())
+        raw = path.read_bytes()
     except OSError as e:
         raise StoreError(f"{path}: cannot read: {e.strerror}") from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise StoreError(f"{path}: not a UTF-8 text file (byte {e.start}); a binary file?") from e
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise StoreError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from e
-    if not isinstance(run, dict) or run.get("kind") != "tgrad-lab-run":
-        raise StoreError(f"{path}: not a lab run file")
-    if run.get("schema_version") != SCHEMA_VERSION:
-        found = run.get("schema_version")
-        raise StoreError(f"{path}: schema version {found}, this harness reads {SCHEMA_VERSION}")
-    return run
+    except RecursionError as e:
+        raise StoreError(f"{path}: JSON nested too deeply") from e
+
+
+def load_run(path: str | Path) -> RunRecord:
+    """A run file, validated against the run record's schema (harness.record)."""
+    path = Path(path)
+    data = parse_json(path)
+    try:
+        return validate_run(data, str(path))
+    except SchemaError as e:
+        raise StoreError(str(e)) from e

@@ -12,6 +12,7 @@ import gc
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 from harness.scenario import Budget
 from harness.stats import median_ci_halfwidth
@@ -28,7 +29,7 @@ class Measurement:
     stop_reason: str  # "ci", "time", "max_samples"
     self_timed: bool  # samples come from the step itself, not the wall clock
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 

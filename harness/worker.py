@@ -7,7 +7,8 @@ same process).
 
 The worker appends JSON events, one per line, to the request's events file as it goes, so the parent
 knows which phase a killed worker was in (a BEAM search that hit its limit, say):
-loaded | unavailable, first_call_start, first_call_done, result | unsupported | error.
+loaded | unavailable | refused, first_call_start, first_call_done, result | unsupported | error.
+`refused` (a debug build, Engine.refusal) stops the whole run before anything is timed.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ def run_request(request: dict[str, Any], events: TextIO) -> int:
         _emit(events, "unavailable", reason=str(e))
         return 0
     _emit(events, "loaded", info=info, import_s=time.perf_counter() - started)
+    refusal = engine.refusal(info)
+    if refusal is not None:
+        _emit(events, "refused", reason=refusal)
+        return 0
 
     inputs = Inputs.load(Path(request["inputs"]), request["op"], request["layout"])
     budget = Budget(**request["budget"])

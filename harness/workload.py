@@ -38,10 +38,10 @@ class Inputs:
         return np.swapaxes(self.b, -1, -2) if self.transpose_b else self.b
 
     def save(self, path: Path) -> None:
-        arrays = {"a": self.a, "b": self.b}
-        if self.bias is not None:
-            arrays["bias"] = self.bias
-        np.savez(path, **arrays)
+        if self.bias is None:
+            np.savez(path, a=self.a, b=self.b)
+        else:
+            np.savez(path, a=self.a, b=self.b, bias=self.bias)
 
     @staticmethod
     def load(path: Path, op: str, layout: str) -> Inputs:

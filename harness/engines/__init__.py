@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from harness.engines.base import Engine, EngineContext, Prepared, Unavailable, Unsupported
 
@@ -20,7 +21,13 @@ REGISTRY: dict[str, str] = {
     "tgrad": "harness.engines.tgrad_engine:Tgrad",
     "tgrad-1t": "harness.engines.tgrad_engine:TgradSingleThread",
     "tgrad-beam": "harness.engines.tgrad_engine:TgradBeam",
+    "tgrad-other": "harness.engines.tgrad_engine:TgradOther",
     "tgrad-cuda": "harness.engines.tgrad_engine:TgradCuda",
+    "tgrad-cuda-emu": "harness.engines.gpu_emu:TgradCudaEmu",
+    "tgrad-metal-emu": "harness.engines.gpu_emu:TgradMetalEmu",
+    "tinygrad-python-sm80": "harness.engines.gpu_emu:TinygradPythonCuda",
+    "tinygrad-python-metal": "harness.engines.gpu_emu:TinygradPythonMetal",
+    "tinygrad-cl": "harness.engines.gpu_emu:TinygradCl",
     "numpy": "harness.engines.numpy_engine:Numpy",
     "torch": "harness.engines.torch_engine:Torch",
 }
@@ -32,7 +39,7 @@ class UnknownEngine(ValueError):
     pass
 
 
-def _load_module(location: str):
+def _load_module(location: str) -> ModuleType:
     if location.endswith(".py"):
         path = Path(location).resolve()
         name = f"_harness_engine_{path.stem}"

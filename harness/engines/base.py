@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from harness.scenario import Budget
 from harness.workload import Inputs
 
 
@@ -51,6 +52,10 @@ class Engine(abc.ABC):
     # the scenario devices the engine runs on (None: any device the library offers); another device
     # is reported as unsupported instead of silently running elsewhere
     devices: ClassVar[tuple[str, ...] | None] = None
+    # None for an engine that times the device its scenario names; otherwise what stands in for the GPU
+    # (a GPU emulator, OpenCL on the CPU): its outputs are judged like any other, but its times are CPU
+    # times, not GPU timings. The runner copies it into each cell (`emulated`) and the table flags it.
+    emulated: ClassVar[str | None] = None
 
     def check_device(self, device: str) -> None:
         """Raise Unsupported when this engine does not run on the scenario's device."""
@@ -60,6 +65,25 @@ class Engine(abc.ABC):
     def environment(self, context: EngineContext) -> dict[str, str]:
         """Environment variables the worker process starts with."""
         return {}
+
+    def refusal(self, info: dict[str, Any]) -> str | None:
+        """Why this loaded library must not be timed at all, or None. A library that reports a debug
+        build (`build_info()["profile"] == "debug"`, as tgrad does) is refused: its timings would say
+        nothing about the code, and comparing them with release builds would mislead."""
+        build = info.get("build_info")
+        if isinstance(build, dict) and build.get("profile") == "debug":
+            version = info.get("version", "?")
+            return (
+                f"{self.name}: the library ({version}) is a debug build (build_info profile 'debug'); the lab"
+                " does not time debug builds. Build the release: `make setup` (or `pip install .`, whose"
+                " maturin profile is release)"
+            )
+        return None
+
+    def cell_budget(self, budget: Budget) -> Budget:
+        """The budget this engine's cells run under: the scenario's, unless the engine caps it (an engine whose
+        every call takes most of a minute runs the first call and one timed call)."""
+        return budget
 
     @abc.abstractmethod
     def load(self) -> dict[str, Any]:

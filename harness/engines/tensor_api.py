@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -59,7 +60,7 @@ class TensorStep:
             right = b.transpose(-1, -2) if transpose_b else b
             return (left @ right + bias).relu().realize()
 
-        function = linear_relu if inputs.op == "linear_relu" else matmul
+        function: Callable[..., Any] = linear_relu if inputs.op == "linear_relu" else matmul
         self._function = module.TinyJit(function) if jit else function
         self._last: Any = None
 
@@ -73,7 +74,7 @@ class TensorStep:
     def output(self) -> np.ndarray:
         if self._last is None:
             raise RuntimeError("output() before any step()")
-        return self._last.numpy()
+        return np.asarray(self._last.numpy())
 
 
 class TensorApiEngine(Engine):

@@ -8,6 +8,7 @@ error bound) unless a fake is meant to be wrong.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from harness.engines.base import Engine, Unavailable, Unsupported
+from harness.scenario import Budget
 from harness.workload import Inputs
 
 FAKES = str(Path(__file__).resolve())
@@ -96,9 +98,50 @@ class NoDeviceFake(KnownEngine):
         raise Unavailable(f"fakelib cannot open {device}: no GPU")
 
 
+class DebugBuildFake(KnownEngine):
+    """Loads like a tgrad built in debug: build_info's profile is 'debug'."""
+
+    name = "debugbuild-fake"
+    family = "tgrad"
+
+    def load(self) -> dict[str, Any]:
+        return {"version": "0.1.0", "build_info": {"version": "0.1.0", "profile": "debug", "threads": 2}}
+
+
+class NanTimeStep(KnownStep):
+    def step(self) -> float:
+        seconds = super().step()
+        return float("nan") if self.calls == 4 else seconds  # one steady-state sample is NaN
+
+
+class NanTimeFake(KnownEngine):
+    """Measures itself and reports NaN for one call."""
+
+    name = "nantime-fake"
+
+    def prepare(self, inputs: Inputs, device: str) -> KnownStep:
+        return NanTimeStep(inputs, self.base, 0.0)
+
+
 class CpuOnlyFake(KnownEngine):
     name = "cpuonly-fake"
     devices = ("CPU",)
+
+
+class EmulatedFake(KnownEngine):
+    """Stands in for a GPU, as the GPU emulator engines do: its cells are marked `emulated`."""
+
+    name = "emulated-fake"
+    emulated = "emulated (a fake GPU emulator)"
+
+
+class OneCallFake(KnownEngine):
+    """Caps its cells' budget to the first call and one timed call, as tinygrad's PYTHON device engines do."""
+
+    name = "onecall-fake"
+
+    def cell_budget(self, budget: Budget) -> Budget:
+        return dataclasses.replace(budget, warmup=0, min_samples=1, max_samples=1)
 
 
 class CrashingFake(KnownEngine):
@@ -113,11 +156,12 @@ class SleepyStep(KnownStep):
         pid_file = os.environ.get("LAB_FAKE_PIDFILE")
         if pid_file:
             Path(pid_file).write_text(str(os.getpid()))
-        time.sleep(0.05)
+        time.sleep(float(os.environ.get("LAB_FAKE_SLEEP_S", "0.05")))
 
 
 class SleepyFake(KnownEngine):
-    """Really sleeps (wall-clock timed), to interrupt a run in the middle of a cell."""
+    """Really sleeps (wall-clock timed; LAB_FAKE_SLEEP_S per call, default 0.05), to interrupt a run in
+    the middle of a cell."""
 
     name = "sleepy-fake"
 

@@ -43,3 +43,30 @@ def test_changed_code_makes_the_tree_dirty(repo: Path) -> None:
     (repo / "results" / "latest.md").write_text("a newer table\n")
     (repo / "engine.py").write_text("x = 2\n")
     assert fingerprint.git()["dirty"] is True
+
+
+@pytest.mark.parametrize(
+    ("stated", "expected"),
+    [
+        (
+            "0123456789abcdef0123456789abcdef01234567",
+            {"commit": "0123456789abcdef0123456789abcdef01234567", "dirty": False},
+        ),
+        ("abcdef1+dirty", {"commit": "abcdef1", "dirty": True}),
+        ("not a commit; rm -rf /", {"commit": None, "dirty": None}),
+    ],
+)
+def test_a_tree_without_git_takes_the_stated_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stated: str, expected: dict[str, object]
+) -> None:
+    """A copy of the tree on a lent GPU machine has no .git: TGRAD_LAB_COMMIT (from .whl/COMMIT) names the
+    commit its wheels were built from; anything but a commit hash is ignored."""
+    monkeypatch.setattr(fingerprint, "REPO_ROOT", tmp_path)  # no repository here
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    monkeypatch.setenv("TGRAD_LAB_COMMIT", stated)
+    assert fingerprint.git() == expected
+
+
+def test_a_repository_wins_over_the_stated_commit(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TGRAD_LAB_COMMIT", "abcdef1")
+    assert fingerprint.git()["commit"] != "abcdef1"

@@ -5,14 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 from lab_fakes import (
     CrashingFake,
+    DebugBuildFake,
     FastFake,
     MissingFake,
+    NanTimeFake,
     SlowFake,
     UnsupportedFake,
     WrongFake,
@@ -21,6 +25,7 @@ from lab_fakes import (
 )
 
 from harness import cli, compare, report, store
+from harness.engines.tgrad_engine import Tgrad
 from harness.stats import bootstrap_ratio_of_medians
 
 
@@ -182,3 +187,41 @@ def test_rounds_alternate_engines_but_do_not_repeat_settled_outcomes(tmp_path: P
     # the table pools the three rounds' samples of each engine
     rows = {r.engine: r for r in compare.build_table(run).rows}
     assert rows["fast-fake"].summary is not None and rows["fast-fake"].summary.n == 3 * 6
+
+
+def test_a_debug_build_is_refused_before_anything_is_timed(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    scenarios = write_scenarios(tmp_path, [DebugBuildFake, FastFake], subject=FastFake)
+    results = tmp_path / "results"
+    assert _run(scenarios, results, "--only", "T1") == 2
+    err = capsys.readouterr().err
+    assert "refused: debugbuild-fake: the library (0.1.0) is a debug build" in err and "make setup" in err
+    assert list(results.rglob("*.json")) == []
+    assert not (results / "latest.md").exists() and not (results / "history.sqlite").exists()
+
+
+def test_the_tgrad_engine_refuses_a_debug_build_of_its_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real tgrad engine class over a fake `tgrad` module whose build_info says debug (a debug
+    build of the real module takes minutes to build)."""
+    fake = types.ModuleType("fake_debug_tgrad")
+    for name in ("Tensor", "Device", "TinyJit", "dtypes"):
+        setattr(fake, name, object())
+    fake.build_info = lambda: {"version": "0.1.0", "profile": "debug"}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_debug_tgrad", fake)
+    monkeypatch.setattr(Tgrad, "module_name", "fake_debug_tgrad")
+    engine = Tgrad()
+    info = engine.load()
+    assert info["build_info"]["profile"] == "debug"
+    assert "is a debug build" in (engine.refusal(info) or "")
+    fake.build_info = lambda: {"version": "0.1.0", "profile": "release"}  # type: ignore[attr-defined]
+    assert engine.refusal(engine.load()) is None
+
+
+def test_a_time_that_is_not_a_positive_number_makes_the_cell_an_error(tmp_path: Path, capsys) -> None:
+    scenarios = write_scenarios(tmp_path, [FastFake, NanTimeFake], subject=FastFake)
+    assert _run(scenarios, tmp_path / "results", "--only", "T1") == 1
+    assert "nantime-fake: error: the engine reported 1 time(s) that are not positive finite seconds" in (
+        capsys.readouterr().err
+    )
+    run = store.load_run(next((tmp_path / "results" / "runs").glob("*.json")))  # the run file is valid
+    cell = next(c for c in run["cells"] if c["engine"] == "nantime-fake")
+    assert cell["status"] == "error" and "samples" not in cell

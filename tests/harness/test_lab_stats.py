@@ -31,6 +31,14 @@ def test_bootstrap_ratio_covers_the_true_ratio() -> None:
     assert wide.hi - wide.lo > interval.hi - interval.lo
 
 
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 141, 600])
+def test_resampled_medians_equal_numpys_bitwise(n: int) -> None:
+    rng = np.random.default_rng(n)
+    x = np.round(rng.lognormal(0, 0.3, n), 2)  # rounded: ties, which the rank counts must handle
+    index = rng.integers(0, n, size=(300, n), dtype=np.int32)
+    assert np.array_equal(stats.resampled_medians(x, index), np.median(x[index], axis=1))
+
+
 def test_bootstrap_median() -> None:
     x = np.arange(1.0, 102.0)
     interval = stats.bootstrap_median(x, seed=0)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from lab_synthetic import synthetic_history
 
-from harness import cli, history, plots
+from harness import cli, frames, history, plots, trends
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -28,13 +28,19 @@ def test_report_writes_pngs_and_a_page(small_history: Path, tmp_path: Path, caps
     out = tmp_path / "report"
     assert cli.main(["plots", "--history", str(small_history), "--out", str(out)]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["agreement.png", "gflops.png", "index.html", "speedup.png", "timings.png"]
-    for name in plots.FIGURES:
-        assert (out / f"{name}.png").read_bytes().startswith(PNG)
+    pngs = [f"{name}.png" for name in (*plots.FIGURES, *trends.TREND_FIGURES)]
+    assert names == sorted([*pngs, "index.html", "trend.html"])
+    for name in pngs:
+        assert (out / name).read_bytes().startswith(PNG)
     page = (out / "index.html").read_text()
     assert all(f'src="{name}.png"' in page for name in plots.FIGURES)
     assert "<td>S2 gemm-128</td>" in page and "tinygrad-jit" in page
-    assert str(out / "index.html") in capsys.readouterr().out
+    assert 'href="trend.html"' in page
+    trend = (out / "trend.html").read_text()
+    assert all(f'src="{name}.png"' in trend for name in trends.TREND_FIGURES) and 'href="index.html"' in trend
+    assert "3 runs" in trend
+    printed = capsys.readouterr().out
+    assert str(out / "index.html") in printed and str(out / "trend.html") in printed
 
 
 def test_figures_carry_the_data(small_history: Path) -> None:
@@ -68,3 +74,34 @@ def test_a_failed_write_keeps_the_old_png(small_history: Path, tmp_path: Path, m
 
 def test_empty_history_is_a_usage_error(tmp_path: Path) -> None:
     assert cli.main(["plots", "--history", str(tmp_path / "none.sqlite"), "--out", str(tmp_path / "r")]) == 2
+
+
+def test_trend_figure_draws_bands_and_marks_the_step() -> None:
+    records = synthetic_history(12, seed=0, scenarios=("S1", "S2"), slowdown=("S2", "tgrad", 7, 1.10))
+    relative = frames.relative_times(records, "numpy", ["tgrad", "tinygrad-jit"])
+    steps = frames.change_points(relative)
+    assert steps.loc[steps["step"] > 0.05, "scenario"].tolist() == ["S2"]
+    figure = trends.trend_figure(relative, steps)
+    s1, s2 = figure.axes
+    assert (s1.get_title(), s2.get_title()) == ("S1 gemm-64", "S2 gemm-128")
+    assert len(s2.collections) == 2  # one CI band per engine
+    engine_lines = [line for line in s2.get_lines() if len(line.get_xdata()) == 12]
+    assert len(engine_lines) == 2
+    tgrad = next(line for line in engine_lines if line.get_color() == trends.ENGINE_COLORS["tgrad"])
+    assert (
+        list(tgrad.get_ydata())
+        == relative.loc[(relative["scenario"] == "S2") & (relative["numerator"] == "tgrad"), "ratio"].tolist()
+    )
+    marks = [line for line in s2.get_lines() if list(line.get_xdata()) == [7, 7]]
+    assert len(marks) == 1 and marks[0].get_color() == trends.ENGINE_COLORS["tgrad"]
+    assert not [line for line in s1.get_lines() if list(line.get_xdata()) == [7, 7]]
+    assert [t.get_text() for t in s2.get_xticklabels()][7].startswith(records[7]["fingerprint"]["git"]["commit"][:7])
+
+
+def test_trend_page_engines_filter(small_history: Path, tmp_path: Path) -> None:
+    with history.History(small_history) as h:
+        data = trends.collect(h, engines=["tgrad", "numpy"])
+    assert set(data.speedups["numerator"]) == {"numpy"}
+    assert set(data.relative["numerator"]) == {"tgrad"}
+    assert set(data.cells["engine"]) == {"tgrad", "numpy"}
+    assert data.comparison is not None and data.older is not None

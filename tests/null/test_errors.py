@@ -345,3 +345,64 @@ def test_kernel_that_fails_to_compile_names_the_kept_source(run_isolated, tmp_pa
     kept = [p for p in cache.rglob("*.c")]
     assert kept and str(kept[0]) in message, f"the message should name the kept source file: {message!r}"
     assert not [p for p in cache.rglob("*") if p.suffix in (".so", ".tmp")], "a failed compile left objects behind"
+
+
+@pytest.mark.tgrad_only(reason="as_strided_unchecked is tgrad's debugging entry point for its launch checks")
+@pytest.mark.parametrize("shape,strides,offset", [([4, 5], [4, 1], 0), ([16], [-1], 0), ([4, 4], [4, 1], 1)])
+def test_launch_checks_refuse_a_hand_made_view_outside_its_buffer(tg, shape, strides, offset):
+    from tgrad.errors import ShapeError
+
+    x = tg.Tensor(np.arange(16, dtype=np.float32)).realize()
+    bad = tg.Tensor(x._lb.as_strided_unchecked(shape, strides, offset))
+    with pytest.raises(ShapeError, match="launch check"):
+        (-bad).numpy()
+    assert (x + 1).numpy()[15] == 16.0, "the process stays usable"
+
+
+# ---------------------------------------------------------------- sizes and integer ranges
+
+
+@pytest.mark.tgrad_only(reason="tgrad's element-count limit and its ShapeError are tgrad's contract")
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda tg: tg.Tensor.rand(2**32, 2**32),
+        lambda tg: tg.Tensor.empty(2**31, 2**31, 2**31),
+        lambda tg: tg.Tensor.ones(4).reshape(4, 2**62 + 1),
+        lambda tg: tg.Tensor.ones(1, 1).expand(2**40, 2**40),
+        lambda tg: tg.Tensor.ones(2**31, 1) @ tg.Tensor.ones(1, 2**31) @ tg.Tensor.ones(2**31, 2**31),
+    ],
+    ids=["rand", "empty-3d", "reshape", "expand", "matmul-chain"],
+)
+def test_shapes_beyond_the_element_limit_raise_shape_error(tg, make):
+    from tgrad.errors import ShapeError
+
+    with pytest.raises(ShapeError, match="more elements than a tensor can hold"):
+        make(tg)
+    assert (tg.Tensor([1.0, 2.0]) * 2).tolist() == [2.0, 4.0], "the process stays usable"
+
+
+@pytest.mark.tgrad_only(reason="tgrad refuses ints that would wrap in int32; tinygrad's int is int32 too but wraps")
+@pytest.mark.parametrize(
+    "data",
+    [2**31, -(2**31) - 1, 2**100, [1, 2**40], [[1], [2**64]], [1, -(2**70)], np.array([2**40], dtype=np.int64)],
+    ids=["max+1", "min-1", "2^100", "list-2^40", "nested-2^64", "list-neg-2^70", "np-int64-2^40"],
+)
+def test_ints_outside_int32_raise_dtype_error(tg, data):
+    from tgrad.errors import DTypeError
+
+    with pytest.raises(DTypeError, match="does not fit int"):
+        tg.Tensor(data, dtype=tg.dtypes.int)
+    if not isinstance(data, np.ndarray):
+        with pytest.raises(DTypeError, match="does not fit int"):
+            tg.Tensor(data)
+
+
+@pytest.mark.tgrad_only(reason="tgrad's int range check")
+def test_ints_at_the_int32_limits_are_exact(tg):
+    limits = [-(2**31), 2**31 - 1, 0]
+    assert tg.Tensor(limits).tolist() == limits
+    assert tg.Tensor.full((2,), 2**31 - 1, dtype=tg.dtypes.int).tolist() == [2**31 - 1] * 2
+    with pytest.raises(TypeError, match="does not fit int"):
+        tg.Tensor.full((2,), 2**31, dtype=tg.dtypes.int)
+    assert tg.Tensor([1.5, 2**70]).dtype == tg.dtypes.float, "big ints beside floats make a float tensor"

@@ -1,7 +1,7 @@
-"""Devices. `Device.DEFAULT` is where `realize()` runs kernels: CUDA when TGRAD_DEVICE=CUDA names it,
-or when TGRAD_DEVICE is unset and a GPU is usable and passes a self-check (a small fused GEMM that
-must match the CPU engine exactly); otherwise the CPU. TGRAD_DEVICE=CPU keeps everything on the CPU.
-The choice is made once per process, on first use (docs/gpu.md)."""
+"""Devices. `Device.DEFAULT` is where `realize()` runs kernels: the device TGRAD_DEVICE names (CPU, CUDA, or the GPU
+emulator's CUDA_EMU / METAL_EMU, which run the CUDA or Metal kernels on the CPU), or, where it is unset, CUDA when a
+GPU is usable and passes a self-check (a small fused GEMM that must match the CPU engine exactly), else the CPU.
+The choice is made once per process, on first use (docs/gpu.md, docs/emulator.md)."""
 
 from __future__ import annotations
 
@@ -10,31 +10,34 @@ import os
 from tgrad import _native
 from tgrad.errors import DeviceError
 
+# what each device is, for repr
+_KINDS = {
+    "CPU": "the CPU",
+    "CUDA": "an NVIDIA GPU",
+    "CUDA_EMU": "CUDA kernels on the CPU (GPU emulator)",
+    "METAL_EMU": "Metal kernels on the CPU (GPU emulator)",
+}
 
-class _CPU:
-    name = "CPU"
+
+class _Dev:
+    """One device: a name, and `synchronize` (realize() returns once the device is done, so there is nothing to
+    wait for)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        if name == "CUDA":
+            ok, reason = _native.cuda_available()
+            if not ok:
+                raise DeviceError(f"CUDA is not usable here: {reason}")
+            self.description = reason
+        else:
+            self.description = _KINDS[name]
 
     def synchronize(self) -> None:
-        """Kernels run synchronously in realize(), so there is nothing to wait for."""
+        """realize() waits for the device, so there is nothing left to wait for."""
 
     def __repr__(self) -> str:
-        return "<tgrad device CPU>"
-
-
-class _CUDA:
-    name = "CUDA"
-
-    def __init__(self) -> None:
-        ok, reason = _native.cuda_available()
-        if not ok:
-            raise DeviceError(f"CUDA is not usable here: {reason}")
-        self.description = reason
-
-    def synchronize(self) -> None:
-        """realize() on CUDA copies results back, which waits for the device."""
-
-    def __repr__(self) -> str:
-        return f"<tgrad device CUDA: {self.description}>"
+        return f"<tgrad device {self.name}: {self.description}>"
 
 
 def _wanted() -> str:
@@ -51,8 +54,9 @@ def _check_environment() -> None:
 
 class _Device:
     def __init__(self) -> None:
-        self._devices: dict[str, object] = {"CPU": _CPU()}
+        self._devices: dict[str, _Dev] = {}
         self._default: str | None = None
+        self.names: tuple[str, ...] = tuple(_native.devices())
 
     @property
     def DEFAULT(self) -> str:
@@ -77,15 +81,17 @@ class _Device:
     def canonicalize(self, device: str | None) -> str:
         if device is None:
             return self.DEFAULT
+        if not isinstance(device, str):
+            raise DeviceError(f"a device is a name such as 'CPU', got {device!r} (devices: {', '.join(self.names)})")
         d = device.split(":")[0].upper()
-        if d not in ("CPU", "CUDA"):
-            raise DeviceError(f"device {device!r} is not available in tgrad (devices: CPU, CUDA)")
+        if d not in self.names:
+            raise DeviceError(f"device {device!r} is not available in tgrad (devices: {', '.join(self.names)})")
         return d
 
-    def __getitem__(self, name: str):
+    def __getitem__(self, name: str) -> _Dev:
         d = self.canonicalize(name)
         if d not in self._devices:
-            self._devices[d] = _CUDA()
+            self._devices[d] = _Dev(d)
         return self._devices[d]
 
 

@@ -58,15 +58,31 @@ _BY_NP = {
     np.dtype(np.int32): dtypes.int,
 }
 _BY_NAME = {"half": dtypes.half, "float": dtypes.float, "double": dtypes.double, "int": dtypes.int}
+_ALIASES = {
+    "float16": dtypes.half,
+    "float32": dtypes.float,
+    "float64": dtypes.double,
+    "int32": dtypes.int,
+    "default_float": dtypes.default_float,
+    "default_int": dtypes.default_int,
+}
+SUPPORTED = "half (float16), float (float32), double (float64), int (int32)"
+# tinygrad's other dtype names: known, so they are refused as unsupported rather than read as numpy spellings
+# ("uint" is uint32 in tinygrad but uint64 in numpy, "void" a zero-byte numpy type)
+_TINYGRAD_ONLY = frozenset(
+    "bool int8 uint8 int16 uint16 uint32 int64 uint64 bfloat16 char uchar short ushort uint long ulong "
+    "fp8e4m3 fp8e5m2 fp8e4m3fnuz fp8e5m2fnuz void weakint weakfloat index".split()
+)
 
 
 def from_numpy(dt: np.dtype) -> DType:
+    dt = np.dtype(dt)
+    if dt.byteorder not in "=|":
+        dt = dt.newbyteorder("=")  # the same values in this machine's byte order (tensors copy their data)
     try:
-        return _BY_NP[np.dtype(dt)]
+        return _BY_NP[dt]
     except KeyError:
-        raise DTypeError(
-            f"numpy dtype {np.dtype(dt)} is not supported by tgrad (supported: float16, float32, float64, int32)"
-        ) from None
+        raise DTypeError(f"numpy dtype {dt} is not supported by tgrad (supported: {SUPPORTED})") from None
 
 
 def from_name(name: str) -> DType:
@@ -74,14 +90,16 @@ def from_name(name: str) -> DType:
 
 
 def to_dtype(x) -> DType:
-    """Accept a DType, a numpy dtype or type, or a name."""
+    """Accept a DType, a numpy dtype or type, tinygrad's name of a supported dtype, or a numpy spelling."""
     if isinstance(x, DType):
         return x
     if isinstance(x, str):
-        if x in _BY_NAME:
-            return _BY_NAME[x]
-        return from_numpy(np.dtype(x))
+        if x in _BY_NAME or x in _ALIASES:
+            return _BY_NAME.get(x) or _ALIASES[x]
+        if x in _TINYGRAD_ONLY:
+            raise DTypeError(f"dtype {x!r} is not supported by tgrad (supported: {SUPPORTED})")
     try:
-        return from_numpy(np.dtype(x))
+        dt = np.dtype(x)
     except TypeError:
-        raise DTypeError(f"{x!r} is not a dtype tgrad supports") from None
+        raise DTypeError(f"{x!r} is not a dtype tgrad knows (supported: {SUPPORTED})") from None
+    return from_numpy(dt)

@@ -16,7 +16,7 @@ import numpy as np
 from tgrad import _native
 from tgrad.device import Device
 from tgrad.dtype import DType, dtypes, from_name, from_numpy, to_dtype
-from tgrad.errors import DTypeError, InvalidArgumentError, UnsupportedError
+from tgrad.errors import DTypeError, InvalidArgumentError, ShapeError, UnsupportedError
 
 
 def _shape_arg(args: tuple) -> tuple[int, ...]:
@@ -33,7 +33,49 @@ def _dims(args: tuple) -> tuple[int, ...]:
     shape = _shape_arg(args)
     if any(d < 0 for d in shape):
         raise InvalidArgumentError(f"negative dimension in shape {shape}")
+    if any(d >= 2**63 for d in shape):
+        raise ShapeError(f"shape {shape} has more elements than a tensor can hold")
     return shape
+
+
+def _ints(values: Sequence, what: str) -> list[int]:
+    """Integer arguments (Python or numpy ints, not bools), or an error naming the one that is not."""
+    for v in values:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise InvalidArgumentError(f"{what} must be integers, got {v!r} in {tuple(values)}")
+    return [int(v) for v in values]
+
+
+def _dim(d: Any, ndim: int, what: str) -> int:
+    """A dim index in -ndim..ndim-1 (a 0-d tensor takes 0 and -1, as in tinygrad), made non-negative."""
+    (d,) = _ints((d,), what)
+    n = max(ndim, 1)
+    if not -n <= d < n:
+        raise InvalidArgumentError(f"{what} {d} is out of range for a tensor with {ndim} dims")
+    return d % n
+
+
+def _check_int_range(lo: int, hi: int) -> None:
+    """Python and numpy ints must fit int32 (tgrad's int), never wrap silently."""
+    if lo < -(2**31) or hi > 2**31 - 1:
+        bad = hi if hi > 2**31 - 1 else lo
+        raise DTypeError(f"{bad} does not fit int (int32: from {-(2**31)} to {2**31 - 1})")
+
+
+def _has_big_ints(data: Any) -> bool:
+    """Whether nested lists hold Python ints beyond int64 (numpy would refuse or wrap them)."""
+    if isinstance(data, (list, tuple)):
+        return builtins.any(_has_big_ints(x) for x in data)
+    return isinstance(data, builtins.int) and not isinstance(data, bool) and not -(2**63) <= data < 2**63
+
+
+def _plain(data: Any) -> Any:
+    """Nested lists with any Tensors in them replaced by their values (numpy cannot read a Tensor)."""
+    if isinstance(data, Tensor):
+        return data.numpy()
+    if isinstance(data, (list, tuple)) and builtins.any(isinstance(x, (Tensor, list, tuple)) for x in data):
+        return [_plain(x) for x in data]
+    return data
 
 
 _new = object.__new__
@@ -66,24 +108,35 @@ class Tensor:
         if isinstance(data, (int, float, np.integer, np.floating)) and not isinstance(data, bool):
             if dt is None:
                 dt = dtypes.default_float if isinstance(data, (float, np.floating)) else dtypes.default_int
+            if isinstance(data, (int, np.integer)) and dt.name == "int":
+                _check_int_range(int(data), int(data))
             self._lb = _native.full(float(data), dt.name, [])
             return
         if data is None:
             self._lb = _native.full(0.0, (dt or dtypes.default_float).name, [0])
             return
-        arr = np.asarray(data)
+        if isinstance(data, (list, tuple)):
+            data = _plain(data)
+        arr = np.asarray(data) if not _has_big_ints(data) else np.asarray(data, dtype=object)
+        if arr.dtype.kind == "O" and builtins.any(x is None for x in arr.reshape(-1)):
+            raise DTypeError(f"None in the data of a tensor: {data!r}")
         if dt is None:
             if arr.dtype.kind == "f" and not isinstance(data, np.ndarray):
                 dt = dtypes.default_float  # python floats -> float32, as in tinygrad
             elif arr.dtype.kind in "iu" and not isinstance(data, np.ndarray):
                 dt = dtypes.default_int
+            elif arr.dtype.kind == "O" and not isinstance(data, np.ndarray):
+                is_int = builtins.all(isinstance(x, builtins.int) for x in arr.reshape(-1))
+                dt = dtypes.default_int if is_int else dtypes.default_float
             elif arr.size == 0 and arr.dtype == np.float64 and not isinstance(data, np.ndarray):
                 dt = dtypes.default_float
             elif arr.dtype.kind == "b":
                 raise DTypeError("bool tensors are outside tgrad's subset (supported: half, float, double, int)")
             else:
                 dt = from_numpy(arr.dtype)
-        arr = np.ascontiguousarray(arr, dtype=dt.np)
+        if dt.name == "int" and arr.size and (arr.dtype.kind in "iuO"):
+            _check_int_range(int(arr.min()), int(arr.max()))
+        arr = np.asarray(arr, dtype=dt.np, order="C")  # not ascontiguousarray: it makes 0-d arrays 1-d
         raw = memoryview(arr.reshape(-1)).cast("B") if arr.size else b""
         self._lb = _native.from_bytes(raw, dt.name, list(arr.shape))
 
@@ -185,20 +238,20 @@ class Tensor:
 
     @staticmethod
     def zeros(*shape, dtype: Any = None, **kwargs) -> Tensor:
-        return Tensor.full(_dims(shape), 0.0, dtype or dtypes.default_float)
+        return Tensor.full(_dims(shape), 0.0, dtypes.default_float if dtype is None else dtype)
 
     @staticmethod
     def ones(*shape, dtype: Any = None, **kwargs) -> Tensor:
-        return Tensor.full(_dims(shape), 1.0, dtype or dtypes.default_float)
+        return Tensor.full(_dims(shape), 1.0, dtypes.default_float if dtype is None else dtype)
 
     @staticmethod
     def empty(*shape, dtype: Any = None, **kwargs) -> Tensor:
-        dt = to_dtype(dtype or dtypes.default_float)
-        return Tensor(np.empty(_dims(shape), dtype=dt.np), dtype=dt)
+        dt = to_dtype(dtypes.default_float if dtype is None else dtype)
+        return Tensor.zeros(*shape, dtype=dt).contiguous()
 
     @staticmethod
     def eye(n: int, m: int | None = None, dtype: Any = None, **kwargs) -> Tensor:
-        dt = to_dtype(dtype or dtypes.default_float)
+        dt = to_dtype(dtypes.default_float if dtype is None else dtype)
         (n, m) = _dims((n, n if m is None else m))
         return Tensor(np.eye(n, m, dtype=dt.np), dtype=dt)
 
@@ -206,6 +259,11 @@ class Tensor:
     def arange(start, stop=None, step=1, dtype: Any = None, **kwargs) -> Tensor:
         if stop is None:
             start, stop = 0, start
+        for x in (start, stop, step):
+            if isinstance(x, (bool, np.bool_)) or not isinstance(x, (builtins.int, builtins.float, np.number)):
+                raise InvalidArgumentError(f"arange takes numbers, got {x!r} in ({start!r}, {stop!r}, {step!r})")
+        if step == 0:
+            raise InvalidArgumentError("arange step must not be zero")
         if dtype is None:
             is_int = all(isinstance(x, builtins.int) for x in (start, stop, step))
             dtype = dtypes.default_int if is_int else dtypes.default_float
@@ -218,11 +276,13 @@ class Tensor:
 
     @staticmethod
     def rand(*shape, dtype: Any = None, **kwargs) -> Tensor:
-        return _wrap(_native.rand(to_dtype(dtype or dtypes.default_float).name, list(_dims(shape))))
+        dt = to_dtype(dtypes.default_float if dtype is None else dtype)
+        return _wrap(_native.rand(dt.name, list(_dims(shape))))
 
     @staticmethod
     def randn(*shape, dtype: Any = None, **kwargs) -> Tensor:
-        return _wrap(_native.randn(to_dtype(dtype or dtypes.default_float).name, list(_dims(shape))))
+        dt = to_dtype(dtypes.default_float if dtype is None else dtype)
+        return _wrap(_native.randn(dt.name, list(_dims(shape))))
 
     @staticmethod
     def uniform(*shape, low=0.0, high=1.0, dtype: Any = None, **kwargs) -> Tensor:
@@ -230,11 +290,11 @@ class Tensor:
 
     @staticmethod
     def zeros_like(t: Tensor, dtype: Any = None) -> Tensor:
-        return Tensor.zeros(t.shape, dtype=dtype or t.dtype)
+        return Tensor.zeros(t.shape, dtype=t.dtype if dtype is None else dtype)
 
     @staticmethod
     def ones_like(t: Tensor, dtype: Any = None) -> Tensor:
-        return Tensor.ones(t.shape, dtype=dtype or t.dtype)
+        return Tensor.ones(t.shape, dtype=t.dtype if dtype is None else dtype)
 
     # ------------------------------------------------------------------ movement (views)
     def reshape(self, shape, *args) -> Tensor:
@@ -250,9 +310,13 @@ class Tensor:
 
     def permute(self, order, *args) -> Tensor:
         order = tuple(order) if isinstance(order, (tuple, list)) else (order, *args)
-        return _wrap(self._lb.permute([builtins.int(o) for o in order]))
+        ints = _ints(order, "permute order")
+        if len(ints) != self.ndim:
+            raise InvalidArgumentError(f"permute order {order} is not a permutation of {self.ndim} dims")
+        return _wrap(self._lb.permute(ints))
 
     def transpose(self, dim0: builtins.int = 1, dim1: builtins.int = 0) -> Tensor:
+        dim0, dim1 = _ints((dim0, dim1), "transpose dims")
         return _wrap(self._lb.transpose(dim0, dim1))
 
     @property
@@ -261,39 +325,53 @@ class Tensor:
 
     def expand(self, shape, *args) -> Tensor:
         dims = tuple(shape) if isinstance(shape, (tuple, list)) else (shape, *args)
-        return _wrap(self._lb.expand([builtins.int(d) for d in dims]))
+        return _wrap(self._lb.expand(_ints(dims, "expand sizes")))
 
     def flatten(self, start_dim: builtins.int = 0, end_dim: builtins.int = -1) -> Tensor:
+        s, e = _dim(start_dim, self.ndim, "flatten start_dim"), _dim(end_dim, self.ndim, "flatten end_dim")
         if self.ndim == 0:
             return self.reshape(1)
-        s, e = start_dim % self.ndim, end_dim % self.ndim
         return self.reshape((*self.shape[:s], math.prod(self.shape[s : e + 1]), *self.shape[e + 1 :]))
 
     def unsqueeze(self, dim: builtins.int) -> Tensor:
-        dim = dim + self.ndim + 1 if dim < 0 else dim
+        (given,) = _ints((dim,), "unsqueeze dim")
+        dim = given + self.ndim + 1 if given < 0 else given
         if not 0 <= dim <= self.ndim:
-            raise InvalidArgumentError(f"unsqueeze dim {dim} out of range for {self.ndim} dims")
+            raise InvalidArgumentError(f"unsqueeze dim {given} out of range for {self.ndim} dims")
         return self.reshape((*self.shape[:dim], 1, *self.shape[dim:]))
 
     def squeeze(self, dim: builtins.int | None = None) -> Tensor:
         if dim is None:
             return self.reshape(tuple(d for d in self.shape if d != 1))
-        if self.ndim == 0:
-            return self
-        dim = dim % self.ndim
-        if self.shape[dim] != 1:
+        dim = _dim(dim, self.ndim, "squeeze dim")
+        if self.ndim == 0 or self.shape[dim] != 1:
             return self
         return self.reshape((*self.shape[:dim], *self.shape[dim + 1 :]))
 
     def shrink(self, arg: Sequence[tuple[builtins.int, builtins.int] | None]) -> Tensor:
-        pairs = zip(arg, self.shape, strict=True)
-        ranges = [(0, s) if a is None else (builtins.int(a[0]), builtins.int(a[1])) for a, s in pairs]
+        if len(arg) != self.ndim:
+            raise InvalidArgumentError(
+                f"shrink takes a (start, end) pair or None for each of {self.ndim} dims, got {arg}"
+            )
+        ranges = []
+        for i, (a, size) in enumerate(zip(arg, self.shape, strict=True)):
+            if a is None:
+                ranges.append((0, size))
+                continue
+            if not isinstance(a, (tuple, list)) or len(a) != 2:
+                raise InvalidArgumentError(f"shrink takes a (start, end) pair or None per dim, got {a!r} for dim {i}")
+            start, end = _ints(a, "shrink bounds")
+            if not 0 <= start <= end <= size:
+                raise ShapeError(f"shrink range {start}..{end} out of bounds for dim {i} of size {size}")
+            ranges.append((start, end))
         return _wrap(self._lb.shrink(ranges))
 
     # ------------------------------------------------------------------ math
     def _const_like(self, x: Any) -> Tensor:
         if isinstance(x, Tensor):
             return x
+        if x is None:
+            raise InvalidArgumentError("None is not a tensor operand (Tensor(None) is an empty tensor: write it out)")
         if isinstance(x, (bool, np.bool_)):
             x = builtins.int(x)
         if isinstance(x, (builtins.float, np.floating)) and not dtypes.is_float(self.dtype):
@@ -362,7 +440,7 @@ class Tensor:
     def _axes(self, axis) -> list[builtins.int]:
         if axis is None:
             return list(range(self.ndim))
-        return [builtins.int(a) for a in (axis if isinstance(axis, (tuple, list)) else (axis,))]
+        return _ints(axis if isinstance(axis, (tuple, list)) else (axis,), "reduce axes")
 
     def sum(self, axis=None, keepdim: bool = False, dtype: Any = None) -> Tensor:
         x = self if dtype is None else self.cast(dtype)
@@ -388,7 +466,7 @@ class Tensor:
             t = _new(Tensor)
             t._lb = self._lb.dot(x._lb)
             return t
-        return self.matmul(x if isinstance(x, Tensor) else Tensor(x))
+        return self.matmul(self._const_like(x))
 
     def __rmatmul__(self, x) -> Tensor:
         return self.matmul(x if isinstance(x, Tensor) else Tensor(x), reverse=True)

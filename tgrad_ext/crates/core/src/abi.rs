@@ -8,7 +8,9 @@
 //!   buffer and then the shared workspace, `ws` is the calling thread's private workspace.
 //! - A GPU kernel takes the parameter words (a device pointer) and then one pointer per buffer.
 //! - The parameter words are a [`GemmParams`] or a [`LoopParams`], all int64, declared in the
-//!   rendered source as `tg_gemm_params` / `tg_loop_params` (see [`c_declarations`]).
+//!   rendered source as `tg_gemm_params` / `tg_loop_params` (see [`c_declarations`]). Both end
+//!   with the kernel's constants (`c[]`, see [`const_word`]), so one program serves every value
+//!   of a constant.
 
 /// The symbol every rendered program exports.
 pub const ENTRY: &str = "tgrad_kernel";
@@ -159,45 +161,79 @@ abi_struct! {
     }
 }
 
-/// A GEMM's parameter words: the header, then one [`OperandParams`] per operand.
+/// The word holding a constant of `dtype` (its value rounded to the dtype first): the bits of
+/// an f64 for double, of an f32 for half and float (zero-extended), the value for int.
+pub fn const_word(value: f64, dtype: crate::dtype::DType) -> i64 {
+    use crate::dtype::{f16_bits_to_f32, f32_to_f16_bits, DType};
+    match dtype {
+        DType::F64 => value.to_bits() as i64,
+        DType::F32 => i64::from((value as f32).to_bits()),
+        DType::F16 => i64::from(f16_bits_to_f32(f32_to_f16_bits(value as f32)).to_bits()),
+        DType::I32 => i64::from(value as i64 as i32),
+    }
+}
+
+/// Stored arrays have at least one element (C has no zero-length arrays).
+fn stored(n: usize) -> usize {
+    n.max(1)
+}
+
+/// `w` with the constants appended (at least one word).
+fn push_consts(w: &mut Vec<i64>, consts: &[i64]) {
+    w.extend(consts);
+    w.resize(w.len() + stored(consts.len()) - consts.len(), 0);
+}
+
+/// A GEMM's parameter words: the header, one [`OperandParams`] per operand, then the constants.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct GemmParams {
     pub header: GemmHeader,
     pub operands: Vec<OperandParams>,
+    pub consts: Vec<i64>,
 }
 
 impl GemmParams {
     pub fn words(&self) -> Vec<i64> {
-        let mut w =
-            Vec::with_capacity(GemmHeader::WORDS + self.operands.len() * OperandParams::WORDS);
+        let mut w = Vec::with_capacity(
+            GemmHeader::WORDS
+                + self.operands.len() * OperandParams::WORDS
+                + stored(self.consts.len()),
+        );
         self.header.push_words(&mut w);
         for o in &self.operands {
             o.push_words(&mut w);
         }
+        push_consts(&mut w, &self.consts);
         w
     }
 
-    pub fn from_words(w: &[i64]) -> Option<GemmParams> {
+    /// Read back the words of a GEMM with `operands` operands and `consts` constants.
+    pub fn from_words(w: &[i64], operands: usize, consts: usize) -> Option<GemmParams> {
         let header = GemmHeader::from_words(w)?;
-        let rest = &w[GemmHeader::WORDS..];
-        if !rest.len().is_multiple_of(OperandParams::WORDS) {
+        let ops_end = GemmHeader::WORDS + operands * OperandParams::WORDS;
+        if w.len() != ops_end + stored(consts) {
             return None;
         }
-        let operands = rest
+        let operands = w[GemmHeader::WORDS..ops_end]
             .chunks(OperandParams::WORDS)
             .map(OperandParams::from_words)
             .collect::<Option<Vec<_>>>()?;
-        Some(GemmParams { header, operands })
+        Some(GemmParams {
+            header,
+            operands,
+            consts: w[ops_end..ops_end + consts].to_vec(),
+        })
     }
 }
 
 /// A loop program's parameter words: the full shape, then per view (the output first, then every
-/// load in order) its offset and strides. Rank 0 is stored as rank 1 of size 1, so every array in
-/// the C declaration has at least one element.
+/// load in order) its offset and strides, then the constants. Rank 0 is stored as rank 1 of size
+/// 1, so every array in the C declaration has at least one element.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LoopParams {
     pub shape: Vec<i64>,
     pub views: Vec<ViewParams>,
+    pub consts: Vec<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -209,7 +245,7 @@ pub struct ViewParams {
 impl LoopParams {
     /// The rank of the stored arrays.
     pub fn stored_rank(rank: usize) -> usize {
-        rank.max(1)
+        stored(rank)
     }
 
     pub fn words(&self) -> Vec<i64> {
@@ -224,13 +260,15 @@ impl LoopParams {
             w.push(v.offset);
             w.extend(pad(&v.strides, 0));
         }
+        push_consts(&mut w, &self.consts);
         w
     }
 
-    /// Read back the words of a program of `rank` with `views` views.
-    pub fn from_words(w: &[i64], rank: usize, views: usize) -> Option<LoopParams> {
+    /// Read back the words of a program of `rank` with `views` views and `consts` constants.
+    pub fn from_words(w: &[i64], rank: usize, views: usize, consts: usize) -> Option<LoopParams> {
         let r = Self::stored_rank(rank);
-        if w.len() != r + views * (1 + r) {
+        let views_end = r + views * (1 + r);
+        if w.len() != views_end + stored(consts) {
             return None;
         }
         Some(LoopParams {
@@ -244,6 +282,7 @@ impl LoopParams {
                     }
                 })
                 .collect(),
+            consts: w[views_end..views_end + consts].to_vec(),
         })
     }
 }
@@ -268,21 +307,27 @@ fn c_fields(fields: &[(&str, usize)], int: &str) -> String {
 
 /// The C declarations of a program's parameter struct, for a backend whose 64-bit integer type
 /// is `int` (`int64_t`, `long long`, `long`): a GEMM with `operands` operands, or a loop program
-/// of `rank` with `views` views.
+/// of `rank` with `views` views; both with `consts` constants.
 pub fn c_declarations(int: &str, params: &ParamsShape) -> String {
     match *params {
-        ParamsShape::Gemm { operands } => format!(
-            "typedef struct {{{}}} {};\ntypedef struct {{{} {} op[{operands}];}} {GEMM_PARAMS_C};\n",
+        ParamsShape::Gemm { operands, consts } => format!(
+            "typedef struct {{{}}} {};\ntypedef struct {{{} {} op[{operands}]; {int} c[{}];}} {GEMM_PARAMS_C};\n",
             c_fields(OperandParams::FIELDS, int),
             OperandParams::C_NAME,
             c_fields(GemmHeader::FIELDS, int),
             OperandParams::C_NAME,
+            stored(consts),
         ),
-        ParamsShape::Loop { rank, views } => {
+        ParamsShape::Loop {
+            rank,
+            views,
+            consts,
+        } => {
             let r = LoopParams::stored_rank(rank);
             format!(
                 "typedef struct {{ {int} offset; {int} st[{r}]; }} {VIEW_C};\n\
-                 typedef struct {{ {int} n[{r}]; {VIEW_C} v[{views}]; }} {LOOP_PARAMS_C};\n"
+                 typedef struct {{ {int} n[{r}]; {VIEW_C} v[{views}]; {int} c[{}]; }} {LOOP_PARAMS_C};\n",
+                stored(consts)
             )
         }
     }
@@ -291,8 +336,15 @@ pub fn c_declarations(int: &str, params: &ParamsShape) -> String {
 /// What a program's parameter struct looks like (what `c_declarations` needs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParamsShape {
-    Gemm { operands: usize },
-    Loop { rank: usize, views: usize },
+    Gemm {
+        operands: usize,
+        consts: usize,
+    },
+    Loop {
+        rank: usize,
+        views: usize,
+        consts: usize,
+    },
 }
 
 /// The workspace constants as C definitions (CPU GEMMs read them).
@@ -331,32 +383,52 @@ mod tests {
                 };
                 3
             ],
+            consts: vec![7, -8],
         };
         let w = p.words();
-        assert_eq!(w.len(), GemmHeader::WORDS + 3 * OperandParams::WORDS);
+        assert_eq!(w.len(), GemmHeader::WORDS + 3 * OperandParams::WORDS + 2);
         assert_eq!(w[4..8], [1, 1, 2, 3]);
-        assert_eq!(GemmParams::from_words(&w), Some(p));
+        assert_eq!(GemmParams::from_words(&w, 3, 2), Some(p));
         let l = LoopParams {
             shape: vec![],
             views: vec![ViewParams {
                 offset: 2,
                 strides: vec![],
             }],
+            consts: vec![],
         };
-        assert_eq!(l.words(), vec![1, 2, 0]);
-        assert_eq!(LoopParams::from_words(&l.words(), 0, 1), Some(l));
+        assert_eq!(l.words(), vec![1, 2, 0, 0]);
+        assert_eq!(LoopParams::from_words(&l.words(), 0, 1, 0), Some(l));
+        assert_eq!(
+            const_word(0.1, crate::dtype::DType::F32),
+            i64::from(0.1f32.to_bits())
+        );
     }
 
     #[test]
     fn c_declarations_name_every_field() {
-        let d = c_declarations("int64_t", &ParamsShape::Gemm { operands: 4 });
+        let d = c_declarations(
+            "int64_t",
+            &ParamsShape::Gemm {
+                operands: 4,
+                consts: 0,
+            },
+        );
         for (f, _) in GemmHeader::FIELDS.iter().chain(OperandParams::FIELDS) {
             assert!(d.contains(&format!(" {f}")), "{f} in {d}");
         }
         assert!(d.contains("int64_t batch_dims[4];") && d.contains("tg_operand op[4];"));
-        let l = c_declarations("long", &ParamsShape::Loop { rank: 0, views: 2 });
+        assert!(d.contains("tg_operand op[4]; int64_t c[1];"), "{d}");
+        let l = c_declarations(
+            "long",
+            &ParamsShape::Loop {
+                rank: 0,
+                views: 2,
+                consts: 3,
+            },
+        );
         assert!(
-            l.contains("long n[1];") && l.contains("tg_view v[2];"),
+            l.contains("long n[1];") && l.contains("tg_view v[2]; long c[3];"),
             "{l}"
         );
     }

@@ -140,7 +140,8 @@ impl Expr {
                 write!(out, "L{buf}r{}:{}", view.ndim(), self.dtype.name())
             }
             ExprOp::Load { buf, .. } => write!(out, "L{buf}:{}", self.dtype.name()),
-            ExprOp::Const(v) => write!(out, "C{v:e}:{}", self.dtype.name()),
+            // constants are run-time parameters: their values are not part of the structure
+            ExprOp::Const(_) => write!(out, "C:{}", self.dtype.name()),
             ExprOp::Acc => write!(out, "ACC"),
             ExprOp::Unary(op, a) => {
                 let _ = write!(out, "{}(", op.name());
@@ -238,6 +239,30 @@ impl Kernel {
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    /// Every constant the kernel uses, reduction source first then the body, each in pre-order:
+    /// the order of its parameter slots.
+    pub fn consts(&self) -> Vec<(f64, DType)> {
+        let mut out = vec![];
+        let mut add = |e: &Expr| {
+            if let ExprOp::Const(v) = e.op {
+                out.push((v, e.dtype));
+            }
+        };
+        if let Some(r) = &self.reduction {
+            r.src.visit(&mut add);
+        }
+        self.body.visit(&mut add);
+        out
+    }
+
+    /// The constants' parameter words (`abi::const_word`), in slot order.
+    pub fn const_words(&self) -> Vec<i64> {
+        self.consts()
+            .into_iter()
+            .map(|(v, d)| crate::abi::const_word(v, d))
+            .collect()
     }
 
     /// Every (buffer, view) the kernel reads, reduction source first.

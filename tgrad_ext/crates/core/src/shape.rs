@@ -16,6 +16,25 @@ pub fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
+/// The most elements a tensor (or a kernel's iteration space) may have: its byte size and every
+/// element offset then fit a signed 64-bit integer with room to spare.
+pub const MAX_ELEMENTS: usize = (isize::MAX as usize) / 16;
+
+/// The number of elements of `shape`, or an error naming the shape when the product overflows
+/// or passes `MAX_ELEMENTS` (never a wrapped product).
+pub fn checked_numel(shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or_else(|| {
+            Error::Shape(format!(
+                "shape {} has more elements than a tensor can hold (at most {MAX_ELEMENTS})",
+                Dims(shape)
+            ))
+        })
+}
+
 /// Row-major strides of a contiguous array; size-1 dims get stride 0 (they never move).
 pub fn contiguous_strides(shape: &[usize]) -> Vec<isize> {
     let mut strides = vec![0isize; shape.len()];

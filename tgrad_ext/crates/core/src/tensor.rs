@@ -8,12 +8,12 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{BinaryOp, Lazy, LazyOp, LazyRef, ReduceOp, State, UnaryOp};
 use crate::runtime::buffer::Buffer;
-use crate::shape::{numel, resolve_axis, Dims, View};
+use crate::shape::{checked_numel, resolve_axis, Dims, View};
 use crate::{bail, ensure};
 
 pub fn from_buffer(buf: Buffer, shape: Vec<usize>) -> Result<LazyRef> {
     ensure!(
-        buf.count() == numel(&shape),
+        buf.count() == checked_numel(&shape)?,
         Shape,
         "buffer of {} elements does not fill shape {}",
         buf.count(),
@@ -22,8 +22,20 @@ pub fn from_buffer(buf: Buffer, shape: Vec<usize>) -> Result<LazyRef> {
     Ok(Lazy::realized(Arc::new(buf), shape))
 }
 
-pub fn constant(value: f64, dtype: DType, shape: Vec<usize>) -> LazyRef {
-    Lazy::new(LazyOp::Const(value), dtype, shape)
+/// `value` broadcast to `shape`. An int constant must fit the dtype (no silent wrap).
+pub fn constant(value: f64, dtype: DType, shape: Vec<usize>) -> Result<LazyRef> {
+    checked_numel(&shape)?;
+    if dtype == DType::I32 && value.is_finite() && value.fract() == 0.0 {
+        ensure!(
+            (f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&value),
+            DType,
+            "{value} does not fit {} (from {} to {})",
+            dtype.name(),
+            i32::MIN,
+            i32::MAX
+        );
+    }
+    Ok(Lazy::new(LazyOp::Const(value), dtype, shape))
 }
 
 /// Apply a movement op to a node's view. Views never stack: a view of a view is one view over
@@ -67,11 +79,12 @@ pub fn reshape(x: &LazyRef, dims: &[i64]) -> Result<LazyRef> {
             Dims(dims)
         );
     }
-    let known: usize = dims
+    let known_dims: Vec<usize> = dims
         .iter()
         .filter(|&&d| d != -1)
-        .map(|&d| d as usize)
-        .product();
+        .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
+        .collect();
+    let known = checked_numel(&known_dims)?;
     let mut shape: Vec<usize> = dims
         .iter()
         .map(|&d| if d == -1 { 0 } else { d as usize })
@@ -87,7 +100,7 @@ pub fn reshape(x: &LazyRef, dims: &[i64]) -> Result<LazyRef> {
         shape[i] = x.numel() / known;
     }
     ensure!(
-        numel(&shape) == x.numel(),
+        checked_numel(&shape)? == x.numel(),
         Shape,
         "cannot reshape tensor of shape {} into {}",
         Dims(&x.shape),
@@ -158,6 +171,7 @@ pub fn expand(x: &LazyRef, dims: &[i64]) -> Result<LazyRef> {
         );
         target.push(t);
     }
+    checked_numel(&target)?;
     let x = if pad > 0 {
         reshape(x, &padded.iter().map(|&d| d as i64).collect::<Vec<_>>())?
     } else {
@@ -192,6 +206,12 @@ pub fn shrink(x: &LazyRef, ranges: &[(usize, usize)]) -> Result<LazyRef> {
 }
 
 pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+    let shape = broadcast_dims(a, b)?;
+    checked_numel(&shape)?;
+    Ok(shape)
+}
+
+fn broadcast_dims(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let n = a.len().max(b.len());
     let get = |s: &[usize], i: usize| {
         if i + s.len() >= n {
@@ -245,7 +265,17 @@ pub fn reduce(op: ReduceOp, x: &LazyRef, axes: &[i64], keepdim: bool) -> Result<
         .map(|&a| resolve_axis(a, n))
         .collect::<Result<_>>()?;
     ax.sort_unstable();
-    ax.dedup();
+    if ax.windows(2).any(|w| w[0] == w[1]) {
+        bail!(
+            InvalidArgument,
+            "duplicate axis in {:?}: each axis may be reduced once",
+            axes
+        );
+    }
+    if n == 0 {
+        // a 0-d tensor has nothing to reduce: axis 0 names it whole, as in tinygrad
+        return Ok(x.clone());
+    }
     let kept: Vec<usize> = x
         .shape
         .iter()
@@ -254,6 +284,15 @@ pub fn reduce(op: ReduceOp, x: &LazyRef, axes: &[i64], keepdim: bool) -> Result<
         .collect();
     let red = if ax.iter().all(|&a| x.shape[a] == 1) {
         x.clone()
+    } else if ax.iter().any(|&a| x.shape[a] == 0) {
+        // a reduction over no elements is the op's identity (tinygrad: 0 for sum, the dtype's
+        // minimum for max); no kernel reads the empty input
+        let identity = match (op, x.dtype) {
+            (ReduceOp::Sum, _) => 0.0,
+            (ReduceOp::Max, DType::I32) => f64::from(i32::MIN),
+            (ReduceOp::Max, _) => f64::NEG_INFINITY,
+        };
+        constant(identity, x.dtype, kept.clone())?
     } else {
         Lazy::new(
             LazyOp::Reduce(op, x.clone(), ax.clone()),
@@ -308,6 +347,10 @@ pub fn dot(x: &LazyRef, w: &LazyRef) -> Result<LazyRef> {
         return dot_general(x, w);
     }
     let (m, n) = (x.shape[dx - 2], w.shape[dw - 1]);
+    // the kernel iterates [.., M, N, K]: that space must be addressable too
+    let mut full = x.shape.clone();
+    full.insert(dx - 1, n);
+    checked_numel(&full)?;
     let (xb, xv) = base_and_view(x);
     let (wb, wv) = base_and_view(w);
     let xe = view_node(xb, xv.insert_broadcast(dx - 1, n), x.dtype);
@@ -357,7 +400,7 @@ pub fn dot_general(x: &LazyRef, w: &LazyRef) -> Result<LazyRef> {
     let wr = reshape(&w, &ws)?;
     // tinygrad: `.transpose(-1, axis_w)` with axis_w = -min(w.ndim, 2)
     let wt = transpose(&wr, -1, -(dw.min(2) as i64))?;
-    let prod = binary(BinaryOp::Mul, &xr, &wt).map_err(|_| {
+    let full = broadcast_dims(&xr.shape, &wt.shape).map_err(|_| {
         Error::Shape(format!(
             "cannot matmul {} and {}: batch dims {} and {} do not broadcast",
             Dims(&x.shape),
@@ -366,7 +409,35 @@ pub fn dot_general(x: &LazyRef, w: &LazyRef) -> Result<LazyRef> {
             Dims(&w.shape[..dw.saturating_sub(2)])
         ))
     })?;
+    checked_numel(&full)?;
+    let prod = binary(BinaryOp::Mul, &xr, &wt)?;
     reduce(ReduceOp::Sum, &prod, &[-1], false)
+}
+
+/// A view of `x`'s data with any shape, strides and offset, NOT checked against its size: a
+/// debugging entry point that builds the hand-made views the launch checks must refuse (reads
+/// outside the buffer are caught before the kernel runs).
+pub fn as_strided_unchecked(
+    x: &LazyRef,
+    shape: &[usize],
+    strides: &[isize],
+    offset: isize,
+) -> Result<LazyRef> {
+    ensure!(
+        shape.len() == strides.len(),
+        Shape,
+        "as_strided: {} dims but {} strides",
+        shape.len(),
+        strides.len()
+    );
+    checked_numel(shape)?;
+    let view = View {
+        shape: shape.to_vec(),
+        strides: strides.to_vec(),
+        offset,
+    };
+    let base = contiguous(x);
+    Ok(Lazy::new(LazyOp::View(base, view), x.dtype, shape.to_vec()))
 }
 
 pub fn contiguous(x: &LazyRef) -> LazyRef {
@@ -387,7 +458,7 @@ mod tests {
     use crate::schedule::schedule;
 
     fn realized(shape: &[usize]) -> LazyRef {
-        let buf = Buffer::new(DType::F32, numel(shape), true).unwrap();
+        let buf = Buffer::new(DType::F32, crate::shape::numel(shape), true).unwrap();
         from_buffer(buf, shape.to_vec()).unwrap()
     }
 

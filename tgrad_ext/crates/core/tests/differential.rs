@@ -97,7 +97,7 @@ fn elementwise_and_reduce_kernels() {
         &tensor::binary(
             BinaryOp::Mul,
             &t,
-            &tensor::constant(2.0, DType::F32, vec![]),
+            &tensor::constant(2.0, DType::F32, vec![]).unwrap(),
         )
         .unwrap(),
     );
@@ -143,13 +143,15 @@ fn cooperative_gemm_matches_the_reference() {
     let (m, k, n) = (211, 600, 150);
     let (a, b) = (random(m * k), random(k * n));
     let c = tensor::dot(&tensor_f32(&a, &[m, k]), &tensor_f32(&b, &[k, n])).unwrap();
-    let coop = "8 6 16 256 48 4096 3 1 1 0 1";
+    // barrier mode needs a core per thread (Tuning::check refuses more): up to 3, as many as here
+    let threads = tgrad_core::flags::cores().min(3);
+    let coop = format!("8 6 16 256 48 4096 {threads} 1 1 0 1");
     assert_eq!(
-        Tuning::parse(coop).unwrap().parallel,
+        Tuning::parse(&coop).unwrap().parallel,
         tgrad_core::codegen::cpu_gemm::Parallel::Barrier
     );
     check(
-        &run_tuned(&c, coop),
+        &run_tuned(&c, &coop),
         &reference(&a, &b, 1, m, k, n),
         &abs_ref(&a, &b, 1, m, k, n),
         k,
@@ -197,6 +199,12 @@ fn every_parallel_mode_matches_the_reference() {
         let case = LinearRelu::new(batch, m, k, n, transpose_a);
         for parallel in Parallel::ALL {
             for (threads, mch, nch) in [(1, 1, 1), (2, 2, 1), (2, 7, 1), (3, 5, 3), (2, 1, 2)] {
+                // barrier mode needs a core per thread (Tuning::check refuses more)
+                let threads = if parallel == Parallel::Barrier {
+                    threads.min(tgrad_core::flags::cores())
+                } else {
+                    threads
+                };
                 let t = format!(
                     "8 6 16 128 48 4096 {threads} {mch} {nch} 0 {}",
                     parallel.code()
@@ -206,4 +214,39 @@ fn every_parallel_mode_matches_the_reference() {
             }
         }
     }
+}
+
+/// Launch checks refuse views outside their buffers before any kernel reads them.
+#[test]
+fn launch_checks_refuse_views_outside_their_buffers() {
+    use tgrad_core::engine;
+    let x = tensor_f32(&(0..16).map(|i| i as f32).collect::<Vec<_>>(), &[16]);
+    let ok = tensor::as_strided_unchecked(&x, &[4, 4], &[4, 1], 0).unwrap();
+    assert_eq!(
+        read_f32(&tensor::contiguous(&ok))[15].to_bits(),
+        15f32.to_bits()
+    );
+    for (shape, strides, offset) in [
+        (vec![4usize, 5], vec![4isize, 1], 0isize),
+        (vec![4, 4], vec![4, 1], 1),
+        (vec![16], vec![-1], 0),
+        (vec![2, 2], vec![i64::MAX as isize / 2, 1], 0),
+    ] {
+        let bad = tensor::as_strided_unchecked(&x, &shape, &strides, offset).unwrap();
+        let y = tensor::contiguous(&tensor::unary(UnaryOp::Neg, &bad));
+        let e = engine::realize(std::slice::from_ref(&y))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("launch check"),
+            "{shape:?} {strides:?} +{offset}: {e}"
+        );
+    }
+    // a GEMM whose A is read past its end
+    let a = tensor::as_strided_unchecked(&x, &[4, 8], &[4, 1], 0).unwrap();
+    let c = tensor::dot(&a, &tensor_f32(&[1.0; 16], &[8, 2])).unwrap();
+    let e = engine::realize(std::slice::from_ref(&c))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("launch check") && e.contains("operand 1"), "{e}");
 }

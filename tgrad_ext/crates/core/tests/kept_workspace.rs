@@ -52,7 +52,7 @@ fn packed_b_is_kept_only_while_it_cannot_have_changed() {
     let a = random(m * k);
     let x = tensor_f32(&a, &[m, k]);
     let w = tensor_f32(&random(k * n), &[k, n]);
-    let two = tensor::constant(2.0, DType::F32, vec![k, n]);
+    let two = tensor::constant(2.0, DType::F32, vec![k, n]).unwrap();
     let t = tensor::binary(BinaryOp::Mul, &w, &two).unwrap();
     engine::capture_begin().unwrap();
     engine::realize(std::slice::from_ref(&t)).unwrap();

@@ -114,6 +114,12 @@ impl PyLazy {
         self.0.buffer().is_some()
     }
 
+    /// The device holding the only current copy of the realized data (None: the host has it, or
+    /// the node is lazy).
+    fn placement(&self) -> Option<String> {
+        self.0.buffer().and_then(|b| b.only_on_device())
+    }
+
     /// Identity of the realized buffer (None while lazy): TinyJit matches inputs by it.
     fn buffer_id(&self) -> Option<u64> {
         self.0.buffer().map(|b| b.id)
@@ -141,6 +147,20 @@ impl PyLazy {
 
     fn cast(&self, py: Python<'_>, dt: &str) -> PyResult<PyLazy> {
         Ok(wrap(tensor::cast(&self.0, dtype(py, dt)?)))
+    }
+
+    /// A view with any shape, strides and offset, unchecked (for tests of the launch checks).
+    fn as_strided_unchecked(
+        &self,
+        py: Python<'_>,
+        shape: Vec<usize>,
+        strides: Vec<isize>,
+        offset: isize,
+    ) -> PyResult<PyLazy> {
+        guard(py, || {
+            tensor::as_strided_unchecked(&self.0, &shape, &strides, offset)
+        })
+        .map(wrap)
     }
 
     fn contiguous(&self) -> PyLazy {
@@ -219,12 +239,14 @@ fn from_bytes(py: Python<'_>, data: PyBuffer<u8>, dt: &str, shape: Vec<usize>) -
 
 #[pyfunction]
 fn full(py: Python<'_>, value: f64, dt: &str, shape: Vec<usize>) -> PyResult<PyLazy> {
-    Ok(wrap(tensor::constant(value, dtype(py, dt)?, shape)))
+    let d = dtype(py, dt)?;
+    guard(py, || tensor::constant(value, d, shape)).map(wrap)
 }
 
 fn random(py: Python<'_>, dt: &str, shape: Vec<usize>, normal: bool) -> PyResult<PyLazy> {
     let d = dtype(py, dt)?;
-    let mut buf = Buffer::new(d, tgrad_core::shape::numel(&shape), false).py_err(py)?;
+    let count = guard(py, || tgrad_core::shape::checked_numel(&shape))?;
+    let mut buf = Buffer::new(d, count, false).py_err(py)?;
     rng::fill(&mut buf, normal).py_err(py)?;
     guard(py, || tensor::from_buffer(buf, shape)).map(wrap)
 }
@@ -290,6 +312,29 @@ fn render(py: Python<'_>, xs: Vec<PyRef<'_, PyLazy>>) -> PyResult<Vec<(String, S
     Ok(progs
         .iter()
         .map(|p| (p.name.clone(), p.signature.clone(), engine::render(p)))
+        .collect())
+}
+
+/// What the lab reports of each kernel realizing `xs`: [(name, certified, certificate status,
+/// rounding depth D or None where the bound is gamma_K)].
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn plan_report(
+    py: Python<'_>,
+    xs: Vec<PyRef<'_, PyLazy>>,
+) -> PyResult<Vec<(String, bool, String, Option<usize>)>> {
+    use tgrad_core::certify::{cert, fp};
+    let roots: Vec<LazyRef> = xs.iter().map(|x| x.0.clone()).collect();
+    let progs = core(py, || engine::plan_only(&roots))?;
+    Ok(progs
+        .iter()
+        .map(|p| {
+            let (ok, why) = match cert::status(p) {
+                cert::Status::Certified(w) => (true, w),
+                cert::Status::Uncertified(w) => (false, w),
+            };
+            (p.name.clone(), ok, why, fp::program_depth(p))
+        })
         .collect())
 }
 
@@ -413,6 +458,8 @@ fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
             .ok()
             .map(|c| format!("{} ({})", c.path, c.identity)),
     )?;
+    d.set_item("aot_kernels", tgrad_aot::KERNELS.len())?;
+    d.set_item("aot_compiler", tgrad_aot::COMPILER)?;
     Ok(d)
 }
 
@@ -423,6 +470,7 @@ fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("kernels_run", s.kernels_run)?;
     d.set_item("programs_compiled", s.programs_compiled)?;
     d.set_item("programs_from_disk", s.programs_from_disk)?;
+    d.set_item("programs_aot", s.programs_aot)?;
     d.set_item("compile_seconds", s.compile_seconds)?;
     d.set_item("beam_searches", s.beam_searches)?;
     d.set_item("beam_cache_hits", s.beam_cache_hits)?;
@@ -438,6 +486,8 @@ fn clear_memory_cache() {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // the GEMM kernels built with the wheel: the CPU device runs them instead of compiling
+    tgrad_aot::register();
     m.add("__version__", tgrad_core::version())?;
     m.add_class::<PyLazy>()?;
     m.add_class::<PyCaptured>()?;
@@ -451,6 +501,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(realize, m)?,
         wrap_pyfunction!(copy_out, m)?,
         wrap_pyfunction!(render, m)?,
+        wrap_pyfunction!(plan_report, m)?,
         wrap_pyfunction!(set_flag, m)?,
         wrap_pyfunction!(get_flag, m)?,
         wrap_pyfunction!(settings, m)?,

@@ -268,7 +268,11 @@ fn gemm_status(p: &Program, threads: usize) -> Result<String, String> {
         ));
     }
     let model = super::gemm_model().map_err(|e| e.to_string())?;
-    let params = GemmParams::from_words(&p.params).ok_or("unreadable parameters")?;
+    let crate::abi::ParamsShape::Gemm { operands, consts } = p.params_shape() else {
+        return Err("not a GEMM's parameters".into());
+    };
+    let params =
+        GemmParams::from_words(&p.params, operands, consts).ok_or("unreadable parameters")?;
     let h = params.header;
     let env = |n: &str| -> Option<i128> {
         let v = match n {

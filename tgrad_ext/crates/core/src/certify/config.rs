@@ -22,7 +22,7 @@ use crate::tensor;
 pub type Config = BTreeMap<String, i64>;
 
 /// Names the header defines to the same value in every program (substituted as numbers).
-pub const CONSTANTS: [&str; 11] = [
+pub const CONSTANTS: [&str; 12] = [
     "TG_SHARED_HEADER",
     "TG_BARRIER_WORD",
     "TG_CLAIM_WORD",
@@ -34,6 +34,7 @@ pub const CONSTANTS: [&str; 11] = [
     "TG_SHARED_LOOKAHEAD",
     "TG_PREFETCH_NEXT_MAX_BYTES",
     "TG_PREFETCH_LINES",
+    "TG_LONG_K",
 ];
 
 /// Names that vary between programs: the configuration symbols (`NV` is NR / VW).

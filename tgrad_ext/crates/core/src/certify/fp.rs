@@ -11,13 +11,13 @@
 //!   one addition into C per later K block: `min(K, KC) + ceil(K / KC) - 1`; C in another dtype
 //!   than the accumulator has one block (KC = K): `K`.
 //! - in-place tiles (`Packing::Neither`, contiguous A and B): one block, `K`.
-//! - one output row or column (`tg_axpys`, the matrix contiguous along the output): sums of four
+//! - one output row or column, K <= LONG_K (`tg_axpys`, the matrix contiguous along the output): sums of four
 //!   products added to the row: `K / 4 + 3 + K % 4` (K >= 4), else `K`.
 //! - `tg_dots` with unit strides: 2 VW lanes of K / (2 VW) products each, the two vectors
 //!   added, their VW lanes summed, then the K % (2 VW) left: `K / (2 VW) + VW + K % (2 VW)`
 //!   (K >= 2 VW), else `K`.
 
-use crate::codegen::cpu_gemm::{CpuGemm, Packing, Parallel};
+use crate::codegen::cpu_gemm::{CpuGemm, Packing, Parallel, LONG_K};
 use crate::codegen::Contraction;
 
 /// The FP contract every certified CPU GEMM keeps (recorded in its certificate).
@@ -87,7 +87,7 @@ impl CpuGemm {
         let mut d = 0;
         for ml in range_lengths(c.m, self.mchunks, self.opts.mr) {
             for nl in range_lengths(c.n, self.nchunks, self.opts.nr) {
-                d = d.max(if vector && (ml == 1 || nl == 1) {
+                d = d.max(if vector && k <= LONG_K && (ml == 1 || nl == 1) {
                     let (w_out, incx, wk) = if ml == 1 {
                         (b.sn, a.sk, b.sk)
                     } else {
@@ -129,5 +129,17 @@ mod tests {
         assert_eq!(dots(40, 8, false), 40);
         assert_eq!(dots(15, 8, true), 15);
         assert_eq!(range_lengths(10, 3, 3), vec![4, 6]);
+    }
+}
+
+/// The rounding depth of a planned program: its CPU GEMM's `rounding_depth`; None for loop
+/// kernels and GPU GEMMs, whose bound is gamma_K.
+pub fn program_depth(p: &crate::codegen::Program) -> Option<usize> {
+    match &p.strategy {
+        crate::codegen::Strategy::Gemm(g) => match &g.schedule {
+            crate::codegen::GemmSchedule::Cpu(cpu) => Some(cpu.rounding_depth(&g.c)),
+            crate::codegen::GemmSchedule::Gpu(_) => None,
+        },
+        crate::codegen::Strategy::Loops(_) => None,
     }
 }

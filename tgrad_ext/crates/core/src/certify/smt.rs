@@ -182,9 +182,14 @@ pub fn script(
     if tuples.is_empty() {
         return None;
     }
-    // alignment is proven vector size by vector size: each case fixes VW and the element size
-    let split = ob.goals.iter().any(|(g, _)| g == "aligned");
-    let keep: &[&str] = if split {
+    // alignment is proven vector size by vector size: each case fixes VW and the element size;
+    // a remainder by the tile width NR = NV * VW, tile width by tile width (a fixed divisor
+    // keeps the goal linear)
+    let by_width = ob.goals.iter().any(|(_, e)| e.c().contains("% NR)"));
+    let split = by_width || ob.goals.iter().any(|(g, _)| g == "aligned");
+    let keep: &[&str] = if by_width {
+        &["VW", "NV", "sizeof(TG_ACC)"]
+    } else if split {
         &["VW", "sizeof(TG_ACC)"]
     } else {
         &[]

@@ -25,6 +25,11 @@ pub struct Contraction {
     pub epilogue: Expr,
     /// (buffer, dtype) of each epilogue load, in pre-order (operands 3..).
     pub epi_loads: Vec<(usize, DType)>,
+    /// The epilogue's constants (pre-order): their dtypes, and the parameter slot of the first.
+    pub epi_consts: Vec<DType>,
+    pub epi_const_base: usize,
+    /// Every constant's parameter word (the kernel's, `Kernel::const_words`).
+    pub const_words: Vec<i64>,
     pub m: usize,
     pub n: usize,
     pub k: usize,
@@ -113,6 +118,22 @@ impl Contraction {
             b: (bbuf, bdt),
             epilogue: k.body.clone(),
             epi_loads: epi_views.iter().map(|(b, d, _)| (*b, *d)).collect(),
+            epi_consts: {
+                let mut v = vec![];
+                k.body.visit(&mut |e| {
+                    if matches!(e.op, ExprOp::Const(_)) {
+                        v.push(e.dtype);
+                    }
+                });
+                v
+            },
+            epi_const_base: k.consts().len() - {
+                let mut n = 0;
+                k.body
+                    .visit(&mut |e| n += usize::from(matches!(e.op, ExprOp::Const(_))));
+                n
+            },
+            const_words: k.const_words(),
             m: size(&m_ax),
             n: size(&n_ax),
             k: k.full_shape[kd],

@@ -3,7 +3,8 @@
 //! choose its parameters. Everything chosen here is data, printed at TGRAD_DEBUG>=2.
 //!
 //! `plan` is the whole pipeline of this stage, in order:
-//! 1. `simplify`: merge dims every view walks contiguously, drop size-1 dims;
+//! 1. `fold::constant_reductions`: reductions over axes their source does not vary along fold;
+//!    `simplify`: merge dims every view walks contiguously, drop size-1 dims;
 //! 2. `kernel::verify`: the simplified AST is well formed;
 //! 3. `Contraction::recognise`: is it a GEMM (target-free)?
 //! 4. the target's GEMM plan (`CpuGemm` blocking, or a `GpuTile`), or `uops::linearize` for loops;
@@ -11,6 +12,7 @@
 
 pub mod contraction;
 pub mod cpu_gemm;
+pub mod fold;
 pub mod gpu_gemm;
 pub mod search;
 pub mod uops;
@@ -66,6 +68,7 @@ impl GemmPlan {
         GemmParams {
             header,
             operands: self.c.operands.clone(),
+            consts: self.c.const_words.clone(),
         }
     }
 }
@@ -104,13 +107,16 @@ pub struct Program {
 impl Program {
     /// What the parameter struct looks like, for its C declaration.
     pub fn params_shape(&self) -> ParamsShape {
+        let consts = self.kernel.consts().len();
         match &self.strategy {
             Strategy::Gemm(g) => ParamsShape::Gemm {
                 operands: g.c.operands.len(),
+                consts,
             },
             Strategy::Loops(_) => ParamsShape::Loop {
                 rank: self.kernel.full_shape.len(),
                 views: 1 + self.kernel.loads().len(),
+                consts,
             },
         }
     }
@@ -124,10 +130,15 @@ impl Program {
 
     /// The loop parameters (None for GEMMs).
     pub fn loop_params(&self) -> Option<LoopParams> {
-        let ParamsShape::Loop { rank, views } = self.params_shape() else {
+        let ParamsShape::Loop {
+            rank,
+            views,
+            consts,
+        } = self.params_shape()
+        else {
             return None;
         };
-        LoopParams::from_words(&self.params, rank, views)
+        LoopParams::from_words(&self.params, rank, views, consts)
     }
 }
 
@@ -188,8 +199,8 @@ pub fn plan(kernel: &Kernel, target: &Target) -> Result<Program> {
 
 /// Plan with given CPU GEMM choices (from a BEAM search or a test) instead of the heuristic's.
 pub fn plan_tuned(kernel: &Kernel, target: &Target, tuning: Option<&Tuning>) -> Result<Program> {
-    let k = simplify(kernel);
-    verify::kernel(&k).map_err(|e| e.context("after simplify"))?;
+    let k = simplify(&fold::constant_reductions(kernel));
+    verify::kernel(&k).map_err(|e| e.context("after fold and simplify"))?;
     let name = kernel.name();
     let gemm = (Flag::NoOpt.get() == 0)
         .then(|| Contraction::recognise(&k))

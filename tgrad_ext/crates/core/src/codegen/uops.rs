@@ -39,8 +39,11 @@ pub enum UOp {
         slot: usize,
         dtype: DType,
     },
+    /// Constant `slot` of the kernel (a run-time parameter); `value` is what it holds at plan
+    /// time (for printing).
     Const {
         out: Val,
+        slot: usize,
         value: f64,
         dtype: DType,
     },
@@ -85,6 +88,7 @@ struct Builder {
     uops: Vec<UOp>,
     next: usize,
     slots: usize,
+    consts: usize,
     acc: Option<Val>,
 }
 
@@ -106,11 +110,15 @@ impl Builder {
                     dtype: e.dtype,
                 }
             }
-            ExprOp::Const(value) => UOp::Const {
-                out,
-                value: *value,
-                dtype: e.dtype,
-            },
+            ExprOp::Const(value) => {
+                self.consts += 1;
+                UOp::Const {
+                    out,
+                    slot: self.consts - 1,
+                    value: *value,
+                    dtype: e.dtype,
+                }
+            }
             ExprOp::Acc => {
                 self.next -= 1;
                 return self
@@ -159,6 +167,7 @@ pub fn linearize(k: &Kernel) -> (Vec<UOp>, LoopParams) {
         uops: vec![],
         next: 0,
         slots: 1,
+        consts: 0,
         acc: None,
     };
     for (i, &d) in outer.iter().enumerate() {
@@ -207,6 +216,7 @@ pub fn linearize(k: &Kernel) -> (Vec<UOp>, LoopParams) {
     let params = LoopParams {
         shape: k.full_shape.iter().map(|&s| s as i64).collect(),
         views,
+        consts: k.const_words(),
     };
     (b.uops, params)
 }
@@ -255,8 +265,14 @@ impl std::fmt::Display for Listing<'_> {
                         dtype.name()
                     )?;
                 }
-                UOp::Const { out, value, dtype } => {
-                    writeln!(f, "{pad}{} = const {value:e} {}", v(out), dtype.name())?;
+                UOp::Const {
+                    out,
+                    slot,
+                    value,
+                    dtype,
+                } => {
+                    let d = dtype.name();
+                    writeln!(f, "{pad}{} = const c{slot} ({value:e}) {d}", v(out))?;
                 }
                 UOp::Unary {
                     out,
@@ -371,8 +387,8 @@ mod tests {
             }
         ));
         assert!(matches!(u.last(), Some(UOp::EndRange { dim: 0 })));
-        // shape (2) + 3 views * (1 offset + 2 strides)
-        assert_eq!(params.words().len(), 2 + 3 * 3);
+        // shape (2) + 3 views * (1 offset + 2 strides) + one (unused) constant word
+        assert_eq!(params.words().len(), 2 + 3 * 3 + 1);
         assert_eq!(
             (params.views[0].offset, &params.views[0].strides[..]),
             (0, &[1, 0][..]),

@@ -150,6 +150,7 @@ pub fn uops(u: &[UOp], k: &Kernel) -> Result<(), Broken> {
         defined: HashSet::new(),
         accs: HashSet::new(),
         next_slot: 1,
+        next_const: 0,
         stores: 0,
     };
     for (i, op) in u.iter().enumerate() {
@@ -158,6 +159,12 @@ pub fn uops(u: &[UOp], k: &Kernel) -> Result<(), Broken> {
     }
     require!(c.open.is_empty(), "ranges {:?} never closed", c.open);
     require!(c.stores == 1, "{} stores, expected one", c.stores);
+    require!(
+        c.next_const == k.consts().len(),
+        "{} constant slots for {} constants",
+        c.next_const,
+        k.consts().len()
+    );
     require!(
         c.next_slot == 1 + k.loads().len(),
         "{} load slots for {} loads",
@@ -176,6 +183,7 @@ struct UopsCheck<'a> {
     defined: HashSet<Val>,
     accs: HashSet<Val>,
     next_slot: usize,
+    next_const: usize,
     stores: usize,
 }
 
@@ -244,10 +252,18 @@ impl UopsCheck<'_> {
                 );
                 self.def(*out)?;
             }
-            UOp::Const { out, .. }
-            | UOp::Unary { out, .. }
-            | UOp::Binary { out, .. }
-            | UOp::Cast { out, .. } => self.def(*out)?,
+            UOp::Const { out, slot, .. } => {
+                require!(
+                    *slot == self.next_const,
+                    "micro-op {i}: constant slot {slot}, expected {}",
+                    self.next_const
+                );
+                self.next_const += 1;
+                self.def(*out)?;
+            }
+            UOp::Unary { out, .. } | UOp::Binary { out, .. } | UOp::Cast { out, .. } => {
+                self.def(*out)?;
+            }
             UOp::DefineAcc { out, .. } => {
                 require!(
                     !in_reduce(&self.open),

@@ -40,8 +40,9 @@ fn time_launch(launch: &Launch) -> Result<f64> {
     Ok(best)
 }
 
-fn cache_key(p: &Program, target: &Target) -> String {
-    // shape, batch and every operand's strides: the layout changes which choice wins
+/// The cache record of `p`'s search: keyed by its signature, parameters (shape, batch and every
+/// operand's strides: the layout changes which choice wins), target and machine.
+pub fn cache_key(p: &Program, target: &Target) -> String {
     let desc = format!("{}|{:?}|{target}|{}", p.signature, &p.params[..], host_id());
     sha256_hex(desc.as_bytes())[..40].to_string()
 }
@@ -62,6 +63,22 @@ pub fn tune(
     item: &ScheduleItem,
     p: &Program,
     width: usize,
+) -> Result<Option<Tuning>> {
+    tune_with(engine, item, p, width, &|_, _| None)
+}
+
+/// Rewrites a candidate's rendered source before it runs (None: as rendered). The search runs
+/// every candidate through it: tests inject faulty candidates with it.
+pub type SourceEdit<'a> = &'a dyn Fn(&Tuning, &str) -> Option<String>;
+
+/// `tune`, with `edit` applied to each candidate's source (the heuristic's reference is never
+/// edited).
+pub fn tune_with(
+    engine: &Engine,
+    item: &ScheduleItem,
+    p: &Program,
+    width: usize,
+    edit: SourceEdit<'_>,
 ) -> Result<Option<Tuning>> {
     let (Strategy::Gemm(g), Target::Cpu(target)) = (&p.strategy, &p.target) else {
         return Ok(None);
@@ -93,7 +110,15 @@ pub fn tune(
                 )));
             }
         }
-        let launch = engine.launch_for(&cand, item)?;
+        let mut launch = engine.launch_for(&cand, item)?;
+        if let Some(src) = edit(t, &engine.render(&cand)) {
+            launch.compiled = std::sync::Arc::new(super::Compiled {
+                program: engine.device().load(&src)?.program,
+                source: src,
+                compile_seconds: 0.0,
+                origin: crate::runtime::device::Origin::Compiled,
+            });
+        }
         let secs = time_launch(&launch)?;
         let got = item.bufs[0].to_vec()?;
         Ok(

@@ -5,8 +5,11 @@
 //! - `select`: which device a process uses (TGRAD_DEVICE, or CUDA after a self-check, or CPU).
 //! - `beam`: TGRAD_BEAM's search, measured and verified through the engine.
 //! - `jit`: capture and replay of launches.
+//! - `aot`: the program families whose kernels are built ahead of time (the table's data).
 
+pub mod aot;
 pub mod beam;
+pub mod check;
 pub mod jit;
 pub mod select;
 
@@ -23,9 +26,10 @@ use crate::graph::LazyRef;
 use crate::kernel::Kernel;
 use crate::render::{self, Renderer};
 use crate::runtime::buffer::Buffer;
-use crate::runtime::device::{Device, Program as DeviceProgram};
+use crate::runtime::device::{Device, Origin, Program as DeviceProgram};
 use crate::schedule::{schedule, ScheduleItem};
 use crate::target::Target;
+use check::LaunchCheck;
 
 pub use jit::{capture_begin, capture_end, replay};
 pub use select::{cpu, current, current_name, engine_for, why_not_cuda};
@@ -36,7 +40,7 @@ pub struct Compiled {
     pub program: Arc<dyn DeviceProgram>,
     pub source: String,
     pub compile_seconds: f64,
-    pub from_disk: bool,
+    pub origin: Origin,
 }
 
 /// One kernel launch: a compiled program bound to buffers (what a capture records).
@@ -52,6 +56,8 @@ pub struct Launch {
     pub flops: f64,
     /// The device it runs on (debug output).
     pub device: &'static str,
+    /// What every launch of it must satisfy (`check`).
+    pub check: Arc<LaunchCheck>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -59,6 +65,8 @@ pub struct Stats {
     pub kernels_run: u64,
     pub programs_compiled: u64,
     pub programs_from_disk: u64,
+    /// Programs that ran a kernel built into the binary ahead of time.
+    pub programs_aot: u64,
     pub compile_seconds: f64,
     pub beam_searches: u64,
     pub beam_cache_hits: u64,
@@ -89,6 +97,7 @@ struct Planned {
     params: Arc<[i64]>,
     dims: LaunchDims,
     flops: f64,
+    check: Arc<LaunchCheck>,
 }
 
 /// (kernel, BEAM, NOOPT, threads, VERIFY): everything a plan depends on besides the device.
@@ -148,37 +157,47 @@ impl Engine {
         }
         let source = self.render(p);
         let t0 = Instant::now();
-        let loaded = self.device.load(&source)?;
+        let loaded = self.device.load(&source).map_err(|e| match e {
+            Error::CompilerMissing { compiler, detail } => Error::CompilerMissing {
+                compiler,
+                detail: format!("{detail} (kernel {}: {})", p.name, describe(p)),
+            },
+            e => e,
+        })?;
         let secs = t0.elapsed().as_secs_f64();
         if flags::debug() >= 4 {
             eprintln!("{source}");
         }
         if flags::debug() >= 2 {
-            let how = if loaded.from_cache {
-                "loaded from cache"
-            } else {
-                "compiled"
+            let how = match loaded.origin {
+                Origin::Compiled => "compiled".to_string(),
+                Origin::Cache => "loaded from cache".to_string(),
+                Origin::Aot(symbol, family) => {
+                    format!("built in ahead of time ({family}, {symbol})")
+                }
             };
             let path = loaded
                 .path
                 .as_ref()
-                .map(|p| p.display().to_string())
+                .map(|p| format!(": {}", p.display()))
                 .unwrap_or_default();
-            eprintln!("tgrad: {how} {} in {:.1} ms: {path}", p.name, secs * 1e3);
+            eprintln!("tgrad: {how} {} in {:.1} ms{path}", p.name, secs * 1e3);
         }
         let compiled = Arc::new(Compiled {
             program: loaded.program,
             source,
             compile_seconds: secs,
-            from_disk: loaded.from_cache,
+            origin: loaded.origin,
         });
         {
             let mut st = lock(stats_cell());
-            if loaded.from_cache {
-                st.programs_from_disk += 1;
-            } else {
-                st.programs_compiled += 1;
-                st.compile_seconds += secs;
+            match loaded.origin {
+                Origin::Cache => st.programs_from_disk += 1,
+                Origin::Aot(..) => st.programs_aot += 1,
+                Origin::Compiled => {
+                    st.programs_compiled += 1;
+                    st.compile_seconds += secs;
+                }
             }
         }
         let mut programs = lock(&self.programs);
@@ -200,6 +219,7 @@ impl Engine {
             dims: self.launch_dims(p)?,
             flops: p.flops(),
             device: self.device.name(),
+            check: Arc::new(LaunchCheck::for_program(p)),
         })
     }
 
@@ -241,6 +261,7 @@ impl Engine {
             dims: planned.dims,
             flops: planned.flops,
             device: self.device.name(),
+            check: planned.check.clone(),
         })
     }
 
@@ -273,6 +294,7 @@ impl Engine {
             }
         }
         Ok(Planned {
+            check: Arc::new(LaunchCheck::for_program(&p)),
             describe,
             flops: p.flops(),
             dims: self.launch_dims(&p)?,
@@ -363,6 +385,7 @@ pub fn describe(p: &Program) -> String {
 
 /// Run without debug output or counting (BEAM's timing runs).
 pub fn launch_quiet(l: &Launch) -> Result<()> {
+    l.check.check(&l.name, &l.params, &l.bufs, &l.dims)?;
     let keep = Flag::KeepPacked.get() != 0;
     l.compiled
         .program
@@ -371,6 +394,7 @@ pub fn launch_quiet(l: &Launch) -> Result<()> {
 }
 
 fn run_launch(l: &Launch, keep: bool) -> Result<()> {
+    l.check.check(&l.name, &l.params, &l.bufs, &l.dims)?;
     let dbg = flags::debug();
     let t0 = (dbg >= 1).then(Instant::now);
     let kept = l.compiled.program.launch(

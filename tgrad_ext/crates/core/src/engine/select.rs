@@ -14,6 +14,7 @@ use crate::runtime::buffer::Buffer;
 use crate::runtime::cpu::CpuDevice;
 use crate::runtime::cuda;
 use crate::runtime::device::Device;
+use crate::runtime::emu::{Dialect, EmuDevice};
 
 /// The CPU engine (always available; the self-check's reference).
 pub fn cpu() -> &'static Engine {
@@ -22,7 +23,7 @@ pub fn cpu() -> &'static Engine {
 }
 
 /// The devices `engine_for` knows, by the names TGRAD_DEVICE takes.
-pub const DEVICES: [&str; 2] = ["CPU", "CUDA"];
+pub const DEVICES: [&str; 4] = ["CPU", "CUDA", "CUDA_EMU", "METAL_EMU"];
 
 /// The engine of a device by name (made once per process), or why the device cannot be used.
 pub fn engine_for(name: &str) -> Result<&'static Engine> {
@@ -44,6 +45,8 @@ pub fn engine_for(name: &str) -> Result<&'static Engine> {
                 .map_err(|why| Error::Runtime(format!("CUDA is not usable here: {why}")))?;
             Arc::new(cuda::Cuda)
         }
+        "CUDA_EMU" => Arc::new(EmuDevice::new(Dialect::Cuda)),
+        "METAL_EMU" => Arc::new(EmuDevice::new(Dialect::Metal)),
         other => {
             return Err(Error::InvalidArgument(format!(
                 "unknown device {other:?} (devices: {})",

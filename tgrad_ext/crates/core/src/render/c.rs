@@ -32,10 +32,13 @@ pub static C: Lang = Lang {
     params_qual: "const ",
     local_qual: "",
     fn_qual: "static inline",
+    f32_bits: "tg_f32_bits",
+    f64_bits: "tg_f64_bits",
     block_id: ["", "", ""],
     grid_z: "",
     outputs: Outputs::Partition,
     warp: None,
+    wide_sum: Some("double"),
 };
 
 /// The static C sources, in the order a GEMM program includes them.
@@ -59,7 +62,9 @@ pub fn inline_source(src: &str) -> String {
 
 fn prelude(p: &Program) -> String {
     let mut s = String::from(
-        "#include <stdint.h>\n#include <stddef.h>\nstatic inline int64_t tg_min(int64_t a, int64_t b) { return a < b ? a : b; }\n",
+        "#include <stdint.h>\n#include <stddef.h>\nstatic inline int64_t tg_min(int64_t a, int64_t b) { return a < b ? a : b; }\n\
+         static inline float tg_f32_bits(int32_t b) { union { int32_t i; float f; } u = { b }; return u.f; }\n\
+         static inline double tg_f64_bits(int64_t b) { union { int64_t i; double d; } u = { b }; return u.d; }\n",
     );
     if p.kernel.dtypes().contains(&DType::F16) {
         s.push_str(&inline_source(HALF_C));

@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use super::c::{inline_source, BLIS_C, C, PACK_C, SYNC_C, VECTOR_C};
-use crate::abi::{self, ParamsShape};
-use crate::codegen::cpu_gemm::{CpuGemm, Packing, Parallel, PREFETCH_NEXT_MAX_BYTES};
+use crate::abi;
+use crate::codegen::cpu_gemm::{CpuGemm, Packing, Parallel, LONG_K, PREFETCH_NEXT_MAX_BYTES};
 use crate::codegen::{Contraction, GemmPlan, Program};
 use crate::dtype::DType;
 use crate::graph::{BinaryOp, UnaryOp};
@@ -27,8 +27,7 @@ struct Paths {
     vector: bool,
     a_inplace: bool,
     b_inplace: bool,
-    /// f32 A panels packed with 8x8 register transposes (4 <= MR <= 8: a column's 8-wide store
-    /// runs 8 - MR floats past it, which only a panel of at least 4 rows absorbs; pack.c).
+    /// f32 A panels packed with 8x8 register transposes (MR from 4 to 8).
     tr8: bool,
 }
 
@@ -41,6 +40,9 @@ fn paths(c: &Contraction, g: &CpuGemm) -> Paths {
         vector: inplace_ok,
         a_inplace: inplace_ok && g.packing != Packing::Both,
         b_inplace: inplace_ok && g.packing == Packing::Neither,
+        // the 8-wide column stores of `pack_a_tr8` overlap the next column's; at the end of a
+        // panel the last full group's stores reach past it unless two columns (2 MR floats)
+        // cover a vector, so MR < 4 packs with scalar stores
         tr8: c.a.1 == c.acc
             && c.acc == DType::F32
             && g.opts.vw == 8
@@ -54,9 +56,7 @@ pub fn header(p: &Program, g: &GemmPlan, cpu: &CpuGemm) -> String {
     let o = &cpu.opts;
     let ps = paths(c, cpu);
     let acc = C.compute(c.acc);
-    let mut s = C.params_decl(&ParamsShape::Gemm {
-        operands: c.operands.len(),
-    });
+    let mut s = C.params_decl(&p.params_shape());
     s.push_str(&abi::c_workspace_constants());
     let def = |s: &mut String, name: &str, v: &dyn std::fmt::Display| {
         let _ = writeln!(s, "#define {name} {v}");
@@ -99,6 +99,7 @@ pub fn header(p: &Program, g: &GemmPlan, cpu: &CpuGemm) -> String {
         "TG_PREFETCH_NEXT_MAX_BYTES",
         &PREFETCH_NEXT_MAX_BYTES,
     );
+    def(&mut s, "TG_LONG_K", &LONG_K);
     def(&mut s, "TG_SHARED_LOOKAHEAD", &SHARED_LOOKAHEAD);
     def(&mut s, "TG_PREFETCH_LINES", &PREFETCH_LINES_PER_TILE);
     let vb = o.vw * c.acc.itemsize();
@@ -128,6 +129,9 @@ fn epilogue(s: &mut String, c: &Contraction, acc: &str) {
     for (i, (_, d)) in c.epi_loads.iter().enumerate() {
         let _ = writeln!(s, "  const {}* p{i}; int64_t sm{i}, sn{i};", C.storage(*d));
     }
+    for (i, d) in c.epi_consts.iter().enumerate() {
+        let _ = writeln!(s, "  {} k{i};", C.compute(*d));
+    }
     s.push_str("  int vec_ok;\n} tg_epi;\n");
     s.push_str("static inline void tg_epi_init(tg_epi* e, const tg_gemm_params* P, char** bufs, const int64_t* bidx) {\n  (void)P; (void)bufs; (void)bidx;\n  e->vec_ok = 1;\n");
     for (i, (buf, d)) in c.epi_loads.iter().enumerate() {
@@ -139,10 +143,17 @@ fn epilogue(s: &mut String, c: &Contraction, acc: &str) {
             off = super::cstyle::operand_offset(o, "bidx"),
         );
     }
+    for (i, d) in c.epi_consts.iter().enumerate() {
+        let word = format!("P->c[{}]", c.epi_const_base + i);
+        let _ = writeln!(s, "  e->k{i} = {};", C.const_load(&word, *d));
+    }
     s.push_str("}\n");
-    let body = C.expr(&c.epilogue, "x", &mut |i, d| {
-        C.load_cvt(d, &format!("e->p{i}[m*e->sm{i} + n*e->sn{i}]"))
-    });
+    let body = C.expr(
+        &c.epilogue,
+        "x",
+        &mut |i, d| C.load_cvt(d, &format!("e->p{i}[m*e->sm{i} + n*e->sn{i}]")),
+        &mut |i, _| format!("e->k{i}"),
+    );
     let tag = if c.epi_loads.is_empty() {
         ""
     } else {
@@ -172,18 +183,21 @@ fn vector_epilogue(e: &Expr, acc: DType) -> bool {
 }
 
 /// The epilogue on a vector `x` of outputs (m, n..n+VW), `m` and `n` naming index variables.
-fn vexpr(e: &Expr, acc: DType, m: &str, n: &str, next: &mut usize) -> String {
+fn vexpr(e: &Expr, acc: DType, m: &str, n: &str, next: &mut (usize, usize)) -> String {
     let t = C.compute(acc);
     match &e.op {
         ExprOp::Acc => "x".into(),
         ExprOp::Load { .. } => {
-            let i = *next;
-            *next += 1;
+            let i = next.0;
+            next.0 += 1;
             format!(
                 "(e->sn{i} == 0 ? (tg_v){{0}} + ({t})e->p{i}[({m})*e->sm{i}] : *(const tg_vu*)(e->p{i} + ({m})*e->sm{i} + ({n})))"
             )
         }
-        ExprOp::Const(c) => format!("((tg_v){{0}} + {})", C.literal(*c, acc)),
+        ExprOp::Const(_) => {
+            next.1 += 1;
+            format!("((tg_v){{0}} + e->k{})", next.1 - 1)
+        }
         ExprOp::Unary(UnaryOp::Neg, a) => format!("(-{})", vexpr(a, acc, m, n, next)),
         ExprOp::Unary(UnaryOp::Relu, a) => format!("tg_vrelu({})", vexpr(a, acc, m, n, next)),
         ExprOp::Binary(op, a, b) => {
@@ -303,9 +317,9 @@ fn ukr(s: &mut String, c: &Contraction, g: &CpuGemm, ps: &Paths, reads: Reads, r
         for r in 0..rows {
             for v in 0..nv {
                 let off = v * o.vw;
-                let mut next = 0;
+                let mut next = (0, 0);
                 let ve = vexpr(&c.epilogue, c.acc, "m_", "n_", &mut next);
-                let epi = if next > 0 { " @tg:epi.vload" } else { "" };
+                let epi = if next.0 > 0 { " @tg:epi.vload" } else { "" };
                 let _ = writeln!(
                     s,
                     "    {{ tg_v x = c{r}_{v}; {acc}* cp = c + {r}*csm + {off}; if (!first) x += *(const tg_vu*)cp; \

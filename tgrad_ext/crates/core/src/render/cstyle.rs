@@ -67,11 +67,17 @@ pub struct Lang {
     pub local_qual: &'static str,
     /// Qualifiers of a helper function.
     pub fn_qual: &'static str,
+    /// The bits of an f32 (as a 32-bit int) and of an f64 (a 64-bit int) to the float.
+    pub f32_bits: &'static str,
+    pub f64_bits: &'static str,
     /// A GPU block's (threadgroup's) index along x, y, z, and the grid's size along z.
     pub block_id: [&'static str; 3],
     pub grid_z: &'static str,
     pub outputs: Outputs,
     pub warp: Option<WarpReduce>,
+    /// The type float sums accumulate in (None: float, compensated), so their error does not
+    /// grow with their length.
+    pub wide_sum: Option<&'static str>,
 }
 
 impl Lang {
@@ -168,16 +174,27 @@ impl Lang {
         }
     }
 
+    /// A constant parameter word (`abi::const_word`, the expression `word`) as a value of
+    /// `dtype`'s compute type.
+    pub fn const_load(&self, word: &str, dtype: DType) -> String {
+        match dtype {
+            DType::I32 => format!("(({})({word}))", self.i32_name),
+            DType::F64 => format!("{}({word})", self.f64_bits),
+            DType::F16 | DType::F32 => format!("{}(({})({word}))", self.f32_bits, self.i32_name),
+        }
+    }
+
     /// An expression as one C expression: `acc` names the accumulator, `load(i, dtype)` renders
-    /// the i-th load (pre-order).
+    /// the i-th load and `konst(i, dtype)` the i-th constant (each in pre-order).
     pub fn expr(
         &self,
         e: &Expr,
         acc: &str,
         load: &mut dyn FnMut(usize, DType) -> String,
+        konst: &mut dyn FnMut(usize, DType) -> String,
     ) -> String {
-        let mut next = 0;
-        self.expr_at(e, acc, load, &mut next)
+        let mut next = (0, 0);
+        self.expr_at(e, acc, load, konst, &mut next)
     }
 
     fn expr_at(
@@ -185,27 +202,32 @@ impl Lang {
         e: &Expr,
         acc: &str,
         load: &mut dyn FnMut(usize, DType) -> String,
-        next: &mut usize,
+        konst: &mut dyn FnMut(usize, DType) -> String,
+        next: &mut (usize, usize),
     ) -> String {
+        let mut sub = |x: &Expr, next: &mut (usize, usize)| self.expr_at(x, acc, load, konst, next);
         match &e.op {
             ExprOp::Acc => acc.to_string(),
             ExprOp::Load { .. } => {
-                *next += 1;
-                load(*next - 1, e.dtype)
+                next.0 += 1;
+                load(next.0 - 1, e.dtype)
             }
-            ExprOp::Const(c) => self.literal(*c, e.dtype),
-            ExprOp::Unary(op, a) => Self::unary(*op, &self.expr_at(a, acc, load, next)),
+            ExprOp::Const(_) => {
+                next.1 += 1;
+                konst(next.1 - 1, e.dtype)
+            }
+            ExprOp::Unary(op, a) => Self::unary(*op, &sub(a, next)),
             ExprOp::Binary(op, a, b) => {
-                let ra = self.expr_at(a, acc, load, next);
-                let rb = self.expr_at(b, acc, load, next);
+                let ra = sub(a, next);
+                let rb = sub(b, next);
                 Self::binary(*op, &ra, &rb, e.dtype)
             }
-            ExprOp::Cast(a) => self.cast(&self.expr_at(a, acc, load, next), a.dtype, e.dtype),
+            ExprOp::Cast(a) => self.cast(&sub(a, next), a.dtype, e.dtype),
         }
     }
 
     /// The line defining a value micro-op (`const T vN = ...;`), or None for control flow and
-    /// accumulators. `load(buf, slot, dtype)` renders a load.
+    /// accumulators. `load(buf, slot, dtype)` renders a load; constants read parameter slots.
     pub fn value_line(
         &self,
         u: &UOp,
@@ -221,6 +243,8 @@ impl Lang {
                 d,
             ))
         };
+        let mut no_consts =
+            |_: usize, _: DType| -> String { unreachable!("one-op expressions hold no constant") };
         let (out, dtype, text) = match u {
             UOp::Load {
                 out,
@@ -228,7 +252,13 @@ impl Lang {
                 slot,
                 dtype,
             } => (*out, *dtype, load(*buf, *slot, *dtype)),
-            UOp::Const { out, value, dtype } => (*out, *dtype, self.literal(*value, *dtype)),
+            UOp::Const {
+                out, slot, dtype, ..
+            } => (
+                *out,
+                *dtype,
+                self.const_load(&format!("P->c[{slot}]"), *dtype),
+            ),
             UOp::Unary {
                 out,
                 op,
@@ -236,7 +266,11 @@ impl Lang {
                 dtype,
             } => {
                 let e = one(ExprOp::Unary(*op, operand(*dtype)), *dtype);
-                (*out, *dtype, self.expr(&e, "", &mut |_, _| val(*src)))
+                (
+                    *out,
+                    *dtype,
+                    self.expr(&e, "", &mut |_, _| val(*src), &mut no_consts),
+                )
             }
             UOp::Binary {
                 out,
@@ -253,12 +287,16 @@ impl Lang {
                 (
                     *out,
                     *dtype,
-                    self.expr(&e, "", &mut |i, _| names[i].clone()),
+                    self.expr(&e, "", &mut |i, _| names[i].clone(), &mut no_consts),
                 )
             }
             UOp::Cast { out, src, from, to } => {
                 let e = one(ExprOp::Cast(operand(*from)), *to);
-                (*out, *to, self.expr(&e, "", &mut |_, _| val(*src)))
+                (
+                    *out,
+                    *to,
+                    self.expr(&e, "", &mut |_, _| val(*src), &mut no_consts),
+                )
             }
             _ => return None,
         };
@@ -353,10 +391,16 @@ pub fn gpu_epilogue(lang: &Lang, c: &Contraction) -> String {
             lang.storage(*d)
         );
     }
+    for (i, d) in c.epi_consts.iter().enumerate() {
+        let _ = writeln!(s, "  {} k{i};", lang.compute(*d));
+    }
     s.push_str("  int unused;\n} tg_epi;\n");
-    let body = lang.expr(&c.epilogue, "x", &mut |i, d| {
-        lang.load_cvt(d, &format!("e->p{i}[m*e->sm{i} + n*e->sn{i}]"))
-    });
+    let body = lang.expr(
+        &c.epilogue,
+        "x",
+        &mut |i, d| lang.load_cvt(d, &format!("e->p{i}[m*e->sm{i} + n*e->sn{i}]")),
+        &mut |i, _| format!("e->k{i}"),
+    );
     let _ = writeln!(
         s,
         "{} void tg_store({}{}* {r} C, {int} csm, {int} csn, {}const tg_epi* e, {int} m, {int} n, {acc} x) {{\n  (void)e;\n  C[m*csm + n*csn] = {};\n}}",
@@ -378,6 +422,7 @@ pub fn gpu_gemm_open(lang: &Lang, c: &Contraction, bm: u32, bn: u32) -> String {
     let [bx, by, bz] = lang.block_id;
     let mut s = lang.params_pointer(&ParamsShape::Gemm {
         operands: c.operands.len(),
+        consts: c.const_words.len(),
     });
     let _ = writeln!(s, "  const {int} M = P->m, N = P->n, K = P->k;");
     let _ = writeln!(
@@ -419,6 +464,10 @@ pub fn gpu_gemm_open(lang: &Lang, c: &Contraction, bm: u32, bn: u32) -> String {
             "    e.p{k} = b{buf} + {}; e.sm{k} = P->op[{o}].sm; e.sn{k} = P->op[{o}].sn;",
             operand_offset(o, "tg_bi")
         );
+    }
+    for (i, d) in c.epi_consts.iter().enumerate() {
+        let word = format!("P->c[{}]", c.epi_const_base + i);
+        let _ = writeln!(s, "    e.k{i} = {};", lang.const_load(&word, *d));
     }
     s
 }

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use super::cstyle::{self, Family, Lang, Outputs, WarpReduce};
 use super::loops::{self, LOOP_THREADS, REDUCE_WARPS};
 use super::Renderer;
-use crate::abi::{LaunchDims, ParamsShape};
+use crate::abi::LaunchDims;
 use crate::codegen::gpu_gemm::MMA_TILE_HALVES;
 use crate::codegen::{GemmPlan, GpuTile, Program, Strategy};
 use crate::dtype::DType;
@@ -39,6 +39,8 @@ pub static CUDA: Lang = Lang {
     params_qual: "const ",
     local_qual: "",
     fn_qual: "static __device__ __forceinline__",
+    f32_bits: "__int_as_float",
+    f64_bits: "__longlong_as_double",
     block_id: ["blockIdx.x", "blockIdx.y", "blockIdx.z"],
     grid_z: "gridDim.z",
     outputs: Outputs::PerThread(
@@ -54,6 +56,7 @@ pub static CUDA: Lang = Lang {
         lanes: 32,
         shuffle: "tg_shfl_down",
     }),
+    wide_sum: Some("double"),
 };
 
 pub const PRELUDE_CUH: &str = include_str!("cuda/prelude.cuh");
@@ -163,9 +166,7 @@ fn tile_defines(g: &GemmPlan, t: &GpuTile) -> String {
 }
 
 fn render_gemm(s: &mut String, p: &Program, g: &GemmPlan, t: &GpuTile) {
-    s.push_str(&CUDA.params_decl(&ParamsShape::Gemm {
-        operands: g.c.operands.len(),
-    }));
+    s.push_str(&CUDA.params_decl(&p.params_shape()));
     s.push_str(&tile_defines(g, t));
     if t.matrix_units {
         s.push_str(MMA_CUH);

@@ -164,21 +164,48 @@ impl Writer<'_> {
             UOp::EndRange { dim } if self.reduce.contains(dim) => self.close_reduce(*dim),
             UOp::EndRange { .. } => {}
             UOp::DefineAcc { out, op, dtype } => {
-                let line = format!(
-                    "{} {} = {};",
-                    lang.compute(*dtype),
-                    val(*out),
-                    lang.acc_identity(*op, *dtype)
-                );
+                let a = val(*out);
+                let (ty, identity) = (self.acc_type(*op, *dtype), lang.acc_identity(*op, *dtype));
+                let line = if self.compensated(*op, *dtype) {
+                    format!("{ty} {a} = {identity}, {a}_c = {identity};")
+                } else {
+                    format!("{ty} {a} = {identity};")
+                };
                 self.line(&line);
                 self.accs.push((*out, *op, *dtype));
             }
-            UOp::Accumulate { acc, op, src } => self.line(&accumulate(&val(*acc), *op, &val(*src))),
+            UOp::Accumulate { acc, op, src } => {
+                let d = self
+                    .accs
+                    .iter()
+                    .find(|(a, _, _)| a == acc)
+                    .map_or(DType::I32, |x| x.2);
+                let (a, x) = (val(*acc), val(*src));
+                let line = if self.compensated(*op, d) {
+                    // Kahan: `_c` holds the low-order part each addition lost
+                    format!("{{ const float tg_y = {x} - {a}_c; const float tg_t = {a} + tg_y; {a}_c = (tg_t - {a}) - tg_y; {a} = tg_t; }}")
+                } else {
+                    accumulate(&a, *op, &x)
+                };
+                self.line(&line);
+            }
             UOp::Store { src, dtype } => {
                 // the accumulated value is rounded to the reduction's dtype when it is read
                 let x = self.accs.iter().find(|(a, _, _)| a == src).map_or_else(
                     || val(*src),
-                    |(a, _, d)| lang.cast(&val(*a), d.compute(), *d),
+                    |(a, op, d)| {
+                        let v = if self.compensated(*op, *d) {
+                            format!("({} - {}_c)", val(*a), val(*a))
+                        } else {
+                            val(*a)
+                        };
+                        let from = if self.wide(*op, *d) {
+                            DType::F64
+                        } else {
+                            d.compute()
+                        };
+                        lang.cast(&v, from, *d)
+                    },
                 );
                 let line = format!(
                     "b0[{}] = {};{}",
@@ -201,6 +228,25 @@ impl Writer<'_> {
                     self.line(&format!("{line}{tag}"));
                 }
             }
+        }
+    }
+
+    /// Whether a reduction accumulates in a wider type than its dtype computes in (float sums
+    /// in double, where the backend has one: the error stays below float's rounding for any
+    /// length up to 2^31).
+    fn wide(&self, op: ReduceOp, d: DType) -> bool {
+        op == ReduceOp::Sum && matches!(d, DType::F16 | DType::F32) && self.lang.wide_sum.is_some()
+    }
+
+    /// Whether a float sum is compensated (Kahan) instead, on backends without a wider type.
+    fn compensated(&self, op: ReduceOp, d: DType) -> bool {
+        op == ReduceOp::Sum && matches!(d, DType::F16 | DType::F32) && self.lang.wide_sum.is_none()
+    }
+
+    fn acc_type(&self, op: ReduceOp, d: DType) -> &'static str {
+        match self.lang.wide_sum {
+            Some(t) if self.wide(op, d) => t,
+            _ => self.lang.compute(d),
         }
     }
 
@@ -238,7 +284,7 @@ impl Writer<'_> {
                 let line = format!(
                     "for (int tg_s = {}; tg_s > 0; tg_s >>= 1) {{ const {} tg_x = {}({}, tg_s); {comb} }}",
                     w.lanes / 2,
-                    self.lang.compute(d),
+                    self.acc_type(op, d),
                     w.shuffle,
                     val(a)
                 );

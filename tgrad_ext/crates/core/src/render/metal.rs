@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use super::cstyle::{self, Family, Lang, Outputs};
 use super::loops::{self, LOOP_THREADS};
 use super::Renderer;
-use crate::abi::{LaunchDims, ParamsShape};
+use crate::abi::LaunchDims;
 use crate::codegen::{GemmPlan, GpuTile, Program, Strategy};
 use crate::dtype::DType;
 use crate::error::Result;
@@ -35,10 +35,13 @@ pub static METAL: Lang = Lang {
     params_qual: "constant ",
     local_qual: "thread ",
     fn_qual: "static inline",
+    f32_bits: "as_type<float>",
+    f64_bits: "as_type<float>",
     block_id: ["tgid.x", "tgid.y", "tgid.z"],
     grid_z: "tgsz.z",
     outputs: Outputs::PerThread("gid", "gsz"),
     warp: None,
+    wide_sum: None,
 };
 
 pub const PRELUDE_METAL: &str = include_str!("metal/prelude.metal");
@@ -109,9 +112,7 @@ impl Renderer for MetalRenderer {
 }
 
 fn render_gemm(s: &mut String, p: &Program, g: &GemmPlan, t: &GpuTile) {
-    s.push_str(&METAL.params_decl(&ParamsShape::Gemm {
-        operands: g.c.operands.len(),
-    }));
+    s.push_str(&METAL.params_decl(&p.params_shape()));
     let _ = write!(
         s,
         "#define TILE {}\n#define BK {}\n#define NT {}\n",

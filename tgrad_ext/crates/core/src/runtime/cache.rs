@@ -309,6 +309,14 @@ impl Cache {
         Ok(d)
     }
 
+    /// A private directory `name` beside the compiled programs (the emulator's headers).
+    pub fn subdir(&self, name: &str) -> Result<PathBuf> {
+        let dir = self.root.join(name);
+        make_private_dir(&dir)?;
+        check_private_dir(&dir)?;
+        Ok(dir)
+    }
+
     /// A small text record under `sub` (e.g. BEAM results), checksummed like entries. None when
     /// absent or corrupt.
     pub fn get_text(&self, sub: &str, key: &str) -> Option<String> {

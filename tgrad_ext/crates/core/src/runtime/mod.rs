@@ -6,4 +6,5 @@ pub mod cache;
 pub mod cpu;
 pub mod cuda;
 pub mod device;
+pub mod emu;
 pub mod pool;

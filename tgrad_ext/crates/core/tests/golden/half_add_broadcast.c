@@ -1,6 +1,8 @@
 #include <stdint.h>
 #include <stddef.h>
 static inline int64_t tg_min(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline float tg_f32_bits(int32_t b) { union { int32_t i; float f; } u = { b }; return u.f; }
+static inline double tg_f64_bits(int64_t b) { union { int64_t i; double d; } u = { b }; return u.d; }
 /* Half-precision conversions for C kernels, bit-exact round-to-nearest-even (no F16C needed). */
 #include <stdint.h>
 
@@ -34,7 +36,7 @@ static inline uint16_t tg_f2h(float f) {
 static inline float tg_hround(float x) { return tg_h2f(tg_f2h(x)); }
 /* E_16_8 : loops|cpu/avx2+fma/2t|r2red[]:add(L1r2:half,L2r2:half)->half */
 typedef struct { int64_t offset; int64_t st[2]; } tg_view;
-typedef struct { int64_t n[2]; tg_view v[3]; } tg_loop_params;
+typedef struct { int64_t n[2]; tg_view v[3]; int64_t c[1]; } tg_loop_params;
 void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restrict ws, int64_t tid, int64_t nth) {
   (void)ws; (void)tid; (void)nth;
   uint16_t* restrict b0 = (uint16_t*)bufs[0];

@@ -12,7 +12,7 @@ static __device__ __forceinline__ unsigned short tg_f2h(float f) {
 static __device__ __forceinline__ float tg_hround(float x) { return tg_h2f(tg_f2h(x)); }
 /* E_16_8 : loops|cuda/sm_90|r2red[]:add(L1r2:half,L2r2:half)->half */
 typedef struct { long long offset; long long st[2]; } tg_view;
-typedef struct { long long n[2]; tg_view v[3]; } tg_loop_params;
+typedef struct { long long n[2]; tg_view v[3]; long long c[1]; } tg_loop_params;
 extern "C" __global__ void __launch_bounds__(256) tgrad_kernel(const long long* __restrict__ p, unsigned short* __restrict__ b0, const unsigned short* __restrict__ b1, const unsigned short* __restrict__ b2) {
   const tg_loop_params* P = (const tg_loop_params*)p;
   const long long tg_outs = P->n[0] * P->n[1];

@@ -3,7 +3,7 @@ using namespace metal;
 static inline float tg_hround(float x) { return float(half(x)); }
 /* E_16_8 : loops|metal/apple|r2red[]:add(L1r2:half,L2r2:half)->half */
 typedef struct { long offset; long st[2]; } tg_view;
-typedef struct { long n[2]; tg_view v[3]; } tg_loop_params;
+typedef struct { long n[2]; tg_view v[3]; long c[1]; } tg_loop_params;
 kernel void tgrad_kernel(constant long* p [[buffer(0)]], device half* b0 [[buffer(1)]], const device half* b1 [[buffer(2)]], const device half* b2 [[buffer(3)]], uint gid [[thread_position_in_grid]], uint gsz [[threads_per_grid]]) {
   constant tg_loop_params* P = (constant tg_loop_params*)p;
   const long tg_outs = P->n[0] * P->n[1];

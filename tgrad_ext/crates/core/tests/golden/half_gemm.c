@@ -1,6 +1,8 @@
 #include <stdint.h>
 #include <stddef.h>
 static inline int64_t tg_min(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline float tg_f32_bits(int32_t b) { union { int32_t i; float f; } u = { b }; return u.f; }
+static inline double tg_f64_bits(int64_t b) { union { int64_t i; double d; } u = { b }; return u.d; }
 /* Half-precision conversions for C kernels, bit-exact round-to-nearest-even (no F16C needed). */
 #include <stdint.h>
 
@@ -34,7 +36,7 @@ static inline uint16_t tg_f2h(float f) {
 static inline float tg_hround(float x) { return tg_h2f(tg_f2h(x)); }
 /* r_64_64_64 : gemm|cpu/avx2+fma/2t|vw8mr6nr16|in-place|acc:float|a1:half|b2:half|out:half|ACC */
 typedef struct { int64_t offset; int64_t sm; int64_t sn; int64_t sk; int64_t sb[4];} tg_operand;
-typedef struct { int64_t m; int64_t n; int64_t k; int64_t batch; int64_t batch_dims[4]; int64_t mchunks; int64_t nchunks; int64_t kc; int64_t mc; int64_t nc; int64_t packing; int64_t parallel; tg_operand op[3];} tg_gemm_params;
+typedef struct { int64_t m; int64_t n; int64_t k; int64_t batch; int64_t batch_dims[4]; int64_t mchunks; int64_t nchunks; int64_t kc; int64_t mc; int64_t nc; int64_t packing; int64_t parallel; tg_operand op[3]; int64_t c[1];} tg_gemm_params;
 #define TG_SHARED_HEADER 192
 #define TG_BARRIER_WORD 0
 #define TG_CLAIM_WORD 16
@@ -61,6 +63,7 @@ typedef struct { int64_t m; int64_t n; int64_t k; int64_t batch; int64_t batch_d
 #define TG_PARALLEL_BARRIER 1
 #define TG_PARALLEL_SHARED 2
 #define TG_PREFETCH_NEXT_MAX_BYTES 196608
+#define TG_LONG_K 65536
 #define TG_SHARED_LOOKAHEAD 4
 #define TG_PREFETCH_LINES 16
 typedef float tg_v __attribute__((vector_size(32)));
@@ -143,11 +146,22 @@ static inline __attribute__((always_inline)) void tg_ukr(int64_t kc, const float
    header (tg_gemm.h: types, tile constants, the ABI structs). */
 #ifndef TG_SYNC_C
 #define TG_SYNC_C
+#include <sched.h>
 
 static inline void tg_pause(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #endif
+}
+
+/* One step of a wait on another thread: a pause while the wait is short, then a yield of the
+   core, so a launch with more threads than cores (whose peers may not be running) still
+   progresses at scheduling speed instead of spinning out its time slices. */
+#define TG_SPIN_PAUSES 2048
+static inline int tg_wait(int spins) {
+  if (spins < TG_SPIN_PAUSES) { tg_pause(); return spins + 1; }
+  sched_yield();
+  return spins;
 }
 
 /* Two counters a cache line apart at word TG_BARRIER_WORD of the shared workspace (zeroed by
@@ -158,7 +172,8 @@ static inline void tg_barrier(int64_t* bar, int64_t nth) {
     __atomic_store_n(&bar[0], 0, __ATOMIC_RELAXED); /* @tg:barrier.reset */
     __atomic_store_n(&bar[8], gen + 1, __ATOMIC_RELEASE); /* @tg:barrier.bump */
   } else {
-    while (__atomic_load_n(&bar[8], __ATOMIC_ACQUIRE) == gen) tg_pause(); /* @tg:barrier.wait */
+    int spins = 0;
+    while (__atomic_load_n(&bar[8], __ATOMIC_ACQUIRE) == gen) spins = tg_wait(spins); /* @tg:barrier.wait */
   }
 }
 
@@ -278,7 +293,8 @@ static void tg_need_b(int32_t* fl, int64_t q, int64_t np, int64_t kc, int64_t N,
     }
     if (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) == 2) return; /* @tg:need_b.recheck */
   }
-  while (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) != 2) tg_pause(); /* @tg:need_b.wait */
+  int spins = 0;
+  while (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) != 2) spins = tg_wait(spins); /* @tg:need_b.wait */
 }
 #endif /* TG_PACK_C */
 /* CPU GEMM, static part: the BLIS loops over one block of C and the kernel's entry point, which
@@ -457,7 +473,7 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
       continue;
     }
 #if TG_VECTOR_PATH
-    if (m1 - m0 == 1 || n1 - n0 == 1) {
+    if ((m1 - m0 == 1 || n1 - n0 == 1) && K <= TG_LONG_K) {
       const int row = m1 - m0 == 1;
       tg_vector_product(row, m0, n0, row ? n1 - n0 : m1 - m0, K, A, asm_, ask, B, bsk, bsn, C, csm, csn, &e, (TG_ACC*)ws);
       continue;

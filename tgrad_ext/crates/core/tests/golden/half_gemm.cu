@@ -12,7 +12,7 @@ static __device__ __forceinline__ unsigned short tg_f2h(float f) {
 static __device__ __forceinline__ float tg_hround(float x) { return tg_h2f(tg_f2h(x)); }
 /* r_64_64_64 : gemm|cuda/sm_90|gpu128x128x32t256mma|acc:float|a1:half|b2:half|out:half|ACC */
 typedef struct { long long offset; long long sm; long long sn; long long sk; long long sb[4];} tg_operand;
-typedef struct { long long m; long long n; long long k; long long batch; long long batch_dims[4]; long long mchunks; long long nchunks; long long kc; long long mc; long long nc; long long packing; long long parallel; tg_operand op[3];} tg_gemm_params;
+typedef struct { long long m; long long n; long long k; long long batch; long long batch_dims[4]; long long mchunks; long long nchunks; long long kc; long long mc; long long nc; long long packing; long long parallel; tg_operand op[3]; long long c[1];} tg_gemm_params;
 #define BM 128
 #define BN 128
 #define BK 32

@@ -3,7 +3,7 @@ using namespace metal;
 static inline float tg_hround(float x) { return float(half(x)); }
 /* r_256_1024_1024 : gemm|metal/apple|gpu64x64x16t256simt|acc:float|a1:float|b2:float|out:float|relu(add(ACC,L3:float)) */
 typedef struct { long offset; long sm; long sn; long sk; long sb[4];} tg_operand;
-typedef struct { long m; long n; long k; long batch; long batch_dims[4]; long mchunks; long nchunks; long kc; long mc; long nc; long packing; long parallel; tg_operand op[4];} tg_gemm_params;
+typedef struct { long m; long n; long k; long batch; long batch_dims[4]; long mchunks; long nchunks; long kc; long mc; long nc; long packing; long parallel; tg_operand op[4]; long c[1];} tg_gemm_params;
 #define TILE 64
 #define BK 16
 #define NT 256

@@ -1,9 +1,11 @@
 #include <stdint.h>
 #include <stddef.h>
 static inline int64_t tg_min(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline float tg_f32_bits(int32_t b) { union { int32_t i; float f; } u = { b }; return u.f; }
+static inline double tg_f64_bits(int64_t b) { union { int64_t i; double d; } u = { b }; return u.d; }
 /* r_5_6_7 : loops|cpu/avx2+fma/2t|r3red[0, 2]:max:float[L1r3:float]ACC->float */
 typedef struct { int64_t offset; int64_t st[3]; } tg_view;
-typedef struct { int64_t n[3]; tg_view v[2]; } tg_loop_params;
+typedef struct { int64_t n[3]; tg_view v[2]; int64_t c[1]; } tg_loop_params;
 void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restrict ws, int64_t tid, int64_t nth) {
   (void)ws; (void)tid; (void)nth;
   float* restrict b0 = (float*)bufs[0];

@@ -12,7 +12,7 @@ static __device__ __forceinline__ unsigned short tg_f2h(float f) {
 static __device__ __forceinline__ float tg_hround(float x) { return tg_h2f(tg_f2h(x)); }
 /* r_5_6_7 : loops|cuda/sm_90|r3red[0, 2]:max:float[L1r3:float]ACC->float */
 typedef struct { long long offset; long long st[3]; } tg_view;
-typedef struct { long long n[3]; tg_view v[2]; } tg_loop_params;
+typedef struct { long long n[3]; tg_view v[2]; long long c[1]; } tg_loop_params;
 extern "C" __global__ void __launch_bounds__(256) tgrad_kernel(const long long* __restrict__ p, float* __restrict__ b0, const float* __restrict__ b1) {
   const tg_loop_params* P = (const tg_loop_params*)p;
   const long long tg_outs = P->n[1];

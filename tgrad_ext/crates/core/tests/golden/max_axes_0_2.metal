@@ -3,7 +3,7 @@ using namespace metal;
 static inline float tg_hround(float x) { return float(half(x)); }
 /* r_5_6_7 : loops|metal/apple|r3red[0, 2]:max:float[L1r3:float]ACC->float */
 typedef struct { long offset; long st[3]; } tg_view;
-typedef struct { long n[3]; tg_view v[2]; } tg_loop_params;
+typedef struct { long n[3]; tg_view v[2]; long c[1]; } tg_loop_params;
 kernel void tgrad_kernel(constant long* p [[buffer(0)]], device float* b0 [[buffer(1)]], const device float* b1 [[buffer(2)]], uint gid [[thread_position_in_grid]], uint gsz [[threads_per_grid]]) {
   constant tg_loop_params* P = (constant tg_loop_params*)p;
   const long tg_outs = P->n[1];

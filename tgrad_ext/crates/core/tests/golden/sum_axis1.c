@@ -1,9 +1,11 @@
 #include <stdint.h>
 #include <stddef.h>
 static inline int64_t tg_min(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline float tg_f32_bits(int32_t b) { union { int32_t i; float f; } u = { b }; return u.f; }
+static inline double tg_f64_bits(int64_t b) { union { int64_t i; double d; } u = { b }; return u.d; }
 /* r_32_48 : loops|cpu/avx2+fma/2t|r2red[1]:sum:float[L1r2:float]ACC->float */
 typedef struct { int64_t offset; int64_t st[2]; } tg_view;
-typedef struct { int64_t n[2]; tg_view v[2]; } tg_loop_params;
+typedef struct { int64_t n[2]; tg_view v[2]; int64_t c[1]; } tg_loop_params;
 void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restrict ws, int64_t tid, int64_t nth) {
   (void)ws; (void)tid; (void)nth;
   float* restrict b0 = (float*)bufs[0];
@@ -13,12 +15,12 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
   const int64_t tg_lo = tg_outs * tid / nth, tg_hi = tg_outs * (tid + 1) / nth;
   int64_t i0 = tg_lo;
   for (int64_t tg_o = tg_lo; tg_o < tg_hi; tg_o++) {
-    float v0 = 0e0f;
+    double v0 = 0e0f;
     for (int64_t i1 = 0; i1 < P->n[1]; i1++) {
       const float v1 = b1[P->v[1].offset + i0*P->v[1].st[0] + i1*P->v[1].st[1]]; /* @tg:loop.load */
       v0 += v1;
     }
-    b0[P->v[0].offset + i0*P->v[0].st[0]] = v0; /* @tg:loop.store */
+    b0[P->v[0].offset + i0*P->v[0].st[0]] = ((float)v0); /* @tg:loop.store */
     i0++;
   }
 }

@@ -12,7 +12,7 @@ static __device__ __forceinline__ unsigned short tg_f2h(float f) {
 static __device__ __forceinline__ float tg_hround(float x) { return tg_h2f(tg_f2h(x)); }
 /* r_32_48 : loops|cuda/sm_90|r2red[1]:sum:float[L1r2:float]ACC->float */
 typedef struct { long long offset; long long st[2]; } tg_view;
-typedef struct { long long n[2]; tg_view v[2]; } tg_loop_params;
+typedef struct { long long n[2]; tg_view v[2]; long long c[1]; } tg_loop_params;
 extern "C" __global__ void __launch_bounds__(256) tgrad_kernel(const long long* __restrict__ p, float* __restrict__ b0, const float* __restrict__ b1) {
   const tg_loop_params* P = (const tg_loop_params*)p;
   const long long tg_outs = P->n[0];
@@ -20,15 +20,15 @@ extern "C" __global__ void __launch_bounds__(256) tgrad_kernel(const long long* 
   const int tg_lane = threadIdx.x;
   for (long long tg_o = (long long)blockIdx.x * blockDim.y + threadIdx.y; tg_o < tg_outs; tg_o += (long long)gridDim.x * blockDim.y) {
     const long long i0 = tg_o;
-    float v0 = 0e0f;
+    double v0 = 0e0f;
     for (long long tg_ri = tg_lane; tg_ri < tg_reds; tg_ri += 32) {
       const long long i1 = tg_ri;
       const float v1 = b1[P->v[1].offset + i0*P->v[1].st[0] + i1*P->v[1].st[1]];
       v0 += v1;
     }
-    for (int tg_s = 16; tg_s > 0; tg_s >>= 1) { const float tg_x = tg_shfl_down(v0, tg_s); v0 += tg_x; }
+    for (int tg_s = 16; tg_s > 0; tg_s >>= 1) { const double tg_x = tg_shfl_down(v0, tg_s); v0 += tg_x; }
     if (tg_lane == 0) {
-      b0[P->v[0].offset + i0*P->v[0].st[0]] = v0;
+      b0[P->v[0].offset + i0*P->v[0].st[0]] = ((float)v0);
     }
   }
 }

@@ -34,6 +34,10 @@ pub struct CpuGemm {
     pub parallel: Parallel,
 }
 
+/// K beyond which a GEMM blocks K by at least sqrt(K), and one output row or column takes the
+/// blocked loops instead of the vector path (whose sums run along all of K).
+pub const LONG_K: usize = 1 << 16;
+
 impl CpuGemm {
     /// Plan `c` for `target` with the heuristic's choices, or `tuning`'s.
     pub fn plan(c: &Contraction, target: &CpuTarget, tuning: Option<&Tuning>) -> CpuGemm {
@@ -49,7 +53,15 @@ impl CpuGemm {
             p => p,
         };
         let kc = if c.out_dtype == c.acc {
-            balanced_block(opts.kc, c.k)
+            // C holds the partial sums across K blocks, so a product goes through KC roundings
+            // in registers and one per later K block: past LONG_K, blocks of at least sqrt(K)
+            // keep that depth near 2 sqrt(K) instead of K / KC
+            let nominal = if c.k > LONG_K {
+                opts.kc.max(c.k.isqrt() + 1)
+            } else {
+                opts.kc
+            };
+            balanced_block(nominal, c.k)
         } else {
             // C cannot hold partial sums in another dtype: all of K is one block
             c.k.max(1)

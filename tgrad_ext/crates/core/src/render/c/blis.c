@@ -176,7 +176,7 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
       continue;
     }
 #if TG_VECTOR_PATH
-    if (m1 - m0 == 1 || n1 - n0 == 1) {
+    if ((m1 - m0 == 1 || n1 - n0 == 1) && K <= TG_LONG_K) {
       const int row = m1 - m0 == 1;
       tg_vector_product(row, m0, n0, row ? n1 - n0 : m1 - m0, K, A, asm_, ask, B, bsk, bsn, C, csm, csn, &e, (TG_ACC*)ws);
       continue;

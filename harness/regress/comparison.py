@@ -1,45 +1,9 @@
-"""Regression alerts: the newest run against a baseline, cell by cell, and where a step change began.
-
-What is compared. On these shared machines absolute times move 15-30% between runs (PERF_NOTES.md)
-while ratios of engines measured side by side in one run are stable. So by default each cell's time is
-divided by the time of a reference engine measured in the same run (`relative_to`, numpy): the
-quantity compared is q = stat(cell) / stat(reference cell of the same scenario), and the change is
-q(newest) / q(baseline) (> 1: the cell got slower relative to the reference). `relative_to=None`
-compares absolute times instead. The reference cell itself is then in state `reference`.
-
-The rule for a cell is parsed data, `[SCENARIO_GLOB=]STAT:PCT%` (e.g. `median:5%`, `B3=median:10%`;
-the last matching rule wins; STAT is median or mean). A cell is
-  regression    change > 1 + threshold, the 95% bootstrap CI of the change lies above 1, and the
-                two-sided Mann-Whitney U test is significant (p < alpha after Holm's correction over
-                all cells compared in this check, so a table of 30 cells has ~alpha chance in total,
-                not 30 x alpha, of a false alarm from within-run noise)
-  improvement   the mirror image (change < 1 / (1 + threshold), CI below 1, significant)
-  unchanged     neither
-  incomparable  the scenario's version hash changed, the cell or its reference was not measured in
-                one of the runs, or there is no baseline
-  failed        the cell errored or timed out in the newest run (an alert, also when it already had)
-  fixed         it failed in the baseline and is measured now
-Agreement failures in the newest run are alerts too. The bootstrap resamples the samples of all four
-cells (newest and baseline, cell and reference) independently; the U test ranks the newest run's
-samples against the baseline's, each divided by its own run's reference statistic.
-
-Where a step began: for each regression (and improvement) the cell's quantity over the runs of the
-same machine and profile, from up to `context` runs before the baseline through the newest, is split
-by binary segmentation with the e-divisive energy statistic (Matteson & James 2014, as in MongoDB's
-signal processing and Apache Otava): the split maximising the energy distance between the two sides
-is kept when a permutation test (the series shuffled `permutations` times, seeded) gives p < cp_alpha,
-and both sides are split again. The last kept split after the baseline whose step has the regression's
-direction and size (> threshold) names the first bad run and its commit; without one the newest run is
-the first bad run.
-
-Everything here returns data (CheckResult); `render_lines` only formats it.
-"""
+"""Comparing runs: the newest run against a baseline cell by cell (two runs), then over a history
+(noise from earlier runs, where a step began)."""
 
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
-import functools
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -48,259 +12,38 @@ from typing import Any
 import numpy as np
 
 from harness import compare
-from harness.history import History, HistoryError, RunInfo, info_of
+from harness.history import History, HistoryError, info_of
+from harness.record import PooledCell, RunRecord
+from harness.regress.changepoints import change_points
+from harness.regress.model import (
+    DEFAULT_OPTIONS,
+    FAILING,
+    STATISTICS,
+    Alert,
+    CellChange,
+    CheckResult,
+    Options,
+    Rule,
+    rule_for,
+)
+from harness.regress.statistics import holm, mann_whitney_u, resample_statistic
 from harness.stats import Interval
 from harness.store import load_run
 
-STATES = ("regression", "improvement", "unchanged", "incomparable", "failed", "fixed", "reference")
-FAILING = compare.FAILING
-STATISTICS: dict[str, Callable[..., Any]] = {"median": np.median, "mean": np.mean}
-REPORT_KIND = "tgrad-lab-check"
-REPORT_VERSION = 1
-
-
-class RuleError(ValueError):
-    pass
-
-
-@dataclasses.dataclass(frozen=True)
-class Rule:
-    pattern: str  # scenario name glob
-    statistic: str  # median | mean
-    threshold: float  # relative, 0.05 = 5%
-
-    def __str__(self) -> str:
-        return f"{self.pattern}={self.statistic}:{self.threshold * 100:g}%"
-
-
-DEFAULT_RULE = Rule("*", "median", 0.05)
-
-
-def parse_rule(text: str) -> Rule:
-    """`median:5%`, `B3=median:10%`, `B*=mean:8%`."""
-    pattern, _, body = text.strip().rpartition("=")
-    statistic, colon, amount = body.partition(":")
-    statistic, amount = statistic.strip(), amount.strip()
-    if not colon or statistic not in STATISTICS or not amount.endswith("%"):
-        raise RuleError(f"alert rule {text!r}: expected [SCENARIO=]STAT:PCT% with STAT in {', '.join(STATISTICS)}")
-    try:
-        threshold = float(amount[:-1]) / 100
-    except ValueError:
-        raise RuleError(f"alert rule {text!r}: {amount!r} is not a percentage") from None
-    if not 0 < threshold < 10:
-        raise RuleError(f"alert rule {text!r}: the threshold must be above 0% and below 1000%")
-    return Rule(pattern.strip() or "*", statistic, threshold)
-
-
-def rule_for(rules: Sequence[Rule], scenario: str) -> Rule:
-    matching = [r for r in rules if fnmatch.fnmatchcase(scenario, r.pattern)]
-    return matching[-1] if matching else DEFAULT_RULE
-
-
-@dataclasses.dataclass(frozen=True)
-class Options:
-    rules: tuple[Rule, ...] = (DEFAULT_RULE,)
-    relative_to: str | None = "numpy"  # None: absolute times
-    alpha: float = 0.05
-    run_jitter: float = 0.015  # between-run sd of a side-by-side ratio, until the history has min_history runs
-    min_history: int = 6
-    resamples: int = 2000
-    seed: int = 0
-    context: int = 10  # runs before the baseline the change-point search also sees
-    permutations: int = 199
-    cp_alpha: float = 0.05
-
-
-@dataclasses.dataclass(frozen=True)
-class CellChange:
-    scenario: str
-    engine: str
-    state: str
-    reason: str
-    statistic: str
-    threshold: float
-    change: Interval | None  # q(newest) / q(baseline); > 1: slower
-    p_value: float | None  # two-sided Mann-Whitney U of the samples
-    p_adjusted: float | None  # z test of log(change) against `noise`, Holm-adjusted over the cells
-    new_value: float | None  # q in the newest run (seconds, or a ratio to the reference)
-    base_value: float | None
-    n_new: int
-    n_base: int
-    noise: float | None = None  # sd of log(change) expected without a change (within + between runs)
-    first_bad: RunInfo | None = None  # regressions and improvements: where the step began
-    located_by: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class Alert:
-    kind: str  # regression | failed | agreement
-    scenario: str
-    engine: str
-    reason: str  # failed: the cell's status and reason; agreement: the error found; regression: ""
-
-
-@dataclasses.dataclass(frozen=True)
-class ChangePoint:
-    index: int  # the first element of the right-hand segment
-    p_value: float
-    step: float  # median(right) / median(left) - 1, of the values (not their logs)
-
-
-@dataclasses.dataclass(frozen=True)
-class CheckResult:
-    newest: RunInfo
-    baseline: RunInfo | None
-    baseline_source: str  # previous | named | file | none
-    relative_to: str | None
-    alpha: float
-    rules: tuple[str, ...]
-    cells: tuple[CellChange, ...]
-    alerts: tuple[Alert, ...]
-    notes: tuple[str, ...]
-
-    @property
-    def alerting(self) -> bool:
-        return bool(self.alerts)
-
-    def in_state(self, state: str) -> list[CellChange]:
-        return [c for c in self.cells if c.state == state]
-
-    def counts(self) -> dict[str, int]:
-        return {state: len(self.in_state(state)) for state in STATES}
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": REPORT_KIND,
-            "version": REPORT_VERSION,
-            "alerting": self.alerting,
-            "counts": self.counts(),
-            **dataclasses.asdict(self),
-        }
-
-
-# ---------------------------------------------------------------------- statistics
-def _average_ranks(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    _, inverse, counts = np.unique(z, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)
-    return (ends - (counts - 1) / 2)[inverse], counts
-
-
-@functools.lru_cache(maxsize=512)
-def _u_distribution(n1: int, n2: int) -> np.ndarray:
-    """Counts of each U value over all arrangements of n1 + n2 untied values (exact null distribution)."""
-    # table[j] = counts for (i, j) as i grows: f(i, j, u) = f(i - 1, j, u - j) + f(i, j - 1, u)
-    table = [np.ones(1, dtype=np.float64) for _ in range(n2 + 1)]
-    for i in range(1, n1 + 1):
-        row = [np.ones(1, dtype=np.float64)]
-        for j in range(1, n2 + 1):
-            counts = np.zeros(i * j + 1)
-            counts[j : j + len(table[j])] += table[j]
-            counts[: len(row[j - 1])] += row[j - 1]
-            row.append(counts)
-        table = row
-    return table[n2]
-
-
-def mann_whitney_u(x: Sequence[float], y: Sequence[float]) -> float:
-    """Two-sided p-value of the Mann-Whitney U test: exact for small untied samples (n1 + n2 <= 40),
-    else the normal approximation with tie and continuity corrections."""
-    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    n1, n2 = len(a), len(b)
-    if n1 == 0 or n2 == 0:
-        raise ValueError("no samples")
-    ranks, ties = _average_ranks(np.concatenate([a, b]))
-    u = float(ranks[:n1].sum() - n1 * (n1 + 1) / 2)
-    if n1 + n2 <= 40 and np.all(ties == 1):
-        counts = _u_distribution(n1, n2)
-        total = counts.sum()
-        k = round(u)
-        low, high = counts[: k + 1].sum() / total, counts[k:].sum() / total
-        return float(min(1.0, 2 * min(low, high)))
-    n = n1 + n2
-    mean = n1 * n2 / 2
-    variance = n1 * n2 / 12 * ((n + 1) - float((ties**3 - ties).sum()) / (n * (n - 1)))
-    if variance <= 0:
-        return 1.0
-    z = max(abs(u - mean) - 0.5, 0.0) / math.sqrt(variance)
-    return float(math.erfc(z / math.sqrt(2)))
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (same order as given)."""
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
-    adjusted, running = [1.0] * m, 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
-
-
-def _boot(x: np.ndarray | None, stat: Callable[..., Any], resamples: int, rng: np.random.Generator) -> np.ndarray:
-    if x is None:
-        return np.ones(resamples)
-    index = rng.integers(0, len(x), size=(resamples, len(x)), dtype=np.int32)
-    return stat(x[index], axis=1)
-
-
-def energy_statistics(x: np.ndarray) -> np.ndarray:
-    """E-divisive statistic Q(tau) (alpha = 1) of splitting x[..., :tau] | x[..., tau:] for tau = 1 .. n-1.
-
-    Q = tau (n - tau) / n * (2 mean|a - b| - mean|a - a'| - mean|b - b'|); batched over leading axes.
-    """
-    n = x.shape[-1]
-    distances = np.abs(x[..., :, None] - x[..., None, :])
-    prefix = distances.cumsum(axis=-1).cumsum(axis=-2)  # prefix[i, j] = sum of distances[:i+1, :j+1]
-    tau = np.arange(1, n)
-    rest = n - tau
-    within_left = prefix[..., tau - 1, tau - 1]
-    between = prefix[..., tau - 1, n - 1] - within_left
-    within_right = prefix[..., n - 1, n - 1][..., None] - within_left - 2 * between
-    mean_left = np.where(tau > 1, within_left / np.maximum(tau * (tau - 1), 1), 0.0)
-    mean_right = np.where(rest > 1, within_right / np.maximum(rest * (rest - 1), 1), 0.0)
-    return tau * rest / n * (2 * between / (tau * rest) - mean_left - mean_right)
-
-
-def change_points(
-    values: Sequence[float], *, permutations: int = 199, alpha: float = 0.05, seed: int = 0
-) -> list[ChangePoint]:
-    """Binary segmentation of a positive series with the e-divisive statistic on its logs and a
-    permutation test per split. Returns the kept splits, sorted by position."""
-    logs = np.log(np.asarray(values, dtype=np.float64))
-    rng = np.random.default_rng(seed)
-    found: list[ChangePoint] = []
-    pending = [(0, len(logs))]
-    while pending:
-        start, stop = pending.pop()
-        segment = logs[start:stop]
-        if len(segment) < 3:
-            continue
-        observed = energy_statistics(segment)
-        tau = int(np.argmax(observed)) + 1
-        shuffled = rng.permuted(np.broadcast_to(segment, (permutations, len(segment))), axis=1)
-        null_max = energy_statistics(shuffled).max(axis=1)
-        p_value = (1 + int(np.sum(null_max >= observed[tau - 1] - 1e-12))) / (permutations + 1)
-        if p_value >= alpha:
-            continue
-        step = float(np.exp(np.median(segment[tau:]) - np.median(segment[:tau])) - 1)
-        found.append(ChangePoint(start + tau, p_value, step))
-        pending += [(start, start + tau), (start + tau, stop)]
-    return sorted(found, key=lambda c: c.index)
-
 
 # ---------------------------------------------------------------------- comparing two runs
-def _versions(record: dict[str, Any]) -> dict[str, str | None]:
+def _versions(record: RunRecord) -> dict[str, str | None]:
     return {s["name"]: s.get("version") for s in record.get("scenarios", [])}
 
 
-def _measured(entry: dict[str, Any] | None) -> np.ndarray | None:
+def _measured(entry: PooledCell | None) -> np.ndarray | None:
     if entry is None or entry["status"] != "ok" or not entry["samples"]:
         return None
     return np.asarray(entry["samples"], dtype=np.float64)
 
 
 def _quantity(
-    pooled: dict[tuple[str, str], dict[str, Any]], scenario: str, engine: str, options: Options, stat: Callable
+    pooled: dict[tuple[str, str], PooledCell], scenario: str, engine: str, options: Options, stat: Callable[..., Any]
 ) -> tuple[np.ndarray | None, np.ndarray | None, str]:
     """(cell samples, reference samples or None for absolute times, why not comparable or '')."""
     cell = _measured(pooled.get((scenario, engine)))
@@ -314,14 +57,14 @@ def _quantity(
     return cell, reference, ""
 
 
-def _value(cell: np.ndarray, reference: np.ndarray | None, stat: Callable) -> float:
+def _value(cell: np.ndarray, reference: np.ndarray | None, stat: Callable[..., Any]) -> float:
     return float(stat(cell) / (stat(reference) if reference is not None else 1.0))
 
 
-def _cell_keys(new: dict[str, Any], base: dict[str, Any] | None) -> list[tuple[str, str]]:
+def _cell_keys(new: RunRecord, base: RunRecord | None) -> list[tuple[str, str]]:
     keys: list[tuple[str, str]] = []
-    for record in (new, base or {}):
-        for cell in record.get("cells", []):
+    for record in (new,) if base is None else (new, base):
+        for cell in record["cells"]:
             key = (cell["scenario"], cell["engine"])
             if key not in keys:
                 keys.append(key)
@@ -342,11 +85,11 @@ class _Pending:
 
 
 def _compare_pair(
-    new: dict[str, Any], base: dict[str, Any] | None, options: Options
+    new: RunRecord, base: RunRecord | None, options: Options
 ) -> tuple[list[CellChange | _Pending], list[Alert]]:
-    new_pooled = compare._pooled(new["cells"])
-    base_pooled = compare._pooled(base["cells"]) if base else {}
-    new_versions, base_versions = _versions(new), _versions(base or {})
+    new_pooled = compare.pool(new["cells"])
+    base_pooled = compare.pool(base["cells"]) if base else {}
+    new_versions, base_versions = _versions(new), _versions(base) if base else {}
     out: list[CellChange | _Pending] = []
     alerts: list[Alert] = []
     for scenario, engine in _cell_keys(new, base):
@@ -354,13 +97,17 @@ def _compare_pair(
         stat = STATISTICS[rule.statistic]
         entry, before = new_pooled.get((scenario, engine)), base_pooled.get((scenario, engine))
 
-        def plain(state: str, reason: str, _key: tuple[str, str] = (scenario, engine), _rule: Rule = rule):
-            return CellChange(*_key, state, reason, _rule.statistic, _rule.threshold, *([None] * 5), 0, 0)
+        def plain(
+            state: str, reason: str, _key: tuple[str, str] = (scenario, engine), _rule: Rule = rule
+        ) -> CellChange:
+            return CellChange(
+                *_key, state, reason, _rule.statistic, _rule.threshold, None, None, None, None, None, 0, 0
+            )
 
         if entry is None:
             out.append(plain("incomparable", "not in the newest run"))
             continue
-        judged = compare._agreement_of(entry)
+        judged = compare.agreement_of(entry)
         if judged.ok is False:
             detail = judged.error or f"max error is {judged.ratio:.3g}x the bound (max ulp {judged.ulp})"
             alerts.append(Alert("agreement", scenario, engine, detail))
@@ -407,8 +154,8 @@ def _measure_change(item: _Pending, spread: float | None, options: Options, rng:
     stat = STATISTICS[item.rule.statistic]
     (new_cell, new_ref), (base_cell, base_ref) = item.new, item.base
     r = options.resamples
-    draws = (_boot(new_cell, stat, r, rng) / _boot(new_ref, stat, r, rng)) / (
-        _boot(base_cell, stat, r, rng) / _boot(base_ref, stat, r, rng)
+    draws = (resample_statistic(new_cell, stat, r, rng) / resample_statistic(new_ref, stat, r, rng)) / (
+        resample_statistic(base_cell, stat, r, rng) / resample_statistic(base_ref, stat, r, rng)
     )
     lo, hi = np.percentile(draws, [2.5, 97.5])
     point = _value(new_cell, new_ref, stat) / _value(base_cell, base_ref, stat)
@@ -440,15 +187,15 @@ def _decide(item: _Pending, p_adjusted: float, options: Options) -> CellChange:
     )  # fmt: skip
 
 
-def _families(record: dict[str, Any]) -> dict[str, str]:
+def _families(record: RunRecord) -> dict[str, str | None]:
     return {c["engine"]: c.get("family", c["engine"]) for c in record.get("cells", [])}
 
 
-def _library_versions(record: dict[str, Any]) -> dict[str, str | None]:
+def _library_versions(record: RunRecord) -> dict[str, str | None]:
     return {c["engine"]: (c.get("info") or {}).get("version") for c in record.get("cells", [])}
 
 
-def _calibrate_on_controls(pending: list[_Pending], new: dict[str, Any], base: dict[str, Any] | None) -> None:
+def _calibrate_on_controls(pending: list[_Pending], new: RunRecord, base: RunRecord | None) -> None:
     """Widen every cell's expected noise by what the control cells show.
 
     Controls are the cells of engines outside the subject's family whose library version is the same in
@@ -463,7 +210,7 @@ def _calibrate_on_controls(pending: list[_Pending], new: dict[str, Any], base: d
         return
     subject = new.get("lab", {}).get("subject")
     families = _families(new)
-    subject_family = families.get(subject, subject)
+    subject_family = families.get(subject, subject) if subject is not None else None
     versions_new, versions_base = _library_versions(new), _library_versions(base)
     logs = [
         math.log(item.change.point)
@@ -488,14 +235,14 @@ def _calibrate_on_controls(pending: list[_Pending], new: dict[str, Any], base: d
             item.p_change = math.erfc(abs(math.log(item.change.point)) / max(noise, 1e-12) / math.sqrt(2))
 
 
-def compare_runs(new: dict[str, Any], base: dict[str, Any] | None, options: Options = Options()) -> list[CellChange]:
+def compare_runs(new: RunRecord, base: RunRecord | None, options: Options = DEFAULT_OPTIONS) -> list[CellChange]:
     """Every cell of the newest run (and of the baseline) with its state; alerts via check_records."""
     changes, _ = _compare_all(new, base, options, {})
     return changes
 
 
 def _compare_all(
-    new: dict[str, Any], base: dict[str, Any] | None, options: Options, spreads: dict[tuple[str, str], float]
+    new: RunRecord, base: RunRecord | None, options: Options, spreads: dict[tuple[str, str], float]
 ) -> tuple[list[CellChange], list[Alert]]:
     items, alerts = _compare_pair(new, base, options)
     pending = [i for i in items if isinstance(i, _Pending)]
@@ -513,12 +260,12 @@ def _compare_all(
 
 # ---------------------------------------------------------------------- over a history
 def _series(
-    window: Sequence[dict[str, Any]],
-    pooled: Sequence[dict[tuple[str, str], dict[str, Any]]],
+    window: Sequence[RunRecord],
+    pooled: Sequence[dict[tuple[str, str], PooledCell]],
     key: tuple[str, str],
     version: str | None,
     options: Options,
-    stat: Callable,
+    stat: Callable[..., Any],
 ) -> tuple[list[int], list[float]]:
     """(positions in the window, the cell's quantity) for the runs where it is comparable with the newest."""
     positions, values = [], []
@@ -533,7 +280,7 @@ def _series(
 
 
 def _spreads(
-    window: Sequence[dict[str, Any]], pooled: Sequence[dict[tuple[str, str], dict[str, Any]]], options: Options
+    window: Sequence[RunRecord], pooled: Sequence[dict[tuple[str, str], PooledCell]], options: Options
 ) -> dict[tuple[str, str], float]:
     """Per cell, the between-run sd of log(quantity) over the earlier runs of the window: a robust
     estimate (1.4826 x the MAD of successive differences, / sqrt 2, so a step does not inflate it);
@@ -552,8 +299,8 @@ def _spreads(
 
 def _locate(
     change: CellChange,
-    window: Sequence[dict[str, Any]],
-    pooled: Sequence[dict[tuple[str, str], dict[str, Any]]],
+    window: Sequence[RunRecord],
+    pooled: Sequence[dict[tuple[str, str], PooledCell]],
     base_position: int | None,
     options: Options,
 ) -> tuple[int, str]:
@@ -580,11 +327,11 @@ def _locate(
 
 
 def check_records(
-    records: Sequence[dict[str, Any]],
+    records: Sequence[RunRecord],
     *,
-    baseline: dict[str, Any] | None = None,
+    baseline: RunRecord | None = None,
     baseline_source: str | None = None,
-    options: Options = Options(),
+    options: Options = DEFAULT_OPTIONS,
 ) -> CheckResult:
     """The newest of `records` (oldest first; same machine and profile) against `baseline`, by default the
     record before it. The records also serve the change-point search."""
@@ -597,7 +344,7 @@ def check_records(
     elif baseline is not None:
         ids = [r["run_id"] for r in records]
         base_position = ids.index(baseline["run_id"]) if baseline["run_id"] in ids else None
-    pooled = [compare._pooled(r["cells"]) for r in records]
+    pooled = [compare.pool(r["cells"]) for r in records]
     changes, alerts = _compare_all(new, baseline, options, _spreads(records, pooled, options))
     start = 0 if base_position is None else max(0, base_position - options.context)
     window = list(records[start:])
@@ -632,7 +379,7 @@ def check(
     baseline: str | None = None,
     baseline_file: str | Path | None = None,
     any_machine: bool = False,
-    options: Options = Options(),
+    options: Options = DEFAULT_OPTIONS,
 ) -> CheckResult:
     """The newest run of the history (or `run`) against the previous run of the same machine and profile,
     a named run of the history, or a run file (e.g. a committed baseline)."""
@@ -667,43 +414,3 @@ def check(
         first = max(0, position - options.context - 1)
     records = list(history.records(peers[first : position + 1]))
     return check_records(records, baseline=base_record, baseline_source=source, options=options)
-
-
-# ---------------------------------------------------------------------- formatting only
-def _pct(ratio: float) -> str:
-    return f"{(ratio - 1) * 100:+.1f}%"
-
-
-def render_lines(result: CheckResult) -> list[str]:
-    """One line per regression, improvement, failure and agreement failure, then a summary."""
-    quantity = f"relative to {result.relative_to}" if result.relative_to else "absolute time"
-    lines = []
-    for change in result.cells:
-        if change.state not in ("regression", "improvement") or change.change is None:
-            continue
-        c = change.change
-        where = ""
-        if change.first_bad is not None:
-            where = (
-                f"; first bad run {change.first_bad.run_id} (commit {change.first_bad.short_commit}),"
-                f" {change.located_by}"
-            )
-        lines.append(
-            f"{change.state.upper() if change.state == 'regression' else change.state}: {change.scenario}"
-            f" {change.engine}: {_pct(c.point)} [{_pct(c.lo)}, {_pct(c.hi)}] {change.statistic} time {quantity}"
-            f" (threshold {change.threshold * 100:g}%), Mann-Whitney p={change.p_value:.2g}"
-            f" (Holm {change.p_adjusted:.2g}), n={change.n_new}/{change.n_base}{where}"
-        )
-    for alert in result.alerts:
-        if alert.kind != "regression":
-            lines.append(f"{alert.kind.upper()}: {alert.scenario} {alert.engine}: {alert.reason}")
-    counts = result.counts()
-    base = "none"
-    if result.baseline is not None:
-        base = f"{result.baseline.run_id} (commit {result.baseline.short_commit}, {result.baseline_source})"
-    summary = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
-    lines.append(
-        f"check: {result.newest.run_id} (commit {result.newest.short_commit}) vs {base}: {summary or 'no cells'}"
-    )
-    lines += [f"note: {note}" for note in result.notes]
-    return lines
