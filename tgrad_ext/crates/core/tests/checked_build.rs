@@ -221,7 +221,7 @@ fn asan_sweep_over_small_shapes() {
     );
     let runs: usize = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("checked runs: "))
+        .find_map(|l| l.split_once("checked runs: ").map(|(_, n)| n))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0);
     assert!(runs > 5000, "{runs} checked runs\n{stdout}");
