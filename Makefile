@@ -13,7 +13,7 @@ PY_SRC     := $(shell find tgrad_ext/python -name '*.py' -o -name '*.pyi' -o -na
 CARGO_MANIFEST := tgrad_ext/Cargo.toml
 
 .PHONY: help setup setup-torch sysdeps test test-rust test-py test-fast bench bench-odd bench-quick bench-pytest lint fmt clean distclean \
-        check-regressions report diff peak bench-gpu bench-gpu-emu gpu-wheels robustness
+        check-regressions report diff peak bench-gpu bench-gpu-emu gpu-wheels robustness certify certify-check
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,7 +49,7 @@ $(STAMP)/tgrad: $(STAMP)/deps $(RUST_SRC) $(PY_SRC) pyproject.toml
 	@mkdir -p $(STAMP) && touch $@
 
 # ---------------------------------------------------------------- tests
-test: setup test-rust test-py ## all tests: Rust unit/golden tests, then pytest (CPU; GPU tests skip with a reason)
+test: setup test-rust test-py certify-check ## all tests: Rust unit/golden tests, pytest (CPU; GPU tests skip with a reason), certificates
 
 # VIRTUAL_ENV lets the GPU render tests find NVRTC in the venv's NVIDIA wheels (compile-only, no GPU).
 # The debug pass runs every debug_assert! (the IR verifiers run in both); the release pass is what ships.
@@ -63,6 +63,16 @@ test-py: setup
 
 test-fast: setup ## pytest without the slow tests
 	$(PY) -m pytest -q -m "not slow"
+
+# ---------------------------------------------------------------- kernel certificates
+certify: $(STAMP)/deps ## prove every CPU kernel template's obligations with z3 and rewrite certificates/ (a few minutes)
+	$(PY) tools/certify.py prove --out certificates
+
+# fails when a committed certificate no longer matches the templates (then run `make certify`), and
+# re-proves a seeded sample of the committed obligations
+CERTIFY_SAMPLE ?= 40
+certify-check: $(STAMP)/deps ## the committed certificates match the sources; re-prove a sample of them
+	$(PY) tools/certify.py stale --sample $(CERTIFY_SAMPLE)
 
 # ---------------------------------------------------------------- the lab
 # engines alternate BENCH_ROUNDS times per scenario and their samples are pooled, so a noisy stretch on

@@ -28,6 +28,23 @@ pub const SHARED_HEADER: usize = 192;
 pub const BARRIER_WORD: usize = 0;
 pub const CLAIM_WORD: usize = 16;
 
+/// Workspace regions of a CPU GEMM, for checked builds that give each its own exact-size
+/// allocation (a design: the template does not read this table yet, so TGRAD_VERIFY=2 allocates
+/// each whole workspace exactly instead). Today the template derives every region from one
+/// pointer (`ap = ws`, `bp = ws + round64(MCR*KC*E)`, `(TG_ACC*)ws` for the vector path;
+/// `sh + TG_SHARED_HEADER` for Barrier's panel, Shared's flags and packed B after them), so an
+/// access running from one region into the next stays inside one allocation, where
+/// AddressSanitizer cannot see it. With the table, the host passes `bufs[nbufs + 1]`: a
+/// `char* regions[threads + 1][WS_REGIONS]` it fills per launch, and the template reads
+/// `char** wr = ((char***)bufs)[TG_NBUFS + 1][tid]; TG_ACC* ap = (TG_ACC*)wr[TG_WS_A];`
+/// (`bp` from `TG_WS_B`, the vector path's row from `TG_WS_Y`, and in `tg_barrier_gemm` /
+/// `tg_shared_gemm` the shared `..[nth][TG_SH_B]` and `..[nth][TG_SH_FLAGS]`; the header with
+/// the barrier and claim counter stays at `bufs[TG_NBUFS]`). Normal launches fill the table with
+/// today's offsets into the one workspace (same memory, same speed); checked launches allocate
+/// each region alone, of the size `CpuGemm::scratch` would give it (`Scratch` then lists the
+/// region sizes instead of two totals).
+pub const WS_REGIONS: [&str; 5] = ["TG_WS_A", "TG_WS_B", "TG_WS_Y", "TG_SH_B", "TG_SH_FLAGS"];
+
 /// Who must run a CPU job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Join {

@@ -114,7 +114,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "VERIFY",
         kind: Kind::Int { default: 0, min: 0, max: 2 },
-        doc: "0: launch checks only; 1: also refuse any GEMM configuration without a proof certificate; 2: checked builds (AddressSanitizer, exact-size workspaces), for tests",
+        doc: "0: launch checks only; 1: also refuse any kernel without a proof certificate (certificates/; TGRAD_DEBUG=2 prints each kernel's status); 2: also checked builds (AddressSanitizer, exact-size workspaces; preload the compiler's ASan runtime), for tests",
     },
     Setting {
         name: "CACHE_MAX_MB",

@@ -7,6 +7,7 @@
 //! `target` are leaves every stage may use. This crate knows nothing of Python.
 
 pub mod abi;
+pub mod certify;
 pub mod codegen;
 pub mod dtype;
 pub mod engine;

@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["schedule"],
     &["codegen"],
     &["render"],
+    &["certify"],
     &["engine"],
 ];
 

@@ -315,6 +315,29 @@ fn render(py: Python<'_>, xs: Vec<PyRef<'_, PyLazy>>) -> PyResult<Vec<(String, S
         .collect())
 }
 
+/// What the lab reports of each kernel realizing `xs`: [(name, certified, certificate status,
+/// rounding depth D or None where the bound is gamma_K)].
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn plan_report(
+    py: Python<'_>,
+    xs: Vec<PyRef<'_, PyLazy>>,
+) -> PyResult<Vec<(String, bool, String, Option<usize>)>> {
+    use tgrad_core::certify::{cert, fp};
+    let roots: Vec<LazyRef> = xs.iter().map(|x| x.0.clone()).collect();
+    let progs = core(py, || engine::plan_only(&roots))?;
+    Ok(progs
+        .iter()
+        .map(|p| {
+            let (ok, why) = match cert::status(p) {
+                cert::Status::Certified(w) => (true, w),
+                cert::Status::Uncertified(w) => (false, w),
+            };
+            (p.name.clone(), ok, why, fp::program_depth(p))
+        })
+        .collect())
+}
+
 #[pyfunction]
 fn set_flag(py: Python<'_>, name: &str, value: i64) -> PyResult<i64> {
     engine::set_flag(name, value).py_err(py)
@@ -478,6 +501,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(realize, m)?,
         wrap_pyfunction!(copy_out, m)?,
         wrap_pyfunction!(render, m)?,
+        wrap_pyfunction!(plan_report, m)?,
         wrap_pyfunction!(set_flag, m)?,
         wrap_pyfunction!(get_flag, m)?,
         wrap_pyfunction!(settings, m)?,

@@ -9,6 +9,7 @@
 use std::time::Instant;
 
 use super::{describe, launch_quiet, note_beam, Engine, Launch};
+use crate::certify::{self, cert::Status};
 use crate::codegen::search::{self, Measured};
 use crate::codegen::{self, GemmSchedule, Program, Strategy, Tuning};
 use crate::error::Result;
@@ -101,6 +102,14 @@ pub fn tune_with(
             Ok(c) => c,
             Err(e) => return Ok(Measured::Rejected(e.to_string())),
         };
+        if flags::Flag::Verify.get() >= 1 {
+            if let Status::Uncertified(why) = certify::cert::status(&cand) {
+                return Ok(Measured::Rejected(format!(
+                    "{} has no proof: {why}",
+                    describe(&cand)
+                )));
+            }
+        }
         let mut launch = engine.launch_for(&cand, item)?;
         if let Some(src) = edit(t, &engine.render(&cand)) {
             launch.compiled = std::sync::Arc::new(super::Compiled {

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::abi::LaunchDims;
+use crate::certify::{self, cert::Status};
 use crate::codegen::{self, Program, Strategy};
 use crate::error::{Error, Result};
 use crate::flags::{self, Flag};
@@ -99,8 +100,8 @@ struct Planned {
     check: Arc<LaunchCheck>,
 }
 
-/// (kernel, BEAM, NOOPT, threads): everything a plan depends on besides the device.
-type PlanKey = (Kernel, i64, i64, usize);
+/// (kernel, BEAM, NOOPT, threads, VERIFY): everything a plan depends on besides the device.
+type PlanKey = (Kernel, i64, i64, usize, i64);
 /// Plans bucketed by the hash of their key (compared in full on lookup).
 type PlanCache = crate::fxhash::FxHashMap<u64, Vec<(PlanKey, Arc<Planned>)>>;
 
@@ -223,11 +224,16 @@ impl Engine {
     }
 
     fn prepare(&self, item: &ScheduleItem) -> Result<Launch> {
-        let flags = (Flag::Beam.get(), Flag::NoOpt.get(), flags::threads());
+        let flags = (
+            Flag::Beam.get(),
+            Flag::NoOpt.get(),
+            flags::threads(),
+            Flag::Verify.get(),
+        );
         let hash = plan_key_hash(&item.kernel, flags);
         let hit = lock(&self.plans).get(&hash).and_then(|v| {
             v.iter()
-                .find(|((k, b, n, t), _)| (*b, *n, *t) == flags && *k == item.kernel)
+                .find(|((k, b, n, t, v), _)| (*b, *n, *t, *v) == flags && *k == item.kernel)
                 .map(|(_, p)| p.clone())
         });
         let planned = if let Some(p) = hit {
@@ -241,7 +247,7 @@ impl Engine {
             plans
                 .entry(hash)
                 .or_default()
-                .push(((item.kernel.clone(), flags.0, flags.1, flags.2), p.clone()));
+                .push(((item.kernel.clone(), flags.0, flags.1, flags.2, flags.3), p.clone()));
             p
         };
         if flags::debug() >= 2 {
@@ -273,9 +279,23 @@ impl Engine {
                 eprintln!("{}", codegen::uops::Listing(&l.uops));
             }
         }
+        let mut describe = describe(&p);
+        if Flag::Verify.get() >= 1 || flags::debug() >= 2 {
+            match certify::cert::status(&p) {
+                Status::Uncertified(why) if Flag::Verify.get() >= 1 => {
+                    return Err(Error::Unsupported(format!(
+                        "TGRAD_VERIFY={} refuses {} ({describe}): it has no proof: {why}",
+                        Flag::Verify.get(),
+                        p.name
+                    )));
+                }
+                Status::Uncertified(why) => describe.push_str(&format!(" | uncertified: {why}")),
+                Status::Certified(what) => describe.push_str(&format!(" | {what}")),
+            }
+        }
         Ok(Planned {
             check: Arc::new(LaunchCheck::for_program(&p)),
-            describe: describe(&p),
+            describe,
             flops: p.flops(),
             dims: self.launch_dims(&p)?,
             name: p.name.as_str().into(),
@@ -321,7 +341,7 @@ impl Engine {
     }
 }
 
-fn plan_key_hash(k: &Kernel, flags: (i64, i64, usize)) -> u64 {
+fn plan_key_hash(k: &Kernel, flags: (i64, i64, usize, i64)) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = crate::fxhash::FxHasher::default();
     k.hash(&mut h);

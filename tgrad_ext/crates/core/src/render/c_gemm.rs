@@ -154,9 +154,14 @@ fn epilogue(s: &mut String, c: &Contraction, acc: &str) {
         &mut |i, d| C.load_cvt(d, &format!("e->p{i}[m*e->sm{i} + n*e->sn{i}]")),
         &mut |i, _| format!("e->k{i}"),
     );
+    let tag = if c.epi_loads.is_empty() {
+        ""
+    } else {
+        " /* @tg:epi.load */"
+    };
     let _ = writeln!(
         s,
-        "static inline {acc} tg_epilogue(const tg_epi* e, {acc} x, int64_t m, int64_t n) {{\n  (void)e; (void)m; (void)n;\n  return {body};\n}}"
+        "static inline {acc} tg_epilogue(const tg_epi* e, {acc} x, int64_t m, int64_t n) {{\n  (void)e; (void)m; (void)n;\n  return {body};{tag}\n}}"
     );
 }
 
@@ -290,7 +295,7 @@ fn ukr(s: &mut String, c: &Contraction, g: &CpuGemm, ps: &Paths, reads: Reads, r
     for v in 0..nv {
         let _ = writeln!(
             s,
-            "    const tg_v b{v} = *(const {bty}*)(b + {});",
+            "    const tg_v b{v} = *(const {bty}*)(b + {}); /* @tg:{name}.b */",
             v * o.vw
         );
     }
@@ -304,7 +309,7 @@ fn ukr(s: &mut String, c: &Contraction, g: &CpuGemm, ps: &Paths, reads: Reads, r
         for v in 0..nv {
             let _ = write!(s, " c{r}_{v} += a{r} * b{v};");
         }
-        s.push_str(" }\n");
+        let _ = writeln!(s, " }} /* @tg:{name}.a */");
     }
     s.push_str("  }\n");
     if ps.vec_epi && full {
@@ -314,10 +319,11 @@ fn ukr(s: &mut String, c: &Contraction, g: &CpuGemm, ps: &Paths, reads: Reads, r
                 let off = v * o.vw;
                 let mut next = (0, 0);
                 let ve = vexpr(&c.epilogue, c.acc, "m_", "n_", &mut next);
+                let epi = if next.0 > 0 { " @tg:epi.vload" } else { "" };
                 let _ = writeln!(
                     s,
                     "    {{ tg_v x = c{r}_{v}; {acc}* cp = c + {r}*csm + {off}; if (!first) x += *(const tg_vu*)cp; \
-                     if (last) {{ const int64_t m_ = m + {r}, n_ = n + {off}; (void)m_; (void)n_; x = {ve}; }} *(tg_vu*)cp = x; }}"
+                     if (last) {{ const int64_t m_ = m + {r}, n_ = n + {off}; (void)m_; (void)n_; x = {ve}; }} *(tg_vu*)cp = x; }} /* @tg:{name}.vc{epi} */"
                 );
             }
         }
@@ -326,7 +332,11 @@ fn ukr(s: &mut String, c: &Contraction, g: &CpuGemm, ps: &Paths, reads: Reads, r
     let _ = writeln!(s, "  {acc} t[MR*NR] __attribute__((aligned(64)));");
     for r in 0..rows {
         for v in 0..nv {
-            let _ = writeln!(s, "  *(tg_v*)(t + {}) = c{r}_{v};", r * o.nr + v * o.vw);
+            let _ = writeln!(
+                s,
+                "  *(tg_v*)(t + {}) = c{r}_{v}; /* @tg:{name}.spill */",
+                r * o.nr + v * o.vw
+            );
         }
     }
     let accum = if ps.c_accumulates {
@@ -337,9 +347,9 @@ fn ukr(s: &mut String, c: &Contraction, g: &CpuGemm, ps: &Paths, reads: Reads, r
     let _ = writeln!(
         s,
         "  for (int64_t i = 0; i < mr; i++) for (int64_t j = 0; j < nr; j++) {{\n\
-         \x20   {tc}* cp = c + i*csm + j*csn; {acc} x = t[i*NR + j]; {accum}(void)first;\n\
+         \x20   {tc}* cp = c + i*csm + j*csn; {acc} x = t[i*NR + j]; {accum}(void)first; /* @tg:{name}.t */\n\
          \x20   if (last) x = tg_epilogue(e, x, m + i, n + j);\n\
-         \x20   *cp = {};\n  }}\n}}",
+         \x20   *cp = {}; /* @tg:{name}.c */\n  }}\n}}",
         C.store_cvt(c.out_dtype, "x")
     );
 }

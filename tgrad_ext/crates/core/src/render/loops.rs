@@ -143,6 +143,15 @@ impl Writer<'_> {
         e
     }
 
+    /// The access-site tag of the CPU's loops (`certify` binds its loop obligations to them).
+    fn tag(&self, name: &str) -> String {
+        if matches!(self.lang.outputs, Outputs::Partition) {
+            format!(" /* @tg:{name} */")
+        } else {
+            String::new()
+        }
+    }
+
     fn line(&mut self, text: &str) {
         let _ = writeln!(self.s, "{}{text}", self.pad);
     }
@@ -198,7 +207,12 @@ impl Writer<'_> {
                         lang.cast(&v, from, *d)
                     },
                 );
-                let line = format!("b0[{}] = {};", self.index(0), lang.store_cvt(*dtype, &x));
+                let line = format!(
+                    "b0[{}] = {};{}",
+                    self.index(0),
+                    lang.store_cvt(*dtype, &x),
+                    self.tag("loop.store")
+                );
                 self.line(&line);
             }
             _ => {
@@ -206,7 +220,12 @@ impl Writer<'_> {
                     lang.load_cvt(d, &format!("b{buf}[{}]", self.index(slot)))
                 };
                 if let Some(line) = lang.value_line(u, &mut load) {
-                    self.line(&line);
+                    let tag = if matches!(u, UOp::Load { .. }) {
+                        self.tag("loop.load")
+                    } else {
+                        String::new()
+                    };
+                    self.line(&format!("{line}{tag}"));
                 }
             }
         }

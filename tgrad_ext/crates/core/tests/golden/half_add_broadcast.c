@@ -49,10 +49,10 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
   int64_t i1 = tg_r0 % P->n[1]; tg_r0 /= P->n[1];
   int64_t i0 = tg_r0;
   for (int64_t tg_o = tg_lo; tg_o < tg_hi; tg_o++) {
-    const float v1 = tg_h2f(b1[P->v[1].offset + i0*P->v[1].st[0] + i1*P->v[1].st[1]]);
-    const float v2 = tg_h2f(b2[P->v[2].offset + i0*P->v[2].st[0] + i1*P->v[2].st[1]]);
+    const float v1 = tg_h2f(b1[P->v[1].offset + i0*P->v[1].st[0] + i1*P->v[1].st[1]]); /* @tg:loop.load */
+    const float v2 = tg_h2f(b2[P->v[2].offset + i0*P->v[2].st[0] + i1*P->v[2].st[1]]); /* @tg:loop.load */
     const float v0 = (v1 + v2);
-    b0[P->v[0].offset + i0*P->v[0].st[0] + i1*P->v[0].st[1]] = tg_f2h(v0);
+    b0[P->v[0].offset + i0*P->v[0].st[0] + i1*P->v[0].st[1]] = tg_f2h(v0); /* @tg:loop.store */
     if (++i1 == P->n[1]) { i1 = 0;
     i0++;
     }

@@ -51,54 +51,54 @@ static inline void tg_epi_init(tg_epi* e, const tg_gemm_params* P, char** bufs, 
 }
 static inline float tg_epilogue(const tg_epi* e, float x, int64_t m, int64_t n) {
   (void)e; (void)m; (void)n;
-  return ((x + e->p0[m*e->sm0 + n*e->sn0]) > 0 ? (x + e->p0[m*e->sm0 + n*e->sn0]) : 0);
+  return ((x + e->p0[m*e->sm0 + n*e->sn0]) > 0 ? (x + e->p0[m*e->sm0 + n*e->sn0]) : 0); /* @tg:epi.load */
 }
 static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* restrict a, int64_t lda, const float* restrict b, int64_t ldb, float* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
   (void)lda; (void)ldb;
   tg_v c0_0 = {0}, c0_1 = {0}, c1_0 = {0}, c1_1 = {0}, c2_0 = {0}, c2_1 = {0}, c3_0 = {0}, c3_1 = {0}, c4_0 = {0}, c4_1 = {0}, c5_0 = {0}, c5_1 = {0};
   if (!first) for (int r = 0; r < 6; r++) __builtin_prefetch(c + r*csm, 1);
   for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
-    const tg_v b0 = *(const tg_v*)(b + 0);
-    const tg_v b1 = *(const tg_v*)(b + 8);
-    { const float a0 = a[0]; c0_0 += a0 * b0; c0_1 += a0 * b1; }
-    { const float a1 = a[1]; c1_0 += a1 * b0; c1_1 += a1 * b1; }
-    { const float a2 = a[2]; c2_0 += a2 * b0; c2_1 += a2 * b1; }
-    { const float a3 = a[3]; c3_0 += a3 * b0; c3_1 += a3 * b1; }
-    { const float a4 = a[4]; c4_0 += a4 * b0; c4_1 += a4 * b1; }
-    { const float a5 = a[5]; c5_0 += a5 * b0; c5_1 += a5 * b1; }
+    const tg_v b0 = *(const tg_v*)(b + 0); /* @tg:ukr.b */
+    const tg_v b1 = *(const tg_v*)(b + 8); /* @tg:ukr.b */
+    { const float a0 = a[0]; c0_0 += a0 * b0; c0_1 += a0 * b1; } /* @tg:ukr.a */
+    { const float a1 = a[1]; c1_0 += a1 * b0; c1_1 += a1 * b1; } /* @tg:ukr.a */
+    { const float a2 = a[2]; c2_0 += a2 * b0; c2_1 += a2 * b1; } /* @tg:ukr.a */
+    { const float a3 = a[3]; c3_0 += a3 * b0; c3_1 += a3 * b1; } /* @tg:ukr.a */
+    { const float a4 = a[4]; c4_0 += a4 * b0; c4_1 += a4 * b1; } /* @tg:ukr.a */
+    { const float a5 = a[5]; c5_0 += a5 * b0; c5_1 += a5 * b1; } /* @tg:ukr.a */
   }
   if (mr == MR && nr == NR && csn == 1 && e->vec_ok) {
-    { tg_v x = c0_0; float* cp = c + 0*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 0, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c0_1; float* cp = c + 0*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 0, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c1_0; float* cp = c + 1*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 1, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c1_1; float* cp = c + 1*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 1, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c2_0; float* cp = c + 2*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 2, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c2_1; float* cp = c + 2*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 2, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c3_0; float* cp = c + 3*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 3, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c3_1; float* cp = c + 3*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 3, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c4_0; float* cp = c + 4*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 4, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c4_1; float* cp = c + 4*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 4, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c5_0; float* cp = c + 5*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 5, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
-    { tg_v x = c5_1; float* cp = c + 5*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 5, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; }
+    { tg_v x = c0_0; float* cp = c + 0*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 0, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; } /* @tg:ukr.vc @tg:epi.vload */
+    { tg_v x = c0_1; float* cp = c + 0*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 0, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; } /* @tg:ukr.vc @tg:epi.vload */
+    { tg_v x = c1_0; float* cp = c + 1*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 1, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; } /* @tg:ukr.vc @tg:epi.vload */
+    { tg_v x = c1_1; float* cp = c + 1*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 1, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; } /* @tg:ukr.vc @tg:epi.vload */
+    { tg_v x = c2_0; float* cp = c + 2*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 2, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; } /* @tg:ukr.vc @tg:epi.vload */
+    { tg_v x = c2_1; float* cp = c + 2*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 2, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; } /* @tg:ukr.vc @tg:epi.vload */
+    { tg_v x = c3_0; float* cp = c + 3*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 3, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; } /* @tg:ukr.vc @tg:epi.vload */
+    { tg_v x = c3_1; float* cp = c + 3*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 3, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; } /* @tg:ukr.vc @tg:epi.vload */
+    { tg_v x = c4_0; float* cp = c + 4*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 4, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; } /* @tg:ukr.vc @tg:epi.vload */
+    { tg_v x = c4_1; float* cp = c + 4*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 4, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; } /* @tg:ukr.vc @tg:epi.vload */
+    { tg_v x = c5_0; float* cp = c + 5*csm + 0; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 5, n_ = n + 0; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; } /* @tg:ukr.vc @tg:epi.vload */
+    { tg_v x = c5_1; float* cp = c + 5*csm + 8; if (!first) x += *(const tg_vu*)cp; if (last) { const int64_t m_ = m + 5, n_ = n + 8; (void)m_; (void)n_; x = tg_vrelu((x + (e->sn0 == 0 ? (tg_v){0} + (float)e->p0[(m_)*e->sm0] : *(const tg_vu*)(e->p0 + (m_)*e->sm0 + (n_))))); } *(tg_vu*)cp = x; } /* @tg:ukr.vc @tg:epi.vload */
     return;
   }
   float t[MR*NR] __attribute__((aligned(64)));
-  *(tg_v*)(t + 0) = c0_0;
-  *(tg_v*)(t + 8) = c0_1;
-  *(tg_v*)(t + 16) = c1_0;
-  *(tg_v*)(t + 24) = c1_1;
-  *(tg_v*)(t + 32) = c2_0;
-  *(tg_v*)(t + 40) = c2_1;
-  *(tg_v*)(t + 48) = c3_0;
-  *(tg_v*)(t + 56) = c3_1;
-  *(tg_v*)(t + 64) = c4_0;
-  *(tg_v*)(t + 72) = c4_1;
-  *(tg_v*)(t + 80) = c5_0;
-  *(tg_v*)(t + 88) = c5_1;
+  *(tg_v*)(t + 0) = c0_0; /* @tg:ukr.spill */
+  *(tg_v*)(t + 8) = c0_1; /* @tg:ukr.spill */
+  *(tg_v*)(t + 16) = c1_0; /* @tg:ukr.spill */
+  *(tg_v*)(t + 24) = c1_1; /* @tg:ukr.spill */
+  *(tg_v*)(t + 32) = c2_0; /* @tg:ukr.spill */
+  *(tg_v*)(t + 40) = c2_1; /* @tg:ukr.spill */
+  *(tg_v*)(t + 48) = c3_0; /* @tg:ukr.spill */
+  *(tg_v*)(t + 56) = c3_1; /* @tg:ukr.spill */
+  *(tg_v*)(t + 64) = c4_0; /* @tg:ukr.spill */
+  *(tg_v*)(t + 72) = c4_1; /* @tg:ukr.spill */
+  *(tg_v*)(t + 80) = c5_0; /* @tg:ukr.spill */
+  *(tg_v*)(t + 88) = c5_1; /* @tg:ukr.spill */
   for (int64_t i = 0; i < mr; i++) for (int64_t j = 0; j < nr; j++) {
-    float* cp = c + i*csm + j*csn; float x = t[i*NR + j]; if (!first) x += *cp; (void)first;
+    float* cp = c + i*csm + j*csn; float x = t[i*NR + j]; if (!first) x += *cp; (void)first; /* @tg:ukr.t */
     if (last) x = tg_epilogue(e, x, m + i, n + j);
-    *cp = x;
+    *cp = x; /* @tg:ukr.c */
   }
 }
 static __attribute__((noinline)) void ukr_h(int64_t kc, const float* restrict a, int64_t lda, const float* restrict b, int64_t ldb, float* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
@@ -106,23 +106,23 @@ static __attribute__((noinline)) void ukr_h(int64_t kc, const float* restrict a,
   tg_v c0_0 = {0}, c0_1 = {0}, c1_0 = {0}, c1_1 = {0}, c2_0 = {0}, c2_1 = {0};
   if (!first) for (int r = 0; r < 3; r++) __builtin_prefetch(c + r*csm, 1);
   for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
-    const tg_v b0 = *(const tg_v*)(b + 0);
-    const tg_v b1 = *(const tg_v*)(b + 8);
-    { const float a0 = a[0]; c0_0 += a0 * b0; c0_1 += a0 * b1; }
-    { const float a1 = a[1]; c1_0 += a1 * b0; c1_1 += a1 * b1; }
-    { const float a2 = a[2]; c2_0 += a2 * b0; c2_1 += a2 * b1; }
+    const tg_v b0 = *(const tg_v*)(b + 0); /* @tg:ukr_h.b */
+    const tg_v b1 = *(const tg_v*)(b + 8); /* @tg:ukr_h.b */
+    { const float a0 = a[0]; c0_0 += a0 * b0; c0_1 += a0 * b1; } /* @tg:ukr_h.a */
+    { const float a1 = a[1]; c1_0 += a1 * b0; c1_1 += a1 * b1; } /* @tg:ukr_h.a */
+    { const float a2 = a[2]; c2_0 += a2 * b0; c2_1 += a2 * b1; } /* @tg:ukr_h.a */
   }
   float t[MR*NR] __attribute__((aligned(64)));
-  *(tg_v*)(t + 0) = c0_0;
-  *(tg_v*)(t + 8) = c0_1;
-  *(tg_v*)(t + 16) = c1_0;
-  *(tg_v*)(t + 24) = c1_1;
-  *(tg_v*)(t + 32) = c2_0;
-  *(tg_v*)(t + 40) = c2_1;
+  *(tg_v*)(t + 0) = c0_0; /* @tg:ukr_h.spill */
+  *(tg_v*)(t + 8) = c0_1; /* @tg:ukr_h.spill */
+  *(tg_v*)(t + 16) = c1_0; /* @tg:ukr_h.spill */
+  *(tg_v*)(t + 24) = c1_1; /* @tg:ukr_h.spill */
+  *(tg_v*)(t + 32) = c2_0; /* @tg:ukr_h.spill */
+  *(tg_v*)(t + 40) = c2_1; /* @tg:ukr_h.spill */
   for (int64_t i = 0; i < mr; i++) for (int64_t j = 0; j < nr; j++) {
-    float* cp = c + i*csm + j*csn; float x = t[i*NR + j]; if (!first) x += *cp; (void)first;
+    float* cp = c + i*csm + j*csn; float x = t[i*NR + j]; if (!first) x += *cp; (void)first; /* @tg:ukr_h.t */
     if (last) x = tg_epilogue(e, x, m + i, n + j);
-    *cp = x;
+    *cp = x; /* @tg:ukr_h.c */
   }
 }
 static inline __attribute__((always_inline)) void tg_ukr(int64_t kc, const float* restrict a, int64_t lda, const float* restrict b, int64_t ldb, float* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
@@ -146,21 +146,22 @@ static inline void tg_pause(void) {
    core, so a launch with more threads than cores (whose peers may not be running) still
    progresses at scheduling speed instead of spinning out its time slices. */
 #define TG_SPIN_PAUSES 2048
-static inline void tg_wait(int* spins) {
-  if (*spins < TG_SPIN_PAUSES) { (*spins)++; tg_pause(); }
-  else sched_yield();
+static inline int tg_wait(int spins) {
+  if (spins < TG_SPIN_PAUSES) { tg_pause(); return spins + 1; }
+  sched_yield();
+  return spins;
 }
 
 /* Two counters a cache line apart at word TG_BARRIER_WORD of the shared workspace (zeroed by
    the host before every launch): arrivals, and the generation the last arrival bumps. */
 static inline void tg_barrier(int64_t* bar, int64_t nth) {
-  const int64_t gen = __atomic_load_n(&bar[8], __ATOMIC_ACQUIRE);
-  if (__atomic_add_fetch(&bar[0], 1, __ATOMIC_ACQ_REL) == nth) {
-    __atomic_store_n(&bar[0], 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&bar[8], gen + 1, __ATOMIC_RELEASE);
+  const int64_t gen = __atomic_load_n(&bar[8], __ATOMIC_ACQUIRE); /* @tg:barrier.gen */
+  if (__atomic_add_fetch(&bar[0], 1, __ATOMIC_ACQ_REL) == nth) { /* @tg:barrier.arrive */
+    __atomic_store_n(&bar[0], 0, __ATOMIC_RELAXED); /* @tg:barrier.reset */
+    __atomic_store_n(&bar[8], gen + 1, __ATOMIC_RELEASE); /* @tg:barrier.bump */
   } else {
     int spins = 0;
-    while (__atomic_load_n(&bar[8], __ATOMIC_ACQUIRE) == gen) tg_wait(&spins);
+    while (__atomic_load_n(&bar[8], __ATOMIC_ACQUIRE) == gen) spins = tg_wait(spins); /* @tg:barrier.wait */
   }
 }
 
@@ -178,13 +179,13 @@ static inline void tg_pf_step(tg_pf* f) {
 /* Element offset of operand `o` at batch index `bi` (abi::OperandParams). */
 static inline int64_t tg_off(const tg_operand* o, const int64_t* bi) {
   int64_t r = o->offset;
-  for (int d = 0; d < TG_MAX_BATCH; d++) r += bi[d] * o->sb[d];
+  for (int d = 0; d < TG_MAX_BATCH; d++) r += bi[d] * o->sb[d]; /* @tg:off.batch */
   return r;
 }
 
 /* Batch index `b` unravelled over the (right-aligned) batch dims. */
 static inline void tg_batch_index(const tg_gemm_params* P, int64_t b, int64_t* bi) {
-  for (int d = TG_MAX_BATCH - 1; d >= 0; d--) { bi[d] = b % P->batch_dims[d]; b /= P->batch_dims[d]; }
+  for (int d = TG_MAX_BATCH - 1; d >= 0; d--) { bi[d] = b % P->batch_dims[d]; b /= P->batch_dims[d]; } /* @tg:batch_index.digit */
 }
 #endif /* TG_SYNC_C */
 /* CPU GEMM, static part: packing A into MR-row micro-panels and B into NR-column micro-panels
@@ -226,42 +227,42 @@ static inline void tg_tr8(tg_v* x) {
 }
 static void pack_a_tr8(int64_t kc, const float* restrict a, int64_t sm, float* restrict ap) {
   const float* r[8];
-  for (int i = 0; i < 8; i++) r[i] = a + (i < MR ? i : 0) * sm;
+  for (int i = 0; i < 8; i++) r[i] = a + (i < MR ? i : 0) * sm; /* @tg:tr8.rows */
   int64_t k = 0;
   for (; k + 8 <= kc; k += 8) {
     tg_v x[8];
-    for (int i = 0; i < 8; i++) x[i] = *(const tg_vu*)(r[i] + k);
+    for (int i = 0; i < 8; i++) x[i] = *(const tg_vu*)(r[i] + k); /* @tg:tr8.load */
     tg_tr8(x);
     /* 8-wide stores in order: each overwrites the MR..7 tail its predecessor wrote past its
        column; the panel's last column stores MR floats only (nothing past the panel) */
-    for (int c = 0; c < 7; c++) *(tg_vu*)(ap + (k + c) * MR) = x[c];
-    if (k + 8 < kc) *(tg_vu*)(ap + (k + 7) * MR) = x[7];
-    else __builtin_memcpy(ap + (k + 7) * MR, &x[7], MR * sizeof(float));
+    for (int c = 0; c < 7; c++) *(tg_vu*)(ap + (k + c) * MR) = x[c]; /* @tg:tr8.store */
+    if (k + 8 < kc) *(tg_vu*)(ap + (k + 7) * MR) = x[7]; /* @tg:tr8.store7 */
+    else __builtin_memcpy(ap + (k + 7) * MR, &x[7], MR * sizeof(float)); /* @tg:tr8.last */
   }
-  for (; k < kc; k++) for (int i = 0; i < MR; i++) ap[k * MR + i] = a[i * sm + k];
+  for (; k < kc; k++) for (int i = 0; i < MR; i++) ap[k * MR + i] = a[i * sm + k]; /* @tg:tr8.tail */
 }
 #define TG_PACK_A_ROWS(kc, a, sm, ap) pack_a_tr8(kc, a, sm, ap)
 #else
 #define TG_PACK_A_ROWS(kc, a, sm, ap) \
-  for (int64_t i = 0; i < MR; i++) for (int64_t k = 0; k < (kc); k++) (ap)[k*MR+i] = TG_LOAD_A((a)[i*(sm) + k])
+  for (int64_t i = 0; i < MR; i++) for (int64_t k = 0; k < (kc); k++) (ap)[k*MR+i] = TG_LOAD_A((a)[i*(sm) + k]) /* @tg:pack_a.rows */
 #endif
 
 static void pack_a(int64_t mc, int64_t kc, const TG_TA* restrict a, int64_t sm, int64_t sk, TG_ACC* restrict ap) {
   for (int64_t i0 = 0; i0 < mc; i0 += MR, ap += MR*kc) {
     const int64_t mr = tg_min(MR, mc - i0);
     if (mr == MR && sk == 1) { TG_PACK_A_ROWS(kc, a + i0*sm, sm, ap); }
-    else if (mr == MR) { for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = TG_LOAD_A(a[(i0+i)*sm + k*sk]); }
-    else if (sk == 1) { for (int64_t i = 0; i < MR; i++) { if (i < mr) for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = TG_LOAD_A(a[(i0+i)*sm + k]); else for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = 0; } }
-    else { for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = i < mr ? TG_LOAD_A(a[(i0+i)*sm + k*sk]) : 0; }
+    else if (mr == MR) { for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = TG_LOAD_A(a[(i0+i)*sm + k*sk]); } /* @tg:pack_a.full */
+    else if (sk == 1) { for (int64_t i = 0; i < MR; i++) { if (i < mr) for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = TG_LOAD_A(a[(i0+i)*sm + k]); else for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = 0; } } /* @tg:pack_a.edge_rows */
+    else { for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = i < mr ? TG_LOAD_A(a[(i0+i)*sm + k*sk]) : 0; } /* @tg:pack_a.edge */
   }
 }
 
 static void pack_b(int64_t kc, int64_t nc, const TG_TB* restrict b, int64_t sk, int64_t sn, TG_ACC* restrict bp) {
   for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR*kc) {
     const int64_t nr = tg_min(NR, nc - j0);
-    if (nr == NR && sn == 1) { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = TG_LOAD_B(b[k*sk + j0 + j]); }
-    else if (nr == NR) { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = TG_LOAD_B(b[k*sk + (j0+j)*sn]); }
-    else { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = j < nr ? TG_LOAD_B(b[k*sk + (j0+j)*sn]) : 0; }
+    if (nr == NR && sn == 1) { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = TG_LOAD_B(b[k*sk + j0 + j]); } /* @tg:pack_b.rows */
+    else if (nr == NR) { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = TG_LOAD_B(b[k*sk + (j0+j)*sn]); } /* @tg:pack_b.full */
+    else { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = j < nr ? TG_LOAD_B(b[k*sk + (j0+j)*sn]) : 0; } /* @tg:pack_b.edge */
   }
 }
 
@@ -270,18 +271,18 @@ static void pack_b(int64_t kc, int64_t nc, const TG_TB* restrict b, int64_t sk, 
    unpacked ones meanwhile, then waits (packing one takes about a microsecond). */
 static void tg_need_b(int32_t* fl, int64_t q, int64_t np, int64_t kc, int64_t N, const TG_TB* B, int64_t bsk,
     int64_t bsn, TG_ACC* bk) {
-  if (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) == 2) return;
+  if (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) == 2) return; /* @tg:need_b.flag */
   for (int64_t r = q; r < np && r < q + TG_SHARED_LOOKAHEAD; r++) {
     int32_t z = 0;
-    if (__atomic_load_n(&fl[r], __ATOMIC_RELAXED) == 0
-        && __atomic_compare_exchange_n(&fl[r], &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+    if (__atomic_load_n(&fl[r], __ATOMIC_RELAXED) == 0 /* @tg:need_b.probe */
+        && __atomic_compare_exchange_n(&fl[r], &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) { /* @tg:need_b.cas */
       pack_b(kc, tg_min(NR, N - r*NR), B + r*NR*bsn, bsk, bsn, bk + r*NR*kc);
-      __atomic_store_n(&fl[r], 2, __ATOMIC_RELEASE);
+      __atomic_store_n(&fl[r], 2, __ATOMIC_RELEASE); /* @tg:need_b.ready */
     }
-    if (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) == 2) return;
+    if (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) == 2) return; /* @tg:need_b.recheck */
   }
   int spins = 0;
-  while (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) != 2) tg_wait(&spins);
+  while (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) != 2) spins = tg_wait(spins); /* @tg:need_b.wait */
 }
 #endif /* TG_PACK_C */
 /* CPU GEMM, static part: one output row (x @ W, M = 1) or column (W @ x, N = 1). Memory-bound:
@@ -293,20 +294,20 @@ static void tg_need_b(int32_t* fl, int64_t q, int64_t np, int64_t kc, int64_t N,
 
 static void tg_axpys(int64_t K, int64_t n, const TG_ACC* restrict x, int64_t incx, const TG_ACC* restrict w, int64_t wk, TG_ACC* restrict y) {
   /* rows of w stream contiguously, four at a time; y (one output row) stays in L1 */
-  for (int64_t j = 0; j < n; j++) y[j] = 0;
+  for (int64_t j = 0; j < n; j++) y[j] = 0; /* @tg:axpys.zero */
   int64_t k = 0;
   for (; k + 4 <= K; k += 4) {
-    const TG_ACC x0 = x[k*incx], x1 = x[(k+1)*incx], x2 = x[(k+2)*incx], x3 = x[(k+3)*incx];
+    const TG_ACC x0 = x[k*incx], x1 = x[(k+1)*incx], x2 = x[(k+2)*incx], x3 = x[(k+3)*incx]; /* @tg:axpys.x */
     const TG_ACC* r0 = w + k*wk; const TG_ACC* r1 = r0 + wk; const TG_ACC* r2 = r1 + wk; const TG_ACC* r3 = r2 + wk;
     int64_t j = 0;
     for (; j + VW <= n; j += VW) {
-      tg_v v = *(const tg_vu*)(y + j);
-      v += x0 * *(const tg_vu*)(r0 + j) + x1 * *(const tg_vu*)(r1 + j) + x2 * *(const tg_vu*)(r2 + j) + x3 * *(const tg_vu*)(r3 + j);
-      *(tg_vu*)(y + j) = v;
+      tg_v v = *(const tg_vu*)(y + j); /* @tg:axpys.y_load */
+      v += x0 * *(const tg_vu*)(r0 + j) + x1 * *(const tg_vu*)(r1 + j) + x2 * *(const tg_vu*)(r2 + j) + x3 * *(const tg_vu*)(r3 + j); /* @tg:axpys.w */
+      *(tg_vu*)(y + j) = v; /* @tg:axpys.y_store */
     }
-    for (; j < n; j++) y[j] += x0*r0[j] + x1*r1[j] + x2*r2[j] + x3*r3[j];
+    for (; j < n; j++) y[j] += x0*r0[j] + x1*r1[j] + x2*r2[j] + x3*r3[j]; /* @tg:axpys.tail */
   }
-  for (; k < K; k++) { const TG_ACC xk = x[k*incx]; const TG_ACC* r = w + k*wk; for (int64_t j = 0; j < n; j++) y[j] += xk * r[j]; }
+  for (; k < K; k++) { const TG_ACC xk = x[k*incx]; const TG_ACC* r = w + k*wk; for (int64_t j = 0; j < n; j++) y[j] += xk * r[j]; } /* @tg:axpys.rest */
 }
 
 static void tg_dots(int64_t K, int64_t n, const TG_ACC* restrict x, int64_t incx, const TG_ACC* restrict w, int64_t wj, int64_t wk, TG_ACC* restrict y) {
@@ -314,11 +315,11 @@ static void tg_dots(int64_t K, int64_t n, const TG_ACC* restrict x, int64_t incx
     const TG_ACC* r = w + j*wj; int64_t k = 0; TG_ACC t = 0;
     if (incx == 1 && wk == 1) {
       tg_v s0 = {0}, s1 = {0};
-      for (; k + 2*VW <= K; k += 2*VW) { s0 += *(const tg_vu*)(x + k) * *(const tg_vu*)(r + k); s1 += *(const tg_vu*)(x + k + VW) * *(const tg_vu*)(r + k + VW); }
-      s0 += s1; for (int l = 0; l < VW; l++) t += s0[l];
+      for (; k + 2*VW <= K; k += 2*VW) { s0 += *(const tg_vu*)(x + k) * *(const tg_vu*)(r + k); s1 += *(const tg_vu*)(x + k + VW) * *(const tg_vu*)(r + k + VW); } /* @tg:dots.vec */
+      s0 += s1; for (int l = 0; l < VW; l++) t += s0[l]; /* @tg:dots.lanes */
     }
-    for (; k < K; k++) t += x[k*incx] * r[k*wk];
-    y[j] = t;
+    for (; k < K; k++) t += x[k*incx] * r[k*wk]; /* @tg:dots.tail */
+    y[j] = t; /* @tg:dots.y */
   }
 }
 
@@ -333,7 +334,7 @@ static void tg_vector_product(int row, int64_t m0, int64_t n0, int64_t len, int6
   if (wj == 1) tg_axpys(K, len, x, incx, w, wk, y); else tg_dots(K, len, x, incx, w, wj, wk, y);
   for (int64_t t = 0; t < len; t++) {
     const int64_t mi = row ? m0 : m0 + t, ni = row ? n0 + t : n0;
-    C[mi*csm + ni*csn] = TG_STORE_C(tg_epilogue(e, y[t], mi, ni));
+    C[mi*csm + ni*csn] = TG_STORE_C(tg_epilogue(e, y[t], mi, ni)); /* @tg:vector.store */
   }
 }
 #endif /* TG_VECTOR_C */
@@ -422,8 +423,8 @@ static void tg_shared_gemm(const tg_gemm_params* P, char* sh, int64_t* next_chun
   int32_t* flags = (int32_t*)(sh + TG_SHARED_HEADER);
   TG_ACC* bs = (TG_ACC*)(sh + TG_SHARED_HEADER + ((nkb * np * 4 + 63) & ~(int64_t)63));
   const int64_t nic = (M + MC - 1) / MC, njc = (N + NC - 1) / NC;
-  for (int64_t t = __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); t < nic * njc;
-       t = __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) {
+  for (int64_t t = __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); t < nic * njc; /* @tg:shared.claim */
+       t = __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) { /* @tg:shared.claim_next */
     const int64_t jc = t / nic * NC, ic = t % nic * MC;
     const int64_t nc = tg_min(NC, N - jc), mc = tg_min(MC, M - ic);
     for (int64_t pc = 0, kb = 0; pc < K; pc += KC, kb++) {
@@ -478,8 +479,8 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
   const int shared = P->parallel == TG_PARALLEL_SHARED && NB == 1 && M > 1 && N > 1;
   int64_t* next_chunk = (int64_t*)sh + TG_CLAIM_WORD;
   const int every = barrier || shared;
-  for (int64_t ch = every ? 0 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); ch < (shared ? 1 : NB * mch * nch);
-       ch = every ? ch + 1 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) {
+  for (int64_t ch = every ? 0 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); ch < (shared ? 1 : NB * mch * nch); /* @tg:kernel.claim */
+       ch = every ? ch + 1 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) { /* @tg:kernel.claim_next */
     const int64_t bi = ch / (mch * nch), mi = (ch / nch) % mch, ni = ch % nch;
     const int64_t m0 = mi * mstep, n0 = ni * nstep, m1 = tg_min(M, m0 + mstep), n1 = tg_min(N, n0 + nstep);
     if (m0 >= m1 || n0 >= n1) continue;

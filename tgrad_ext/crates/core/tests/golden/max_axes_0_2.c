@@ -18,11 +18,11 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
     float v0 = (-__builtin_inff());
     for (int64_t i0 = 0; i0 < P->n[0]; i0++) {
       for (int64_t i2 = 0; i2 < P->n[2]; i2++) {
-        const float v1 = b1[P->v[1].offset + i1*P->v[1].st[1] + i0*P->v[1].st[0] + i2*P->v[1].st[2]];
+        const float v1 = b1[P->v[1].offset + i1*P->v[1].st[1] + i0*P->v[1].st[0] + i2*P->v[1].st[2]]; /* @tg:loop.load */
         v0 = (v1 > v0 || v1 != v1) ? v1 : v0;
       }
     }
-    b0[P->v[0].offset + i1*P->v[0].st[1]] = v0;
+    b0[P->v[0].offset + i1*P->v[0].st[1]] = v0; /* @tg:loop.store */
     i1++;
   }
 }

@@ -17,10 +17,10 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
   for (int64_t tg_o = tg_lo; tg_o < tg_hi; tg_o++) {
     double v0 = 0e0f;
     for (int64_t i1 = 0; i1 < P->n[1]; i1++) {
-      const float v1 = b1[P->v[1].offset + i0*P->v[1].st[0] + i1*P->v[1].st[1]];
+      const float v1 = b1[P->v[1].offset + i0*P->v[1].st[0] + i1*P->v[1].st[1]]; /* @tg:loop.load */
       v0 += v1;
     }
-    b0[P->v[0].offset + i0*P->v[0].st[0]] = ((float)v0);
+    b0[P->v[0].offset + i0*P->v[0].st[0]] = ((float)v0); /* @tg:loop.store */
     i0++;
   }
 }

@@ -85,8 +85,8 @@ static void tg_shared_gemm(const tg_gemm_params* P, char* sh, int64_t* next_chun
   int32_t* flags = (int32_t*)(sh + TG_SHARED_HEADER);
   TG_ACC* bs = (TG_ACC*)(sh + TG_SHARED_HEADER + ((nkb * np * 4 + 63) & ~(int64_t)63));
   const int64_t nic = (M + MC - 1) / MC, njc = (N + NC - 1) / NC;
-  for (int64_t t = __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); t < nic * njc;
-       t = __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) {
+  for (int64_t t = __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); t < nic * njc; /* @tg:shared.claim */
+       t = __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) { /* @tg:shared.claim_next */
     const int64_t jc = t / nic * NC, ic = t % nic * MC;
     const int64_t nc = tg_min(NC, N - jc), mc = tg_min(MC, M - ic);
     for (int64_t pc = 0, kb = 0; pc < K; pc += KC, kb++) {
@@ -141,8 +141,8 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
   const int shared = P->parallel == TG_PARALLEL_SHARED && NB == 1 && M > 1 && N > 1;
   int64_t* next_chunk = (int64_t*)sh + TG_CLAIM_WORD;
   const int every = barrier || shared;
-  for (int64_t ch = every ? 0 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); ch < (shared ? 1 : NB * mch * nch);
-       ch = every ? ch + 1 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) {
+  for (int64_t ch = every ? 0 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED); ch < (shared ? 1 : NB * mch * nch); /* @tg:kernel.claim */
+       ch = every ? ch + 1 : __atomic_fetch_add(next_chunk, 1, __ATOMIC_RELAXED)) { /* @tg:kernel.claim_next */
     const int64_t bi = ch / (mch * nch), mi = (ch / nch) % mch, ni = ch % nch;
     const int64_t m0 = mi * mstep, n0 = ni * nstep, m1 = tg_min(M, m0 + mstep), n1 = tg_min(N, n0 + nstep);
     if (m0 >= m1 || n0 >= n1) continue;

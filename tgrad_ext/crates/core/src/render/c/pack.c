@@ -38,42 +38,42 @@ static inline void tg_tr8(tg_v* x) {
 }
 static void pack_a_tr8(int64_t kc, const float* restrict a, int64_t sm, float* restrict ap) {
   const float* r[8];
-  for (int i = 0; i < 8; i++) r[i] = a + (i < MR ? i : 0) * sm;
+  for (int i = 0; i < 8; i++) r[i] = a + (i < MR ? i : 0) * sm; /* @tg:tr8.rows */
   int64_t k = 0;
   for (; k + 8 <= kc; k += 8) {
     tg_v x[8];
-    for (int i = 0; i < 8; i++) x[i] = *(const tg_vu*)(r[i] + k);
+    for (int i = 0; i < 8; i++) x[i] = *(const tg_vu*)(r[i] + k); /* @tg:tr8.load */
     tg_tr8(x);
     /* 8-wide stores in order: each overwrites the MR..7 tail its predecessor wrote past its
        column; the panel's last column stores MR floats only (nothing past the panel) */
-    for (int c = 0; c < 7; c++) *(tg_vu*)(ap + (k + c) * MR) = x[c];
-    if (k + 8 < kc) *(tg_vu*)(ap + (k + 7) * MR) = x[7];
-    else __builtin_memcpy(ap + (k + 7) * MR, &x[7], MR * sizeof(float));
+    for (int c = 0; c < 7; c++) *(tg_vu*)(ap + (k + c) * MR) = x[c]; /* @tg:tr8.store */
+    if (k + 8 < kc) *(tg_vu*)(ap + (k + 7) * MR) = x[7]; /* @tg:tr8.store7 */
+    else __builtin_memcpy(ap + (k + 7) * MR, &x[7], MR * sizeof(float)); /* @tg:tr8.last */
   }
-  for (; k < kc; k++) for (int i = 0; i < MR; i++) ap[k * MR + i] = a[i * sm + k];
+  for (; k < kc; k++) for (int i = 0; i < MR; i++) ap[k * MR + i] = a[i * sm + k]; /* @tg:tr8.tail */
 }
 #define TG_PACK_A_ROWS(kc, a, sm, ap) pack_a_tr8(kc, a, sm, ap)
 #else
 #define TG_PACK_A_ROWS(kc, a, sm, ap) \
-  for (int64_t i = 0; i < MR; i++) for (int64_t k = 0; k < (kc); k++) (ap)[k*MR+i] = TG_LOAD_A((a)[i*(sm) + k])
+  for (int64_t i = 0; i < MR; i++) for (int64_t k = 0; k < (kc); k++) (ap)[k*MR+i] = TG_LOAD_A((a)[i*(sm) + k]) /* @tg:pack_a.rows */
 #endif
 
 static void pack_a(int64_t mc, int64_t kc, const TG_TA* restrict a, int64_t sm, int64_t sk, TG_ACC* restrict ap) {
   for (int64_t i0 = 0; i0 < mc; i0 += MR, ap += MR*kc) {
     const int64_t mr = tg_min(MR, mc - i0);
     if (mr == MR && sk == 1) { TG_PACK_A_ROWS(kc, a + i0*sm, sm, ap); }
-    else if (mr == MR) { for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = TG_LOAD_A(a[(i0+i)*sm + k*sk]); }
-    else if (sk == 1) { for (int64_t i = 0; i < MR; i++) { if (i < mr) for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = TG_LOAD_A(a[(i0+i)*sm + k]); else for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = 0; } }
-    else { for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = i < mr ? TG_LOAD_A(a[(i0+i)*sm + k*sk]) : 0; }
+    else if (mr == MR) { for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = TG_LOAD_A(a[(i0+i)*sm + k*sk]); } /* @tg:pack_a.full */
+    else if (sk == 1) { for (int64_t i = 0; i < MR; i++) { if (i < mr) for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = TG_LOAD_A(a[(i0+i)*sm + k]); else for (int64_t k = 0; k < kc; k++) ap[k*MR+i] = 0; } } /* @tg:pack_a.edge_rows */
+    else { for (int64_t k = 0; k < kc; k++) for (int64_t i = 0; i < MR; i++) ap[k*MR+i] = i < mr ? TG_LOAD_A(a[(i0+i)*sm + k*sk]) : 0; } /* @tg:pack_a.edge */
   }
 }
 
 static void pack_b(int64_t kc, int64_t nc, const TG_TB* restrict b, int64_t sk, int64_t sn, TG_ACC* restrict bp) {
   for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR*kc) {
     const int64_t nr = tg_min(NR, nc - j0);
-    if (nr == NR && sn == 1) { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = TG_LOAD_B(b[k*sk + j0 + j]); }
-    else if (nr == NR) { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = TG_LOAD_B(b[k*sk + (j0+j)*sn]); }
-    else { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = j < nr ? TG_LOAD_B(b[k*sk + (j0+j)*sn]) : 0; }
+    if (nr == NR && sn == 1) { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = TG_LOAD_B(b[k*sk + j0 + j]); } /* @tg:pack_b.rows */
+    else if (nr == NR) { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = TG_LOAD_B(b[k*sk + (j0+j)*sn]); } /* @tg:pack_b.full */
+    else { for (int64_t k = 0; k < kc; k++) for (int64_t j = 0; j < NR; j++) bp[k*NR+j] = j < nr ? TG_LOAD_B(b[k*sk + (j0+j)*sn]) : 0; } /* @tg:pack_b.edge */
   }
 }
 
@@ -82,17 +82,17 @@ static void pack_b(int64_t kc, int64_t nc, const TG_TB* restrict b, int64_t sk, 
    unpacked ones meanwhile, then waits (packing one takes about a microsecond). */
 static void tg_need_b(int32_t* fl, int64_t q, int64_t np, int64_t kc, int64_t N, const TG_TB* B, int64_t bsk,
     int64_t bsn, TG_ACC* bk) {
-  if (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) == 2) return;
+  if (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) == 2) return; /* @tg:need_b.flag */
   for (int64_t r = q; r < np && r < q + TG_SHARED_LOOKAHEAD; r++) {
     int32_t z = 0;
-    if (__atomic_load_n(&fl[r], __ATOMIC_RELAXED) == 0
-        && __atomic_compare_exchange_n(&fl[r], &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+    if (__atomic_load_n(&fl[r], __ATOMIC_RELAXED) == 0 /* @tg:need_b.probe */
+        && __atomic_compare_exchange_n(&fl[r], &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) { /* @tg:need_b.cas */
       pack_b(kc, tg_min(NR, N - r*NR), B + r*NR*bsn, bsk, bsn, bk + r*NR*kc);
-      __atomic_store_n(&fl[r], 2, __ATOMIC_RELEASE);
+      __atomic_store_n(&fl[r], 2, __ATOMIC_RELEASE); /* @tg:need_b.ready */
     }
-    if (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) == 2) return;
+    if (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) == 2) return; /* @tg:need_b.recheck */
   }
   int spins = 0;
-  while (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) != 2) tg_wait(&spins);
+  while (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) != 2) spins = tg_wait(spins); /* @tg:need_b.wait */
 }
 #endif /* TG_PACK_C */

@@ -16,21 +16,22 @@ static inline void tg_pause(void) {
    core, so a launch with more threads than cores (whose peers may not be running) still
    progresses at scheduling speed instead of spinning out its time slices. */
 #define TG_SPIN_PAUSES 2048
-static inline void tg_wait(int* spins) {
-  if (*spins < TG_SPIN_PAUSES) { (*spins)++; tg_pause(); }
-  else sched_yield();
+static inline int tg_wait(int spins) {
+  if (spins < TG_SPIN_PAUSES) { tg_pause(); return spins + 1; }
+  sched_yield();
+  return spins;
 }
 
 /* Two counters a cache line apart at word TG_BARRIER_WORD of the shared workspace (zeroed by
    the host before every launch): arrivals, and the generation the last arrival bumps. */
 static inline void tg_barrier(int64_t* bar, int64_t nth) {
-  const int64_t gen = __atomic_load_n(&bar[8], __ATOMIC_ACQUIRE);
-  if (__atomic_add_fetch(&bar[0], 1, __ATOMIC_ACQ_REL) == nth) {
-    __atomic_store_n(&bar[0], 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&bar[8], gen + 1, __ATOMIC_RELEASE);
+  const int64_t gen = __atomic_load_n(&bar[8], __ATOMIC_ACQUIRE); /* @tg:barrier.gen */
+  if (__atomic_add_fetch(&bar[0], 1, __ATOMIC_ACQ_REL) == nth) { /* @tg:barrier.arrive */
+    __atomic_store_n(&bar[0], 0, __ATOMIC_RELAXED); /* @tg:barrier.reset */
+    __atomic_store_n(&bar[8], gen + 1, __ATOMIC_RELEASE); /* @tg:barrier.bump */
   } else {
     int spins = 0;
-    while (__atomic_load_n(&bar[8], __ATOMIC_ACQUIRE) == gen) tg_wait(&spins);
+    while (__atomic_load_n(&bar[8], __ATOMIC_ACQUIRE) == gen) spins = tg_wait(spins); /* @tg:barrier.wait */
   }
 }
 
@@ -48,12 +49,12 @@ static inline void tg_pf_step(tg_pf* f) {
 /* Element offset of operand `o` at batch index `bi` (abi::OperandParams). */
 static inline int64_t tg_off(const tg_operand* o, const int64_t* bi) {
   int64_t r = o->offset;
-  for (int d = 0; d < TG_MAX_BATCH; d++) r += bi[d] * o->sb[d];
+  for (int d = 0; d < TG_MAX_BATCH; d++) r += bi[d] * o->sb[d]; /* @tg:off.batch */
   return r;
 }
 
 /* Batch index `b` unravelled over the (right-aligned) batch dims. */
 static inline void tg_batch_index(const tg_gemm_params* P, int64_t b, int64_t* bi) {
-  for (int d = TG_MAX_BATCH - 1; d >= 0; d--) { bi[d] = b % P->batch_dims[d]; b /= P->batch_dims[d]; }
+  for (int d = TG_MAX_BATCH - 1; d >= 0; d--) { bi[d] = b % P->batch_dims[d]; b /= P->batch_dims[d]; } /* @tg:batch_index.digit */
 }
 #endif /* TG_SYNC_C */

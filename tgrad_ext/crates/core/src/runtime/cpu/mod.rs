@@ -51,10 +51,19 @@ pub struct CpuDevice {
 }
 
 impl CpuDevice {
+    /// The host CPU; under TGRAD_VERIFY=2 kernels are compiled with AddressSanitizer (the
+    /// process must have its runtime loaded: LD_PRELOAD of the compiler's ASan library).
     pub fn host() -> CpuDevice {
+        let checked = crate::flags::Flag::Verify.get() >= 2;
         CpuDevice {
             target: CpuTarget::host(),
-            extra_flags: vec![],
+            extra_flags: if checked {
+                ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"]
+                    .map(String::from)
+                    .to_vec()
+            } else {
+                vec![]
+            },
         }
     }
 

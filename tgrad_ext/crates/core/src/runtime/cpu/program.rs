@@ -113,6 +113,9 @@ impl CpuProgram {
             scratch.shared_zeroed <= scratch.shared,
             "zeroed shared bytes lie inside the shared workspace"
         );
+        if crate::flags::Flag::Verify.get() >= 2 {
+            return self.launch_checked(params, bufs, threads, join, scratch);
+        }
         let mut ws = workspaces(
             threads,
             scratch.per_thread,
@@ -157,6 +160,66 @@ impl CpuProgram {
             };
         });
         Ok(keep)
+    }
+}
+
+impl CpuProgram {
+    /// TGRAD_VERIFY=2: every workspace its own allocation of exactly the bytes the plan asked for
+    /// (made for this launch, freed after it, nothing kept), so an AddressSanitizer build of the
+    /// kernel reports any access past one.
+    fn launch_checked(
+        &self,
+        params: &[i64],
+        bufs: &[*mut u8],
+        threads: usize,
+        join: Join,
+        scratch: Scratch,
+    ) -> Result<bool> {
+        let shared = SHARED_HEADER + scratch.shared.max(scratch.shared_zeroed);
+        let sizes: Vec<usize> = (0..threads)
+            .map(|_| scratch.per_thread)
+            .chain([shared])
+            .collect();
+        let mut ws = Vec::with_capacity(sizes.len());
+        for &n in &sizes {
+            let mut p: *mut libc::c_void = std::ptr::null_mut();
+            // SAFETY: posix_memalign writes an allocation of n (> 0) bytes aligned to 64 into p.
+            if unsafe { libc::posix_memalign(std::ptr::addr_of_mut!(p), 64, n.max(1)) } != 0 {
+                for q in &ws {
+                    // SAFETY: allocated above by posix_memalign.
+                    unsafe { libc::free(*q as *mut libc::c_void) };
+                }
+                return Err(Error::OutOfMemory { bytes: n });
+            }
+            ws.push(p as usize);
+        }
+        // SAFETY: the shared workspace holds `shared` bytes; its header and flags start zeroed.
+        unsafe { std::ptr::write_bytes(ws[threads] as *mut u8, 0, shared) };
+        let mut all_bufs = bufs.to_vec();
+        all_bufs.push(ws[threads] as *mut u8);
+        let (pp, bp, f, nth) = (
+            params.as_ptr() as usize,
+            all_bufs.as_ptr() as usize,
+            self.func,
+            threads as i64,
+        );
+        Pool::global().run(threads, join, &|tid| {
+            // SAFETY: as in `launch_raw`, with each thread's own exact-size workspace.
+            unsafe {
+                f(
+                    pp as *const i64,
+                    bp as *const *mut u8,
+                    ws[tid] as *mut u8,
+                    tid as i64,
+                    nth,
+                );
+            }
+        });
+        for p in ws {
+            // SAFETY: allocated above by posix_memalign, used by no thread any more.
+            unsafe { libc::free(p as *mut libc::c_void) };
+        }
+        Ok(false)
     }
 }
 
