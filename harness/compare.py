@@ -171,8 +171,9 @@ def agreement_of(entry: PooledCell) -> Judged:
     )
 
 
-def _failure_detail(judged: Judged) -> str:
-    parts = [f"max error is {judged.ratio:.3g}x the gamma_K bound"]
+def failure_detail(judged: Judged) -> str:
+    """Why an agreement failed: the error against each bound judged (the bound: gamma_K)."""
+    parts = [f"max error is {judged.ratio:.3g}x the bound"]
     if judged.ratio_d is not None:
         parts.append(f"{judged.ratio_d:.3g}x the gamma_D bound")
     if judged.exact_ratio is not None:
@@ -284,7 +285,7 @@ def build_table(run: RunRecord) -> Table:
                 )
             )
             if ok is False:
-                detail = error or _failure_detail(judged)
+                detail = error or failure_detail(judged)
                 failures.append(f"{engine}: {detail}")
             if ratio is not None and (worst is None or ratio > worst[0]):
                 worst = (ratio, engine)

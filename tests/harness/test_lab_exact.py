@@ -16,7 +16,7 @@ from lab_fakes import write_scenarios
 
 from harness import cli, exact, report, store
 from harness.agreement import compare, error_model, gamma
-from harness.compare import build_table
+from harness.compare import agreement_of, build_table, failure_detail
 from harness.engines.tensor_api import kernel_facts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -196,3 +196,15 @@ def test_records_without_the_new_fields_render(tmp_path: Path) -> None:
     history = tmp_path / "history.sqlite"
     assert cli.main(["import", str(baseline), "--history", str(history)]) == 0
     assert json.loads(baseline.read_text())["run_id"] == run["run_id"]
+
+
+def test_a_depth_failure_says_which_bound() -> None:
+    oracle = {"max_abs": 1e-3, "max_rel": 1e-6, "max_ulp": 9, "max_ratio": 0.3, "nonfinite_mismatches": 0}
+    agreement = {
+        "dtype": "float32",
+        "shape": [4, 4],
+        "oracle": {**oracle, "ok": False, "depth": 64, "max_ratio_d": 2.0},
+    }
+    judged = agreement_of({"scenario": "S", "engine": "tgrad", "status": "ok", "agreements": [agreement]})
+    assert judged.ok is False and judged.ratio == 0.3 and judged.ratio_d == 2.0
+    assert failure_detail(judged) == "max error is 0.3x the bound, 2x the gamma_D bound (max ulp 9)"
