@@ -83,7 +83,7 @@ fn verify_1_refuses_an_uncertified_kernel_with_the_reason() {
     Flag::Verify.set(before).unwrap();
     match r {
         Err(Error::Unsupported(why)) => {
-            assert!(why.contains("no proof") && why.contains("rank 7"), "{why}")
+            assert!(why.contains("no proof") && why.contains("rank 7"), "{why}");
         }
         other => panic!("a rank-7 loop kernel ran under TGRAD_VERIFY=1: {other:?}"),
     }
