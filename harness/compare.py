@@ -48,6 +48,12 @@ class Row:
     reference_identical: bool | None
     agreement_error: str | None
     emulated: str | None = None  # what stood in for the GPU: the times are not GPU timings
+    certified: str | None = None  # "yes" / "no: why" for an engine that reports its kernels; None otherwise
+    rounding_depth: int | None = None  # the plan's rounding depth D, where it states one
+    agreement_ratio_d: float | None = None  # max error / gamma_D bound (None: no depth stated)
+    exact_ratio: float | None = None  # max |out - exact| / bound over the sampled outputs
+    exact_samples: int | None = None  # how many outputs the exact check covered
+    exact_bound: str | None = None  # which bound the exact check used: "D" or "K"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,10 +116,21 @@ class Judged:
     ref_abs: float | None = None
     ref_identical: bool | None = None
     error: str | None = None
+    ratio_d: float | None = None  # against gamma_D, where the plan states its depth
+    exact_ratio: float | None = None
+    exact_samples: int | None = None
+    exact_bound: str | None = None
+
+
+def _worst(current: float | None, value: float | None) -> float | None:
+    if value is None:
+        return current
+    return float(value) if current is None else max(current, float(value))
 
 
 def agreement_of(entry: PooledCell) -> Judged:
-    """The worst agreement over the entry's rounds."""
+    """The worst agreement over the entry's rounds (records without the gamma_D and exact fields leave
+    those None)."""
     agreements = entry["agreements"]
     if not agreements:
         return Judged()
@@ -121,6 +138,10 @@ def agreement_of(entry: PooledCell) -> Judged:
     ref_ulp: int | None = None
     ref_abs: float | None = None
     ref_identical: bool | None = None
+    ratio_d: float | None = None
+    exact_ratio: float | None = None
+    exact_samples: int | None = None
+    exact_bound: str | None = None
     for agreement in agreements:
         if agreement.get("error"):
             ok, error = False, agreement["error"]
@@ -128,15 +149,36 @@ def agreement_of(entry: PooledCell) -> Judged:
         if oracle is not None:
             ok = ok and bool(oracle["ok"])
             ratio = max(ratio, float(oracle["max_ratio"]))
+            ratio_d = _worst(ratio_d, oracle.get("max_ratio_d"))
             ulp = max(ulp, int(oracle["max_ulp"]))
             if oracle["nonfinite_mismatches"]:
                 error = error or f"{oracle['nonfinite_mismatches']} NaN/Inf positions differ from the oracle"
+        checked = agreement.get("exact")
+        if checked is not None:
+            ok = ok and bool(checked["ok"])
+            exact_ratio = _worst(exact_ratio, checked["max_ratio"])
+            exact_samples = min(exact_samples or checked["samples"], checked["samples"])
+            exact_bound = checked["bound"] if exact_bound in (None, checked["bound"]) else "K"
+            if checked["mismatches"]:
+                error = error or f"{checked['mismatches']} integer-exact outputs differ from the exact sum"
         reference = agreement.get("reference")
         if reference is not None:
             ref_ulp = max(ref_ulp or 0, int(reference["max_ulp"]))
             ref_abs = max(ref_abs or 0.0, float(reference["max_abs"]))
             ref_identical = bool(reference["identical"]) and ref_identical is not False
-    return Judged(ok, ratio, ulp, ref_ulp, ref_abs, ref_identical, error)
+    return Judged(
+        ok, ratio, ulp, ref_ulp, ref_abs, ref_identical, error, ratio_d, exact_ratio, exact_samples, exact_bound
+    )
+
+
+def failure_detail(judged: Judged) -> str:
+    """Why an agreement failed: the error against each bound judged (the bound: gamma_K)."""
+    parts = [f"max error is {judged.ratio:.3g}x the bound"]
+    if judged.ratio_d is not None:
+        parts.append(f"{judged.ratio_d:.3g}x the gamma_D bound")
+    if judged.exact_ratio is not None:
+        parts.append(f"sampled exact error {judged.exact_ratio:.3g}x the gamma_{judged.exact_bound} bound")
+    return ", ".join(parts) + f" (max ulp {judged.ulp})"
 
 
 def gflops(flops: float | None, summary: Summary | None) -> float | None:
@@ -234,10 +276,16 @@ def build_table(run: RunRecord) -> Table:
                     reference_identical=judged.ref_identical,
                     agreement_error=error,
                     emulated=entry.get("emulated"),
+                    certified=entry["facts"]["certified"] if "facts" in entry else None,
+                    rounding_depth=entry["facts"]["rounding_depth"] if "facts" in entry else None,
+                    agreement_ratio_d=judged.ratio_d,
+                    exact_ratio=judged.exact_ratio,
+                    exact_samples=judged.exact_samples,
+                    exact_bound=judged.exact_bound,
                 )
             )
             if ok is False:
-                detail = error or f"max error is {ratio:.3g}x the bound (max ulp {ulp})"
+                detail = error or failure_detail(judged)
                 failures.append(f"{engine}: {detail}")
             if ratio is not None and (worst is None or ratio > worst[0]):
                 worst = (ratio, engine)

@@ -220,7 +220,16 @@ def png_bytes(fig: Figure) -> bytes:
 
 def render_html(data: ReportData, images: list[str]) -> str:
     table = data.table
-    header = ["bench", "engine", "median", "p10–p90", "GFLOPS", f"{table.subject} speedup [95% CI]", "agreement"]
+    header = [
+        "bench",
+        "engine",
+        "median",
+        "p10–p90",
+        "GFLOPS",
+        f"{table.subject} speedup [95% CI]",
+        "agreement",
+        "certified",
+    ]
     body = []
     for row in table.rows:
         s = row.summary
@@ -232,6 +241,7 @@ def render_html(data: ReportData, images: list[str]) -> str:
             f"{row.gflops:.3g}" if row.gflops is not None else "—",
             report.fmt_ratio(row.speedup),
             report.fmt_agreement(row),
+            report.fmt_certified(row),
         ]
         body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     figures = "\n".join(f'<figure><img src="{html.escape(i)}" alt="{html.escape(i)}"></figure>' for i in images)

@@ -65,8 +65,19 @@ class OracleRecord(TypedDict):
     max_abs: Annotated[float, Bounds(low=0.0)]
     max_rel: Ratio
     max_ulp: Count
-    max_ratio: Ratio  # max |out - oracle| / bound; <= 1 passes
+    max_ratio: Ratio  # max |out - oracle| / bound with gamma_K; <= 1 passes
     nonfinite_mismatches: Count
+    ok: bool  # within every bound judged
+    depth: NotRequired[Annotated[int, Bounds(low=1)]]  # the plan's rounding depth D, where it states one
+    max_ratio_d: NotRequired[Ratio]  # max |out - oracle| / bound with gamma_D
+
+
+class ExactRecord(TypedDict):
+    samples: Count  # sampled outputs checked against their exact dot products (harness/exact.py)
+    max_ratio: Ratio  # max |out - exact| / bound (gamma_D where the plan states its depth, else gamma_K)
+    bound: Literal["D", "K"]
+    integer_exact: Count  # samples whose every summation order is exact
+    mismatches: Count  # of those, outputs that differ from the exact sum
     ok: bool
 
 
@@ -83,7 +94,23 @@ class AgreementRecord(TypedDict):
     shape: list[Count]
     oracle: OracleRecord | None
     reference: NotRequired[ReferenceRecord]
+    exact: NotRequired[ExactRecord]
     error: NotRequired[str]
+
+
+class KernelFactRecord(TypedDict):
+    name: str
+    certified: bool
+    status: str  # the certificate's verdict or why there is none
+    depth: Annotated[int, Bounds(low=1)] | None  # rounding depth (None: a loop kernel or a GPU kernel)
+
+
+class FactsRecord(TypedDict):
+    """What an engine states about the kernels of a cell (tgrad's plan_report); absent for other engines."""
+
+    certified: str  # "yes" (every kernel certified) or "no: " and why
+    kernels: list[KernelFactRecord]
+    rounding_depth: Annotated[int, Bounds(low=1)] | None  # the largest depth over the kernels
 
 
 class CellRecord(TypedDict, total=False):
@@ -108,6 +135,7 @@ class CellRecord(TypedDict, total=False):
     self_timed: bool
     wall_s: Seconds
     agreement: AgreementRecord
+    facts: FactsRecord
     traceback: str
     log_tail: str
     output: str  # the worker's output file, until agreement is judged

@@ -37,13 +37,23 @@ def fmt_ratio(interval: Interval | None) -> str:
 
 
 def fmt_agreement(row: Row) -> str:
+    """verdict, err/gamma_K, err/gamma_D (D: the rounding depth) and the exact check where there are any."""
     if row.agreement_ok is None:
         return "—"
     verdict = "ok" if row.agreement_ok else "FAIL"
-    text = f"{verdict} {row.agreement_ratio:.2g}"
+    text = f"{verdict} K {row.agreement_ratio:.2g}"
+    if row.agreement_ratio_d is not None:
+        depth = f" (D={row.rounding_depth})" if row.rounding_depth is not None else ""
+        text += f", D {row.agreement_ratio_d:.2g}{depth}"
+    if row.exact_ratio is not None:
+        text += f"; exact {row.exact_ratio:.2g} of {row.exact_bound} at {row.exact_samples}"
     if row.agreement_error:
         text += f": {row.agreement_error}"
     return text
+
+
+def fmt_certified(row: Row) -> str:
+    return "—" if row.certified is None else row.certified.replace("|", "/")
 
 
 def _note(row: Row) -> str:
@@ -68,7 +78,7 @@ def _cells(row: Row) -> list[str]:
         first_call = fmt_time(row.first_call_s)
         if row.status == "search-timeout" and row.search_s is not None:
             first_call = f"> {fmt_time(row.search_s)}"
-        return [label, row.engine, status, "—", "—", "—", "—", first_call, "—", _note(row)]
+        return [label, row.engine, status, "—", "—", "—", "—", first_call, "—", fmt_certified(row), _note(row)]
     s = row.summary
     return [
         label,
@@ -80,6 +90,7 @@ def _cells(row: Row) -> list[str]:
         fmt_ratio(row.speedup_single_thread),
         fmt_time(row.first_call_s),
         fmt_agreement(row),
+        fmt_certified(row),
         _note(row),
     ]
 
@@ -134,6 +145,7 @@ def render_markdown(table: Table) -> str:
         f"{single} speedup [95% CI]",
         "first call",
         "agreement (err/bound)",
+        "certified",
         "note",
     ]
     lines = [f"## TGrad lab: {table.run_id} ({table.profile})", "", f"Machine: {table.machine}", ""]
@@ -149,7 +161,13 @@ def render_markdown(table: Table) -> str:
         "",
         f"Speedup = engine's median time / {subject}'s median time in this run (> 1: {subject} is faster);",
         "CI: percentile bootstrap of the ratio of medians. Spread: p10–p90 of per-call times.",
-        "Agreement: max |out - float64 oracle| / error bound (Higham gamma_K |A||B|); <= 1 passes.",
+        "Agreement: max |out - float64 oracle| / error bound; <= 1 passes. K: Higham's gamma_K |A||B|;",
+        "D: gamma_D |A||B| with D the plan's rounding depth (tgrad's CPU GEMMs state it, far below K when K is",
+        "blocked); both bounds include the float64 oracle's own error.",
+        "exact: max |out - exact sum| / bound (gamma_D, else gamma_K) at the sampled outputs (tile, block and chunk",
+        "boundaries, random ones; exact dyadic sums of the float32 products), at N samples.",
+        "certified: yes when a proof (certificates/) covers every kernel of the cell's plan; — for engines that",
+        "do not report their kernels.",
         "ULP distances are in the CSV and the run file (near-zero outputs make them large without meaning much).",
         f"ref = {table.reference or 'none'}. First call includes compiling: tinygrad with CACHELEVEL=0, tgrad with "
         "an empty kernel cache (TGRAD_CACHE=off); the BEAM cells' first call is their search.",
@@ -169,7 +187,7 @@ def render_markdown(table: Table) -> str:
 CSV_COLUMNS = (
     "scenario title engine status reason n median_s p10_s p90_s gflops first_call_s search_s speedup speedup_lo "
     "speedup_hi speedup_1t speedup_1t_lo speedup_1t_hi agreement_ok agreement_ratio max_ulp reference_max_ulp "
-    "reference_max_abs emulated"
+    "reference_max_abs emulated certified rounding_depth agreement_ratio_d exact_ratio exact_samples exact_bound"
 ).split()
 
 
@@ -182,6 +200,8 @@ def _csv_values(row: Row) -> list[object]:
         values += [interval.point, interval.lo, interval.hi] if interval else ["", "", ""]
     values += [row.agreement_ok, row.agreement_ratio, row.max_ulp, row.reference_max_ulp, row.reference_max_abs]
     values.append(row.emulated)
+    values += [row.certified, row.rounding_depth, row.agreement_ratio_d]
+    values += [row.exact_ratio, row.exact_samples, row.exact_bound]
     return ["" if v is None else v for v in values]
 
 

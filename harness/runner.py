@@ -25,10 +25,10 @@ from typing import Any, cast
 
 import numpy as np
 
-from harness import fingerprint, guard
+from harness import exact, fingerprint, guard
 from harness.agreement import compare, difference
 from harness.engines import Engine, EngineContext, UnknownEngine, resolve
-from harness.engines.oracle import reference
+from harness.engines.oracle import reference_model
 from harness.progress import Progress
 from harness.record import SCHEMA_VERSION, RunRecord
 from harness.scenario import Scenario, ScenarioFile
@@ -255,6 +255,8 @@ class _CellRun:
         if kind == "result" and code == 0:
             keep = ("samples", "warmup", "inner", "stop_reason", "self_timed")
             measured = {key: last[key] for key in keep}
+            if isinstance(last.get("facts"), dict):  # what the engine states about its kernels
+                measured["facts"] = last["facts"]
             wrong = [t for t in [*measured["samples"], *measured["warmup"]] if not _positive_time(t)]
             if wrong:
                 reason = f"the engine reported {len(wrong)} time(s) that are not positive finite seconds: {wrong[:3]}"
@@ -270,28 +272,44 @@ def _positive_time(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < math.inf
 
 
+def _depth(cell: dict[str, Any]) -> int | None:
+    """The plan's rounding depth from the cell's kernel facts (None: no plan stated one)."""
+    depth = cell.get("facts", {}).get("rounding_depth")
+    return depth if isinstance(depth, int) and not isinstance(depth, bool) and depth >= 1 else None
+
+
 def _agreement(scenario: Scenario, cells: list[dict[str, Any]], inputs: Inputs, reference_engine: str | None) -> None:
-    """Attach agreement data to each ok cell of one scenario (in place)."""
+    """Attach agreement data to each ok cell of one scenario (in place): the oracle with gamma_K and, where
+    the cell's plan states its rounding depth, gamma_D; and the exact check of sampled outputs."""
     ok_cells = [c for c in cells if c["status"] == "ok"]
     if not ok_cells:
         return
-    oracle, bound = reference(inputs, scenario.dtype)
+    oracle, model = reference_model(inputs, scenario.dtype)
+    bound = model.bound()
     reference_output = None
     for cell in ok_cells:
         if cell["engine"] == reference_engine:
             reference_output = np.load(cell["output"])
             break
+    positions = exact.sample_positions(tuple(oracle.shape), scenario.seed)
     for cell in ok_cells:
         out = np.load(cell.pop("output"))
+        depth = _depth(cell)
+        bound_d = model.bound(depth) if depth is not None else None
         entry: dict[str, Any] = {"dtype": str(out.dtype), "shape": list(out.shape)}
         if out.shape != oracle.shape:
             entry["oracle"] = None
             entry["error"] = f"output shape {out.shape} differs from the expected {oracle.shape}"
-        elif str(out.dtype) != scenario.dtype:
-            entry["oracle"] = compare(out, oracle, bound).as_dict()
-            entry["error"] = f"output dtype {out.dtype} differs from the scenario's {scenario.dtype}"
         else:
-            entry["oracle"] = compare(out, oracle, bound).as_dict()
+            entry["oracle"] = compare(out, oracle, bound, depth=depth, bound_d=bound_d).as_dict()
+            if str(out.dtype) != scenario.dtype:
+                entry["error"] = f"output dtype {out.dtype} differs from the scenario's {scenario.dtype}"
+            a, b = inputs.logical_a(), inputs.logical_b()
+            exact_bound = model.bound(depth, oracle=None)
+            relu = inputs.bias is not None
+            checked = exact.check(out, a, b, inputs.bias, exact_bound, depth=depth, relu=relu, positions=positions)
+            if checked is not None:
+                entry["exact"] = checked.as_dict()
         if reference_output is not None and reference_output.shape == out.shape:
             entry["reference"] = {"engine": reference_engine, **difference(out, reference_output).as_dict()}
         cell["agreement"] = entry

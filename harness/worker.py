@@ -8,6 +8,8 @@ same process).
 The worker appends JSON events, one per line, to the request's events file as it goes, so the parent
 knows which phase a killed worker was in (a BEAM search that hit its limit, say):
 loaded | unavailable | refused, first_call_start, first_call_done, result | unsupported | error.
+A step that states facts about its kernels (`facts()`: certificates, rounding depth) has them in the
+result event.
 `refused` (a debug build, Engine.refusal) stops the whole run before anything is timed.
 """
 
@@ -59,6 +61,7 @@ def run_request(request: dict[str, Any], events: TextIO) -> int:
         _emit(events, "first_call_done", seconds=first_call_s)
         measurement = measure(prepared.step, budget, first_call_s)
         output = prepared.output()
+        facts = prepared.facts() if hasattr(prepared, "facts") else None  # the kernels' certificates
     except (Unsupported, NotImplementedError) as e:
         _emit(events, "unsupported", reason=f"{type(e).__name__}: {e}")
         return 0
@@ -66,7 +69,7 @@ def run_request(request: dict[str, Any], events: TextIO) -> int:
         _emit(events, "unavailable", reason=str(e))
         return 0
     np.save(request["output"], np.asarray(output))
-    _emit(events, "result", **measurement.as_dict())
+    _emit(events, "result", **measurement.as_dict(), **({"facts": facts} if facts is not None else {}))
     return 0
 
 

@@ -44,6 +44,11 @@ class Prepared(Protocol):
         ...
 
 
+# A Prepared may also have `facts() -> dict | None`: what the library states about the kernels it ran
+# (tensor_api.kernel_facts: certificates, rounding depth). The worker calls it after the timed steps
+# and the runner keeps it in the cell (`facts`); agreement then judges the stated rounding depth.
+
+
 class Engine(abc.ABC):
     name: ClassVar[str]  # the engine's name in scenario files and tables
     family: ClassVar[str]  # library: tinygrad, tgrad, numpy

@@ -3,7 +3,8 @@
 Eager: `(a @ b).realize()` then the device is synchronised, so a step includes scheduling and graph
 building as a user of tinygrad sees it. JIT: the same function under TinyJit; the first call runs it,
 the second captures, later calls replay. The transposes of a transposed layout happen inside the
-timed function, on tensors that were realized once from the stored arrays.
+timed function, on tensors that were realized once from the stored arrays. A library that reports its
+plans (tgrad's `_native.plan_report`) gives the cell its kernel facts: certificates and rounding depth.
 """
 
 from __future__ import annotations
@@ -41,6 +42,23 @@ def import_tensor_library(module_name: str) -> tuple[ModuleType, dict[str, Any]]
     return module, info
 
 
+def kernel_facts(report: list[tuple[str, bool, str, int | None]]) -> dict[str, Any]:
+    """plan_report's (name, certified, status, depth) per kernel -> the cell's facts: "yes" when every
+    kernel is certified, else "no: " and the first uncertified kernel's reason; the largest depth."""
+    kernels = [
+        {"name": name, "certified": bool(ok), "status": status, "depth": depth} for name, ok, status, depth in report
+    ]
+    refused = [k for k in kernels if not k["certified"]]
+    if not kernels:
+        certified = "no: no kernel was planned"
+    elif refused:
+        certified = f"no: {refused[0]['name']}: {refused[0]['status']}"
+    else:
+        certified = "yes"
+    depths = [k["depth"] for k in kernels if isinstance(k["depth"], int)]
+    return {"certified": certified, "kernels": kernels, "rounding_depth": max(depths) if depths else None}
+
+
 class TensorStep:
     def __init__(self, module: ModuleType, inputs: Inputs, device: str, jit: bool):
         tensor = module.Tensor
@@ -50,17 +68,20 @@ class TensorStep:
         self._bias = tensor(inputs.bias, device=device).realize() if inputs.bias is not None else None
         transpose_a, transpose_b = inputs.transpose_a, inputs.transpose_b
 
-        def matmul(a: Any, b: Any) -> Any:
+        def product(a: Any, b: Any, bias: Any = None) -> Any:
             left = a.transpose(-1, -2) if transpose_a else a
             right = b.transpose(-1, -2) if transpose_b else b
-            return (left @ right).realize()
+            return left @ right if bias is None else (left @ right + bias).relu()
+
+        def matmul(a: Any, b: Any) -> Any:
+            return product(a, b).realize()
 
         def linear_relu(a: Any, b: Any, bias: Any) -> Any:
-            left = a.transpose(-1, -2) if transpose_a else a
-            right = b.transpose(-1, -2) if transpose_b else b
-            return (left @ right + bias).relu().realize()
+            return product(a, b, bias).realize()
 
         function: Callable[..., Any] = linear_relu if inputs.op == "linear_relu" else matmul
+        self._product = product
+        self._plan_report = getattr(getattr(module, "_native", None), "plan_report", None)
         self._function = module.TinyJit(function) if jit else function
         self._last: Any = None
 
@@ -70,6 +91,15 @@ class TensorStep:
         else:
             self._last = self._function(self._a, self._b, self._bias)
         self._device.synchronize()
+
+    def facts(self) -> dict[str, Any] | None:
+        """What the library states about the kernels of the timed product (tgrad's `plan_report`: each
+        kernel's certificate and rounding depth), planned again from the same unrealized expression,
+        which finds the plans the timed steps used; None for a library that states nothing."""
+        if self._plan_report is None:
+            return None
+        expression = self._product(self._a, self._b, self._bias)
+        return kernel_facts(self._plan_report([expression._lb]))
 
     def output(self) -> np.ndarray:
         if self._last is None:

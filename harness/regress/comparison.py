@@ -109,7 +109,7 @@ def _compare_pair(
             continue
         judged = compare.agreement_of(entry)
         if judged.ok is False:
-            detail = judged.error or f"max error is {judged.ratio:.3g}x the bound (max ulp {judged.ulp})"
+            detail = judged.error or compare.failure_detail(judged)
             alerts.append(Alert("agreement", scenario, engine, detail))
         if entry["status"] in FAILING:
             reason = f"{entry['status']}: {entry.get('reason', '')}".rstrip(": ")

@@ -42,9 +42,17 @@ fn sample() -> Vec<(Program, config::Config)> {
                 let (q, cpu) = config::retiled(&p, (mr, nv, vw), packing, parallel).unwrap();
                 let c = config::of_header(&gemm_header_file(&q).unwrap(), &cpu);
                 let vector = fp::vector_path(&g.c);
-                assert_eq!(c["TG_VECTOR_PATH"], i64::from(vector), "the rounding depth's paths");
+                assert_eq!(
+                    c["TG_VECTOR_PATH"],
+                    i64::from(vector),
+                    "the rounding depth's paths"
+                );
                 let b_inplace = vector && cpu.packing == Packing::Neither;
-                assert_eq!(c["TG_B_INPLACE"], i64::from(b_inplace), "the rounding depth's paths");
+                assert_eq!(
+                    c["TG_B_INPLACE"],
+                    i64::from(b_inplace),
+                    "the rounding depth's paths"
+                );
                 assert_eq!(
                     (c["MR"], c["NR"], c["VW"]),
                     (mr as i64, (nv * vw) as i64, vw as i64),

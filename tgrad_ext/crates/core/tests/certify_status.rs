@@ -17,12 +17,18 @@ fn input(shape: &[usize]) -> tgrad_core::graph::LazyRef {
 }
 
 fn cpu() -> Target {
-    Target::Cpu(CpuTarget { isa: VectorIsa::Sse2, threads: 2 })
+    Target::Cpu(CpuTarget {
+        isa: VectorIsa::Sse2,
+        threads: 2,
+    })
 }
 
 #[test]
 fn committed_certificates_are_fresh_and_proven() {
-    for (text, hash) in [(cert::GEMM_CERT, cert::gemm_template_hash()), (cert::LOOPS_CERT, cert::loops_template_hash())] {
+    for (text, hash) in [
+        (cert::GEMM_CERT, cert::gemm_template_hash()),
+        (cert::LOOPS_CERT, cert::loops_template_hash()),
+    ] {
         let c = Certificate::parse(text);
         assert_eq!(c.problem(&hash), None, "{}", c.name);
         assert!(c.obligations > 40 && c.solver.starts_with("z3"), "{c:?}");
@@ -33,11 +39,18 @@ fn committed_certificates_are_fresh_and_proven() {
 fn planned_gemms_and_loops_are_certified_and_the_rest_is_not() {
     let gemm = tensor::dot(&input(&[64, 48]), &input(&[48, 40])).unwrap();
     let s = schedule(std::slice::from_ref(&gemm)).unwrap();
-    for t in [None, Some("4 3 8 16 6 64 2 2 1 2 0"), Some("4 1 4 7 1 64 2 1 1 1 2")] {
+    for t in [
+        None,
+        Some("4 3 8 16 6 64 2 2 1 2 0"),
+        Some("4 1 4 7 1 64 2 1 1 1 2"),
+    ] {
         let t = t.map(|l| Tuning::parse(l).unwrap());
         let p = codegen::plan_tuned(&s.items[0].kernel, &cpu(), t.as_ref()).unwrap();
         let st = cert::status(&p);
-        assert!(matches!(&st, Status::Certified(w) if w.contains("cpu_gemm.cert")), "{t:?}: {st:?}");
+        assert!(
+            matches!(&st, Status::Certified(w) if w.contains("cpu_gemm.cert")),
+            "{t:?}: {st:?}"
+        );
     }
     let gpu = codegen::plan(&s.items[0].kernel, &Target::Gpu(GpuTarget::cuda(9, 0))).unwrap();
     assert!(matches!(cert::status(&gpu), Status::Uncertified(w) if w.contains("GPU")));
@@ -51,7 +64,11 @@ fn planned_gemms_and_loops_are_certified_and_the_rest_is_not() {
         let p = codegen::plan(&s.items[0].kernel, &cpu()).unwrap();
         assert_eq!(p.kernel.full_shape.len(), rank, "the dims stay apart");
         let st = cert::status(&p);
-        assert_eq!(matches!(st, Status::Certified(_)), certified, "rank {rank}: {st:?}");
+        assert_eq!(
+            matches!(st, Status::Certified(_)),
+            certified,
+            "rank {rank}: {st:?}"
+        );
     }
 }
 
@@ -65,7 +82,9 @@ fn verify_1_refuses_an_uncertified_kernel_with_the_reason() {
     let r = engine::cpu().realize(std::slice::from_ref(&y));
     Flag::Verify.set(before).unwrap();
     match r {
-        Err(Error::Unsupported(why)) => assert!(why.contains("no proof") && why.contains("rank 7"), "{why}"),
+        Err(Error::Unsupported(why)) => {
+            assert!(why.contains("no proof") && why.contains("rank 7"), "{why}");
+        }
         other => panic!("a rank-7 loop kernel ran under TGRAD_VERIFY=1: {other:?}"),
     }
     // the same kernel runs without the flag
@@ -76,7 +95,14 @@ fn verify_1_refuses_an_uncertified_kernel_with_the_reason() {
 fn stale_or_unproven_certificates_certify_nothing() {
     let c = Certificate::parse(cert::GEMM_CERT);
     assert!(c.problem("0000").is_some_and(|w| w.contains("stale")));
-    let unproven = cert::GEMM_CERT.replace(&format!("proved {}/", c.proved), &format!("proved {}/", c.proved - 1));
+    let unproven = cert::GEMM_CERT.replace(
+        &format!("proved {}/", c.proved),
+        &format!("proved {}/", c.proved - 1),
+    );
     let u = Certificate::parse(&unproven);
-    assert!(u.problem(&cert::gemm_template_hash()).is_some_and(|w| w.contains("proves")), "{u:?}");
+    assert!(
+        u.problem(&cert::gemm_template_hash())
+            .is_some_and(|w| w.contains("proves")),
+        "{u:?}"
+    );
 }

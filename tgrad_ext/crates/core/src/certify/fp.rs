@@ -113,6 +113,18 @@ impl CpuGemm {
     }
 }
 
+/// The rounding depth of a planned program: its CPU GEMM's `rounding_depth`; None for loop
+/// kernels and GPU GEMMs, whose bound is gamma_K.
+pub fn program_depth(p: &crate::codegen::Program) -> Option<usize> {
+    match &p.strategy {
+        crate::codegen::Strategy::Gemm(g) => match &g.schedule {
+            crate::codegen::GemmSchedule::Cpu(cpu) => Some(cpu.rounding_depth(&g.c)),
+            crate::codegen::GemmSchedule::Gpu(_) => None,
+        },
+        crate::codegen::Strategy::Loops(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,17 +141,5 @@ mod tests {
         assert_eq!(dots(40, 8, false), 40);
         assert_eq!(dots(15, 8, true), 15);
         assert_eq!(range_lengths(10, 3, 3), vec![4, 6]);
-    }
-}
-
-/// The rounding depth of a planned program: its CPU GEMM's `rounding_depth`; None for loop
-/// kernels and GPU GEMMs, whose bound is gamma_K.
-pub fn program_depth(p: &crate::codegen::Program) -> Option<usize> {
-    match &p.strategy {
-        crate::codegen::Strategy::Gemm(g) => match &g.schedule {
-            crate::codegen::GemmSchedule::Cpu(cpu) => Some(cpu.rounding_depth(&g.c)),
-            crate::codegen::GemmSchedule::Gpu(_) => None,
-        },
-        crate::codegen::Strategy::Loops(_) => None,
     }
 }

@@ -244,10 +244,10 @@ impl Engine {
             if plans.len() > PLAN_CACHE_LIMIT {
                 plans.clear();
             }
-            plans
-                .entry(hash)
-                .or_default()
-                .push(((item.kernel.clone(), flags.0, flags.1, flags.2, flags.3), p.clone()));
+            plans.entry(hash).or_default().push((
+                (item.kernel.clone(), flags.0, flags.1, flags.2, flags.3),
+                p.clone(),
+            ));
             p
         };
         if flags::debug() >= 2 {
