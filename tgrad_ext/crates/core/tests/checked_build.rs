@@ -20,18 +20,8 @@ const CHILD: &str = "TGRAD_ASAN_SWEEP_CHILD";
 
 /// The ASan runtime of the compiler kernels are built with.
 fn asan_runtime() -> Option<String> {
-    let cc = Compiler::c().ok()?;
-    let lib = if cc.path.contains("clang") {
-        "libclang_rt.asan-x86_64.so"
-    } else {
-        "libasan.so"
-    };
-    let out = Command::new(&cc.path)
-        .arg(format!("-print-file-name={lib}"))
-        .output()
-        .ok()?;
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    std::path::Path::new(&path).is_absolute().then_some(path)
+    let rt = Compiler::c().ok()?.asan_runtime();
+    std::path::Path::new(&rt).is_absolute().then_some(rt)
 }
 
 fn tunings() -> Vec<Tuning> {

@@ -80,6 +80,23 @@ fn find(
 }
 
 impl Compiler {
+    /// The AddressSanitizer runtime this compiler links against (what a process that loads
+    /// kernels built with `-fsanitize=address` must preload), as the compiler reports it.
+    pub fn asan_runtime(&self) -> String {
+        let lib = if self.identity.contains("clang") {
+            "libclang_rt.asan-x86_64.so"
+        } else {
+            "libasan.so"
+        };
+        Command::new(&self.path)
+            .arg(format!("-print-file-name={lib}"))
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|p| std::path::Path::new(p).is_absolute())
+            .unwrap_or_else(|| lib.to_string())
+    }
+
     /// The C compiler of CPU kernels, resolved once per process.
     pub fn c() -> Result<&'static Compiler> {
         static CC: OnceLock<Result<Compiler>> = OnceLock::new();

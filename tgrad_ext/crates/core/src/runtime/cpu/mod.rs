@@ -82,6 +82,14 @@ impl CpuDevice {
     /// Compile `source` with the host C compiler (through the kernel cache) and load it, whether
     /// or not a kernel built ahead of time matches.
     pub fn compile(&self, source: &str) -> Result<Loaded> {
+        if self.extra_flags.iter().any(|f| f == "-fsanitize=address") && !asan_loaded() {
+            return Err(Error::Runtime(format!(
+                "TGRAD_VERIFY=2 compiles kernels with AddressSanitizer, whose runtime must be \
+                 loaded when the process starts: run it with LD_PRELOAD={} (the C compiler's \
+                 `-print-file-name=libclang_rt.asan-x86_64.so`, or libasan.so for gcc)",
+                Compiler::c().map_or_else(|_| "<asan runtime>".to_string(), Compiler::asan_runtime)
+            )));
+        }
         let cc = Compiler::c().map_err(|e| match e {
             Error::CompilerMissing { compiler, detail } => Error::CompilerMissing {
                 compiler,
@@ -160,6 +168,13 @@ impl DeviceMemory for HostMemory {
         dst.copy_from_slice(&b);
         Ok(())
     }
+}
+
+/// Whether AddressSanitizer's runtime is in this process (a kernel compiled with it cannot be
+/// loaded otherwise).
+fn asan_loaded() -> bool {
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks the symbol up.
+    !unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__asan_init".as_ptr()) }.is_null()
 }
 
 /// A compiled kernel that cannot be loaded names the compiler and flags that built it: a
