@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::{BinaryOp, Lazy, LazyOp, LazyRef, ReduceOp, State, UnaryOp};
+use crate::graph::{
+    BinaryOp, Lazy, LazyOp, LazyRef, MoveOp, Origin, Part, ReduceOp, State, UnaryOp,
+};
 use crate::runtime::buffer::Buffer;
 use crate::shape::{checked_numel, resolve_axis, Dims, View};
 use crate::{bail, ensure};
@@ -40,11 +42,16 @@ pub fn constant(value: f64, dtype: DType, shape: Vec<usize>) -> Result<LazyRef> 
 
 /// Apply a movement op to a node's view. Views never stack: a view of a view is one view over
 /// the same base; when no single strided view can express the result, the source is made
-/// contiguous first.
-fn movement(x: &LazyRef, new_shape: &[usize], f: impl Fn(&View) -> Option<View>) -> LazyRef {
+/// contiguous first. The new node records `op` applied to `x` as its origin.
+fn movement(
+    x: &LazyRef,
+    new_shape: &[usize],
+    op: MoveOp,
+    f: impl Fn(&View) -> Option<View>,
+) -> LazyRef {
     // the view is transformed under the node's lock: no clone of the op
     let from_view = x.with_state(|s| match s {
-        State::Lazy(LazyOp::View(base, v)) => Some((base.clone(), f(v))),
+        State::Lazy(LazyOp::View(base, v, _)) => Some((base.clone(), f(v))),
         _ => None,
     });
     let contiguous = || {
@@ -60,7 +67,14 @@ fn movement(x: &LazyRef, new_shape: &[usize], f: impl Fn(&View) -> Option<View>)
         None => (x.clone(), contiguous()),
     };
     debug_assert_eq!(new_view.shape, new_shape);
-    view_node(base, new_view, x.dtype)
+    view_node(base, new_view, x.dtype, Some(origin(x, vec![op])))
+}
+
+fn origin(src: &LazyRef, ops: Vec<MoveOp>) -> Arc<Origin> {
+    Arc::new(Origin {
+        src: src.clone(),
+        ops,
+    })
 }
 
 /// Reshape; one dim may be -1 (inferred), as in tinygrad.
@@ -109,7 +123,9 @@ pub fn reshape(x: &LazyRef, dims: &[i64]) -> Result<LazyRef> {
     if shape == x.shape {
         return Ok(x.clone());
     }
-    Ok(movement(x, &shape, |v| v.reshape(&shape)))
+    Ok(movement(x, &shape, MoveOp::Reshape(shape.clone()), |v| {
+        v.reshape(&shape)
+    }))
 }
 
 pub fn permute(x: &LazyRef, order: &[i64]) -> Result<LazyRef> {
@@ -130,7 +146,9 @@ pub fn permute(x: &LazyRef, order: &[i64]) -> Result<LazyRef> {
         return Ok(x.clone());
     }
     let shape: Vec<usize> = order.iter().map(|&i| x.shape[i]).collect();
-    Ok(movement(x, &shape, |v| Some(v.permute(&order))))
+    Ok(movement(x, &shape, MoveOp::Permute(order.clone()), |v| {
+        Some(v.permute(&order))
+    }))
 }
 
 pub fn transpose(x: &LazyRef, dim0: i64, dim1: i64) -> Result<LazyRef> {
@@ -180,7 +198,9 @@ pub fn expand(x: &LazyRef, dims: &[i64]) -> Result<LazyRef> {
     if target == x.shape {
         return Ok(x);
     }
-    Ok(movement(&x, &target, |v| Some(v.expand(&target))))
+    Ok(movement(&x, &target, MoveOp::Expand(target.clone()), |v| {
+        Some(v.expand(&target))
+    }))
 }
 
 /// Keep `[start, end)` along every dim.
@@ -202,7 +222,9 @@ pub fn shrink(x: &LazyRef, ranges: &[(usize, usize)]) -> Result<LazyRef> {
     if shape == x.shape {
         return Ok(x.clone());
     }
-    Ok(movement(x, &shape, |v| Some(v.shrink(ranges))))
+    Ok(movement(x, &shape, MoveOp::Shrink(ranges.to_vec()), |v| {
+        Some(v.shrink(ranges))
+    }))
 }
 
 pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
@@ -249,12 +271,135 @@ pub fn unary(op: UnaryOp, x: &LazyRef) -> LazyRef {
     Lazy::new(LazyOp::Unary(op, x.clone()), x.dtype, x.shape.clone())
 }
 
+/// A binary op with broadcasting and dtype promotion; comparisons give bool.
 pub fn binary(op: BinaryOp, a: &LazyRef, b: &LazyRef) -> Result<LazyRef> {
     let shape = broadcast_shape(&a.shape, &b.shape)?;
     let dtype = DType::promote(a.dtype, b.dtype);
     let a = expand(&cast(a, dtype), &to_i64(&shape))?;
     let b = expand(&cast(b, dtype), &to_i64(&shape))?;
-    Ok(Lazy::new(LazyOp::Binary(op, a, b), dtype, shape))
+    let out = if op.is_comparison() {
+        DType::Bool
+    } else {
+        dtype
+    };
+    Ok(Lazy::new(LazyOp::Binary(op, a, b), out, shape))
+}
+
+/// `cond ? a : b` elementwise: the three broadcast together, `a` and `b` promote to one dtype,
+/// `cond` is read as bool.
+pub fn where_(cond: &LazyRef, a: &LazyRef, b: &LazyRef) -> Result<LazyRef> {
+    let shape = broadcast_shape(&broadcast_shape(&cond.shape, &a.shape)?, &b.shape)?;
+    let dtype = DType::promote(a.dtype, b.dtype);
+    let dims = to_i64(&shape);
+    let c = expand(&cast(cond, DType::Bool), &dims)?;
+    let a = expand(&cast(a, dtype), &dims)?;
+    let b = expand(&cast(b, dtype), &dims)?;
+    Ok(Lazy::new(LazyOp::Where(c, a, b), dtype, shape))
+}
+
+/// Reverse the given dims (a view with negative strides).
+pub fn flip(x: &LazyRef, axes: &[i64]) -> Result<LazyRef> {
+    let n = x.shape.len();
+    let mut ax: Vec<usize> = axes
+        .iter()
+        .map(|&a| resolve_axis(a, n))
+        .collect::<Result<_>>()?;
+    ax.sort_unstable();
+    ensure!(
+        ax.windows(2).all(|w| w[0] != w[1]),
+        InvalidArgument,
+        "dim {} appears multiple times in flip {}",
+        ax.windows(2).find(|w| w[0] == w[1]).map_or(0, |w| w[0]),
+        Dims(axes)
+    );
+    ax.retain(|&a| x.shape[a] > 1);
+    if ax.is_empty() {
+        return Ok(x.clone());
+    }
+    let shape = x.shape.clone();
+    Ok(movement(x, &shape, MoveOp::Flip(ax.clone()), |v| {
+        Some(v.flip(&ax))
+    }))
+}
+
+/// Keep every `step[d]`-th element of each dim `d`, from the first (a strided view).
+pub fn stride(x: &LazyRef, step: &[usize]) -> Result<LazyRef> {
+    ensure!(
+        step.len() == x.shape.len() && step.iter().all(|&s| s >= 1),
+        InvalidArgument,
+        "stride needs one step of at least 1 per dim of {}, got {}",
+        Dims(&x.shape),
+        Dims(step)
+    );
+    if step.iter().all(|&s| s == 1) {
+        return Ok(x.clone());
+    }
+    let shape: Vec<usize> = x
+        .shape
+        .iter()
+        .zip(step)
+        .map(|(&n, &s)| n.div_ceil(s))
+        .collect();
+    Ok(movement(x, &shape, MoveOp::Stride(step.to_vec()), |v| {
+        Some(v.stride(step))
+    }))
+}
+
+/// The same values, cut off from autograd (tinygrad's `detach`): a view without an origin.
+pub fn detach(x: &LazyRef) -> LazyRef {
+    let (base, view) = base_and_view(x);
+    Lazy::new(LazyOp::View(base, view, None), x.dtype, x.shape.clone())
+}
+
+/// A node of `shape` built from `parts` (each written at its offset, every `step`-th element);
+/// elements no part covers hold `fill`. Parts must lie inside the shape and not overlap.
+pub fn assemble(parts: Vec<Part>, shape: Vec<usize>, dtype: DType, fill: f64) -> Result<LazyRef> {
+    checked_numel(&shape)?;
+    let mut covered = 0usize;
+    for p in &parts {
+        ensure!(
+            p.offset.len() == shape.len()
+                && p.step.len() == shape.len()
+                && p.src.shape.len() == shape.len(),
+            Shape,
+            "a part of shape {} does not fit {} dims",
+            Dims(&p.src.shape),
+            shape.len()
+        );
+        for d in 0..shape.len() {
+            let n = p.src.shape[d];
+            let last = if n == 0 {
+                0
+            } else {
+                p.offset[d] + (n - 1) * p.step[d] + 1
+            };
+            ensure!(
+                p.step[d] >= 1 && last <= shape[d],
+                Shape,
+                "a part of shape {} at {} does not fit in {}",
+                Dims(&p.src.shape),
+                Dims(&p.offset),
+                Dims(&shape)
+            );
+        }
+        covered += p.src.numel();
+    }
+    let parts: Vec<Part> = parts
+        .into_iter()
+        .map(|p| Part {
+            src: cast(&p.src, dtype),
+            ..p
+        })
+        .collect();
+    // a single part covering everything is that part
+    if covered == crate::shape::numel(&shape) && parts.len() == 1 && parts[0].src.shape == shape {
+        return Ok(parts[0].src.clone());
+    }
+    Ok(Lazy::new(
+        LazyOp::Assemble(parts.into(), fill),
+        dtype,
+        shape,
+    ))
 }
 
 /// Reduce over `axes` (all dims when empty and `all` is set); tinygrad's keepdim semantics.
@@ -292,20 +437,27 @@ pub fn reduce(op: ReduceOp, x: &LazyRef, axes: &[i64], keepdim: bool) -> Result<
 }
 
 /// A view node over `base` (or `base` itself when the view is all of it, as `movement` does).
-fn view_node(base: LazyRef, view: View, dtype: DType) -> LazyRef {
+fn view_node(base: LazyRef, view: View, dtype: DType, origin: Option<Arc<Origin>>) -> LazyRef {
     if view.shape == base.shape && view.is_contiguous() {
         return base;
     }
     let shape = view.shape.clone();
-    Lazy::new(LazyOp::View(base, view), dtype, shape)
+    Lazy::new(LazyOp::View(base, view, origin), dtype, shape)
 }
 
 /// `x`'s base and the view from `x`'s shape into it (contiguous when `x` is not a view).
 fn base_and_view(x: &LazyRef) -> (LazyRef, View) {
     x.with_state(|s| match s {
-        State::Lazy(LazyOp::View(base, v)) => (base.clone(), v.clone()),
+        State::Lazy(LazyOp::View(base, v, _)) => (base.clone(), v.clone()),
         _ => (x.clone(), View::contiguous(&x.shape)),
     })
+}
+
+/// `shape` with a dim of `size` inserted before `axis`.
+fn inserted(shape: &[usize], axis: usize, size: usize) -> Vec<usize> {
+    let mut s = shape.to_vec();
+    s.insert(axis, size);
+    s
 }
 
 /// tinygrad's `Tensor.dot` (also `matmul` and `@`): numpy's rules for 1-D, 2-D and batched
@@ -334,8 +486,32 @@ pub fn dot(x: &LazyRef, w: &LazyRef) -> Result<LazyRef> {
     checked_numel(&full)?;
     let (xb, xv) = base_and_view(x);
     let (wb, wv) = base_and_view(w);
-    let xe = view_node(xb, xv.insert_broadcast(dx - 1, n), x.dtype);
-    let we = view_node(wb, wv.swap_last_two().insert_broadcast(dw - 2, m), x.dtype);
+    // the origins are the movement ops tinygrad's decomposition applies, for autograd
+    let x_ops = vec![
+        MoveOp::Reshape(inserted(&x.shape, dx - 1, 1)),
+        MoveOp::Expand(inserted(&x.shape, dx - 1, n)),
+    ];
+    let mut swap: Vec<usize> = (0..dw).collect();
+    swap.swap(dw - 1, dw - 2);
+    let mut wt_shape = w.shape.clone();
+    wt_shape.swap(dw - 1, dw - 2);
+    let w_ops = vec![
+        MoveOp::Permute(swap),
+        MoveOp::Reshape(inserted(&wt_shape, dw - 2, 1)),
+        MoveOp::Expand(inserted(&wt_shape, dw - 2, m)),
+    ];
+    let xe = view_node(
+        xb,
+        xv.insert_broadcast(dx - 1, n),
+        x.dtype,
+        Some(origin(x, x_ops)),
+    );
+    let we = view_node(
+        wb,
+        wv.swap_last_two().insert_broadcast(dw - 2, m),
+        x.dtype,
+        Some(origin(w, w_ops)),
+    );
     debug_assert_eq!(xe.shape, we.shape);
     let full = xe.shape.clone();
     let prod = Lazy::new(LazyOp::Binary(BinaryOp::Mul, xe, we), x.dtype, full);
@@ -347,7 +523,8 @@ pub fn dot(x: &LazyRef, w: &LazyRef) -> Result<LazyRef> {
     let v = View::contiguous(&red.shape)
         .reshape(&out)
         .expect("dropping a size-1 dim is always a view");
-    Ok(view_node(red, v, x.dtype))
+    let o = Some(origin(&red, vec![MoveOp::Reshape(out)]));
+    Ok(view_node(red, v, x.dtype, o))
 }
 
 /// `dot` through tinygrad's decomposition: reshape, transpose, broadcast multiply, sum.
@@ -418,7 +595,11 @@ pub fn as_strided_unchecked(
         offset,
     };
     let base = contiguous(x);
-    Ok(Lazy::new(LazyOp::View(base, view), x.dtype, shape.to_vec()))
+    Ok(Lazy::new(
+        LazyOp::View(base, view, None),
+        x.dtype,
+        shape.to_vec(),
+    ))
 }
 
 pub fn contiguous(x: &LazyRef) -> LazyRef {
@@ -480,13 +661,27 @@ mod tests {
                         assert_eq!(fast.shape, slow.shape);
                         let (sf, ss) = (schedule(&[fast]).unwrap(), schedule(&[slow]).unwrap());
                         assert_eq!(sf.items.len(), ss.items.len(), "{xs:?} @ {ws:?}");
+                        // inputs are the same buffers; a buffer made by the schedule is
+                        // named by the item that writes it
+                        let ids = |s: &crate::schedule::Schedule| {
+                            let made: Vec<u64> = s.items.iter().map(|i| i.bufs[0].id).collect();
+                            s.items
+                                .iter()
+                                .map(|i| {
+                                    i.bufs[1..]
+                                        .iter()
+                                        .map(|b| match made.iter().position(|&m| m == b.id) {
+                                            Some(p) => format!("item{p}"),
+                                            None => b.id.to_string(),
+                                        })
+                                        .collect::<Vec<_>>()
+                                })
+                                .collect::<Vec<_>>()
+                        };
                         for (a, b) in sf.items.iter().zip(&ss.items) {
                             assert_eq!(a.kernel, b.kernel, "{xs:?} ({fx}) @ {ws:?} ({fw})");
-                            let ids = |i: &crate::schedule::ScheduleItem| {
-                                i.bufs[1..].iter().map(|b| b.id).collect::<Vec<_>>()
-                            };
-                            assert_eq!(ids(a), ids(b));
                         }
+                        assert_eq!(ids(&sf), ids(&ss));
                         checked += 1;
                     }
                 }
