@@ -45,6 +45,11 @@ class UnsupportedError(TgradError, NotImplementedError):
     """Part of tinygrad's API that tgrad does not implement."""
 
 
+class GradientError(TgradError, RuntimeError):
+    """A gradient that cannot be taken: of an int tensor (tinygrad: "only float Tensors have gradient"), or with a
+    seed of the wrong shape."""
+
+
 class InternalError(TgradError, RuntimeError):
     """A broken internal invariant or a caught panic: a bug in tgrad, reported instead of a crash or
     a wrong result (the process stays usable)."""

@@ -35,6 +35,7 @@ fn to_py(py: Python<'_>, e: Error) -> PyErr {
         Error::Runtime(_) => "DeviceError",
         Error::Io(_) => "CacheError",
         Error::Unsupported(_) => "UnsupportedError",
+        Error::Gradient(_) => "GradientError",
         Error::Internal(_) => "InternalError",
     };
     let msg = e.to_string();
