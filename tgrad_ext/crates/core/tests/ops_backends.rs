@@ -7,7 +7,7 @@
 mod common;
 mod emu_support;
 
-use tgrad_core::graph::{BinaryOp, LazyRef, UnaryOp};
+use tgrad_core::graph::{BinaryOp, LazyRef, ReduceOp, UnaryOp};
 use tgrad_core::runtime::emu::{Dialect, Order};
 use tgrad_core::{engine, tensor, DType};
 
@@ -111,7 +111,9 @@ fn check(backend: &str, dt: DType, name: &str, got: &[f64], want: &[f64]) {
         _ => 2f64.powi(-52),
     };
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let ok = (g.is_nan() && w.is_nan()) || (g - w).abs() <= 4.0 * ulp * w.abs().max(1.0);
+        let ok = (g.is_nan() && w.is_nan())
+            || (w.is_infinite() && g == w)
+            || (g - w).abs() <= 4.0 * ulp * w.abs().max(1.0);
         assert!(ok, "{backend} {} {name}[{i}]: got {g}, want {w}", dt.name());
     }
 }
@@ -138,5 +140,35 @@ fn every_op_on_the_gpu_emulator() {
                 check(dialect.name(), dt, &name, &emu_support::values(&g), &want);
             }
         }
+    }
+}
+
+/// Sums reaching +-inf or NaN keep the IEEE result on every backend (Metal's compensated sum
+/// once turned inf into NaN: inf - inf in the compensation).
+#[test]
+fn sums_of_infinities_stay_infinite_on_every_backend() {
+    let vals = [f64::INFINITY, 1.0, 2.0, -1.0];
+    let nan = [1.0, f64::NAN, 2.0, 3.0];
+    let mixed = [f64::INFINITY, 1.0, f64::NEG_INFINITY, 3.0];
+    let graph =
+        |v: &[f64]| tensor::reduce(ReduceOp::Sum, &input(v, DType::F32), &[0], false).unwrap();
+    let want = [f64::INFINITY, f64::NAN, f64::NAN];
+    let run = |realize: &dyn Fn(&LazyRef)| -> Vec<f64> {
+        [&vals[..], &nan, &mixed]
+            .iter()
+            .map(|v| {
+                let g = graph(v);
+                realize(&g);
+                emu_support::values(&g)[0]
+            })
+            .collect()
+    };
+    let cpu = run(&|g| engine::cpu().realize(std::slice::from_ref(g)).unwrap());
+    check("C", DType::F32, "sum", &cpu, &want);
+    for dialect in [Dialect::Cuda, Dialect::Metal] {
+        let got = run(&|g| {
+            emu_support::realize(std::slice::from_ref(g), dialect, Order::Forward).unwrap()
+        });
+        check(dialect.name(), DType::F32, "sum", &got, &want);
     }
 }
