@@ -14,10 +14,13 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::fxhash::{FxBuildHasher, FxHashMap, FxHashSet};
-use crate::graph::{BinaryOp, Lazy, LazyOp, LazyRef, Part, ReduceOp, State};
+use crate::graph::{LazyOp, LazyRef, State};
 use crate::kernel::{Expr, ExprOp, Kernel, Reduction};
 use crate::runtime::buffer::Buffer;
 use crate::shape::{contiguous_strides, View};
+
+mod operands;
+mod regions;
 
 #[derive(Debug)]
 pub struct ScheduleItem {
@@ -155,82 +158,6 @@ impl Scheduler {
             }
         }
         Ok(out)
-    }
-
-    /// A permuted view of a reduction not computed yet (the gradient of a weight is one): the
-    /// reduction's kernel stores straight into the view's layout instead of computing the
-    /// reduction and copying it.
-    fn transposed_reduction(
-        &mut self,
-        node: &LazyRef,
-        out: &Arc<Buffer>,
-    ) -> Result<Option<ScheduleItem>> {
-        let Some((base, store)) = node.with_state(|s| match s {
-            State::Lazy(LazyOp::View(base, v, _)) => {
-                v.inverse(&base.shape).map(|st| (base.clone(), st))
-            }
-            _ => None,
-        }) else {
-            return Ok(None);
-        };
-        let is_reduce = base.with_state(|s| matches!(s, State::Lazy(LazyOp::Reduce(..))));
-        if !is_reduce || self.buffer_of(&base).is_some() {
-            return Ok(None);
-        }
-        self.lower_kernel(&base, out, Some(&store))
-    }
-
-    /// The kernels of an `Assemble` node: the fill where parts leave gaps, then each part
-    /// computed into its region of `out`.
-    fn assemble(
-        &mut self,
-        node: &LazyRef,
-        out: &Arc<Buffer>,
-        parts: &[Part],
-        fill: f64,
-    ) -> Result<()> {
-        let covered: usize = parts.iter().map(|p| p.src.numel()).sum();
-        if covered < node.numel() {
-            let kernel = Kernel {
-                full_shape: node.shape.clone(),
-                reduce_axes: vec![],
-                reduction: None,
-                body: Expr::new(ExprOp::Const(fill), node.dtype),
-                buf_dtypes: vec![node.dtype],
-                store: None,
-            };
-            let bufs = vec![out.clone()];
-            self.out.items.push(ScheduleItem { kernel, bufs });
-        }
-        let strides = contiguous_strides(&node.shape);
-        for p in parts.iter().filter(|p| p.src.numel() > 0) {
-            let region = View {
-                shape: p.src.shape.clone(),
-                strides: (0..strides.len())
-                    .map(|d| {
-                        if p.src.shape[d] == 1 {
-                            0
-                        } else {
-                            strides[d] * p.step[d] as isize
-                        }
-                    })
-                    .collect(),
-                offset: (0..strides.len())
-                    .map(|d| strides[d] * p.offset[d] as isize)
-                    .sum(),
-            };
-            let item = if let Some(item) = self.lower_kernel(&p.src, out, Some(&region))? {
-                item
-            } else {
-                // the part's kernel cannot store through the region: compute it, then copy
-                let buf = self.realize(&p.src)?;
-                let src = Lazy::realized(buf, p.src.shape.clone());
-                self.lower_kernel(&src, out, Some(&region))?
-                    .expect("a copy kernel stores through any view")
-            };
-            self.out.items.push(item);
-        }
-        Ok(())
     }
 
     /// One kernel computing `root` into `out` (through `store`, a view over `root`'s shape, when
@@ -467,69 +394,6 @@ impl Lowerer<'_> {
             LazyOp::Contiguous(_) | LazyOp::Assemble(..) => self.realized_load(node, map)?,
         })
     }
-
-    /// The reduction's source; the factors of a sum of products are lowered as operands.
-    fn lower_reduce_src(&mut self, rop: ReduceOp, src: &LazyRef, map: &View) -> Result<Expr> {
-        let factors = if rop == ReduceOp::Sum && self.sched.buffer_of(src).is_none() {
-            src.with_state(|s| match s {
-                State::Lazy(LazyOp::Binary(BinaryOp::Mul, a, b)) => Some((a.clone(), b.clone())),
-                _ => None,
-            })
-        } else {
-            None
-        };
-        let Some((a, b)) = factors else {
-            return self.lower(src, map);
-        };
-        let ea = self.lower_operand(&a, map)?;
-        let eb = self.lower_operand(&b, map)?;
-        Ok(Expr::new(
-            ExprOp::Binary(BinaryOp::Mul, Box::new(ea), Box::new(eb)),
-            src.dtype,
-        ))
-    }
-
-    /// A factor of a sum of products: an elementwise expression broadcast across the kernel
-    /// (fewer elements than the full shape) is realized and loaded, so the reduction is a
-    /// contraction of buffers; anything else is lowered in place.
-    fn lower_operand(&mut self, node: &LazyRef, map: &View) -> Result<Expr> {
-        if self.sched.buffer_of(node).is_some() {
-            return self.lower(node, map);
-        }
-        let step = node.with_state(|s| match s {
-            State::Lazy(LazyOp::View(src, v, _)) => {
-                Some(Step::View(src.clone(), compose(map, &node.shape, v)))
-            }
-            State::Lazy(
-                LazyOp::Unary(..) | LazyOp::Binary(..) | LazyOp::Where(..) | LazyOp::Cast(_),
-            ) => None,
-            State::Lazy(op) => Some(Step::Op(op.clone())),
-            State::Realized(_) => unreachable!("realized nodes have a buffer"),
-        });
-        match step {
-            Some(Step::View(src, Some(m))) => self.lower_operand(&src, &m),
-            None if node.numel() < crate::shape::numel(&self.full) && !is_plain(node) => {
-                self.realized_load(node, map)
-            }
-            _ => self.lower(node, map),
-        }
-    }
-}
-
-/// Whether a node is a buffer read as it is or through widening casts (what a GEMM packs
-/// directly).
-fn is_plain(node: &LazyRef) -> bool {
-    node.buffer().is_some()
-        || node.with_state(|s| match s {
-            State::Lazy(LazyOp::Cast(a)) => {
-                a.dtype.is_float()
-                    && node.dtype.is_float()
-                    && a.dtype.itemsize() <= node.dtype.itemsize()
-                    && is_plain(a)
-            }
-            State::Lazy(LazyOp::View(a, ..)) => is_plain(a),
-            _ => false,
-        })
 }
 
 /// Schedule everything needed to realize `roots`.
