@@ -16,6 +16,7 @@ pub mod flags;
 pub mod fxhash;
 pub mod graph;
 pub mod kernel;
+pub mod ops;
 pub mod render;
 pub mod rng;
 pub mod runtime;

@@ -5,6 +5,7 @@
 #![allow(clippy::needless_pass_by_value)]
 
 mod gpu;
+mod ops;
 
 /// The core allocates many small vectors per op (shapes, views, graph nodes) and the output
 /// buffers per call; glibc malloc spent a third of `a @ b`'s graph building in malloc/free.
@@ -465,6 +466,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyLazy>()?;
     m.add_class::<PyCaptured>()?;
     gpu::register(m)?;
+    ops::register(m)?;
     for f in [
         wrap_pyfunction!(from_bytes, m)?,
         wrap_pyfunction!(full, m)?,
