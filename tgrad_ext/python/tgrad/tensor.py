@@ -39,15 +39,36 @@ def _has_big_ints(data: Any) -> bool:
 
 
 _new = object.__new__
-# every live Tensor, weakly: backward() gives a gradient to each float tensor of the loss's graph, as tinygrad does
-_live: weakref.WeakSet = weakref.WeakSet()
+_ref = weakref.ref
+# Every Tensor made, weakly: backward() gives a gradient to each live float tensor of the loss's graph, as tinygrad
+# does with its all_tensors. Plain weak references (no callback) are cheapest to make on the hot path; dead ones are
+# dropped when the list has doubled since the last sweep.
+_live: list = []
+_sweep_at = [1024]
+
+
+def _sweep() -> None:
+    _live[:] = [r for r in _live if r() is not None]
+    _sweep_at[0] = max(1024, 2 * len(_live))
+
+
+def _track(t: Tensor) -> None:
+    _live.append(_ref(t))
+    if len(_live) > _sweep_at[0]:
+        _sweep()
+
+
+def _live_tensors() -> list[Tensor]:
+    return [t for t in (r() for r in _live) if t is not None]
 
 
 def _wrap(lb) -> Tensor:
     """A Tensor around a native node, without `__init__`'s argument handling (the hot path)."""
     t = _new(Tensor)
     t._lb = lb
-    _live.add(t)
+    _live.append(_ref(t))
+    if len(_live) > _sweep_at[0]:
+        _sweep()
     return t
 
 
@@ -85,7 +106,8 @@ def _node_of(data: Any, dt: DType | None):
             dt = supported(from_numpy(arr.dtype))
     if dt.name == "int" and arr.size and (arr.dtype.kind in "iuO"):
         _check_int_range(int(arr.min()), int(arr.max()))
-    arr = np.ascontiguousarray(arr, dtype=dt.np)
+    # not np.ascontiguousarray: it makes a 0-d array 1-d
+    arr = np.asarray(arr, dtype=dt.np, order="C")
     raw = memoryview(arr.reshape(-1).view(np.uint8)) if arr.size else b""
     return _native.from_bytes(raw, dt.name, list(arr.shape))
 
@@ -98,7 +120,7 @@ class Tensor(CreationMixin, MathMixin, MovementMixin, ReduceMixin, UnsupportedMi
     def __init__(self, data: Any, device: str | tuple | list | None = None, dtype: Any = None):
         Device.canonicalize(device if isinstance(device, (str, type(None))) else device[0])
         self._lb = _node_of(data, supported(dtype) if dtype is not None else None)
-        _live.add(self)
+        _track(self)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -237,7 +259,7 @@ class Tensor(CreationMixin, MathMixin, MovementMixin, ReduceMixin, UnsupportedMi
 
     def backward(self, gradient: Tensor | None = None) -> Tensor:
         """Fill `.grad` of every live float tensor this one depends on (accumulating into an existing `.grad`)."""
-        found = [t for t in list(_live) if t._lb.dtype in ("half", "float", "double")]
+        found = [t for t in _live_tensors() if t._lb.dtype in ("half", "float", "double")]
         seed = gradient._lb if gradient is not None else None
         for t, g in zip(found, _native.gradient(self._lb, seed, [t._lb for t in found]), strict=True):
             if g is None:
@@ -280,7 +302,9 @@ class Tensor(CreationMixin, MathMixin, MovementMixin, ReduceMixin, UnsupportedMi
         if type(x) is Tensor:  # the hot path: one call into the core, `_wrap` inlined
             t = _new(Tensor)
             t._lb = self._lb.dot(x._lb)
-            _live.add(t)
+            _live.append(_ref(t))
+            if len(_live) > _sweep_at[0]:
+                _sweep()
             return t
         return self.matmul(x if isinstance(x, Tensor) else Tensor(x))
 
