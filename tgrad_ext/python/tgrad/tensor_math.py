@@ -50,6 +50,17 @@ class MathMixin:
             return self._w(_native.full(builtins.float(x), name, []))
         return type(self)(x)
 
+    def ufix(self: Tensor, x: Any) -> Tensor:
+        """`x` as a tensor beside this one (tinygrad's name for `_const_like`)."""
+        return self._const_like(x)
+
+    @staticmethod
+    def const(b: Any, dtype: Any = None) -> Tensor:
+        """A constant tensor of `b` (a scalar or nested list), as `Tensor(b, dtype=dtype)`."""
+        from tgrad.tensor import Tensor
+
+        return Tensor(b, dtype=dtype)
+
     def _operands(self: Tensor, x: Any, reverse: builtins.bool) -> tuple[Any, Any]:
         y = self._const_like(x)
         return (y._lb, self._lb) if reverse else (self._lb, y._lb)
