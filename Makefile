@@ -12,7 +12,7 @@ RUST_SRC   := $(shell find tgrad_ext -path tgrad_ext/target -prune -o \( -name '
 PY_SRC     := $(shell find tgrad_ext/python -name '*.py' -o -name '*.pyi' -o -name 'py.typed' 2>/dev/null)
 CARGO_MANIFEST := tgrad_ext/Cargo.toml
 
-.PHONY: help setup setup-torch sysdeps test test-rust test-py test-fast bench bench-odd bench-quick bench-pytest lint fmt clean distclean \
+.PHONY: help setup setup-torch sysdeps test test-rust test-py test-exhaustive test-fast bench bench-odd bench-quick bench-pytest lint fmt clean distclean \
         check-regressions report diff peak bench-gpu bench-gpu-emu gpu-wheels
 
 help: ## list the targets
@@ -60,6 +60,9 @@ test-rust: $(STAMP)/deps
 # the CUDA compile-only checks must run (not skip) wherever the gpu-check wheels are installed
 test-py: setup
 	TGRAD_REQUIRE_GPU_CHECK=1 $(PY) -m pytest -q
+
+test-exhaustive: setup ## the long property sweeps (gradients of every op over many examples)
+	$(PY) -m pytest -q -m exhaustive
 
 test-fast: setup ## pytest without the slow tests
 	$(PY) -m pytest -q -m "not slow"
