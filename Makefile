@@ -13,7 +13,7 @@ PY_SRC     := $(shell find tgrad_ext/python -name '*.py' -o -name '*.pyi' -o -na
 CARGO_MANIFEST := tgrad_ext/Cargo.toml
 
 .PHONY: help setup setup-torch sysdeps test test-rust test-py test-exhaustive test-fast bench bench-odd bench-quick bench-pytest lint fmt clean distclean \
-        check-regressions report diff peak bench-gpu bench-gpu-emu gpu-wheels
+        check-regressions report diff peak bench-gpu bench-gpu-emu gpu-wheels robustness
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -111,6 +111,10 @@ bench-quick: setup ## the five benchmarks at a small budget (CI); BEAM cells lef
 
 bench-pytest: setup ## the five benchmarks as pytest-benchmark tests (--benchmark-compare works)
 	$(PY) -m pytest -q -m bench --benchmark-enable -p no:randomly tests/harness/test_bench_pytest.py
+
+# the full corpus (every case against tgrad, every API case against tinygrad; ~10 minutes here) and its report
+robustness: setup ## the bad-input corpus of issue 18 in full, against tgrad and tinygrad; writes results/robustness.md
+	$(PY) tests/robust/corpus_report.py --profile full --out results/robustness.md
 
 diff: setup ## property-based differential campaign tinygrad vs tgrad
 	$(PY) -m harness diff

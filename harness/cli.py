@@ -284,7 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenarios", help="scenario file, e.g. scenarios/five.toml")
     run.add_argument("--quick", action="store_true", help="small budget ([quick] table); BEAM cells left out")
     run.add_argument("--only", action="append", metavar="NAMES", help="scenario names or globs, comma separated")
-    run.add_argument("--engines", action="append", metavar="NAMES", help="engines to run, comma separated")
+    run.add_argument(
+        "--engines",
+        action="append",
+        metavar="NAMES",
+        help="engines to run, comma separated: the file's, or any other registry name or module:Class spec",
+    )
     run.add_argument("--seed", type=_number(int, 0), help="replace every scenario's input seed")
     run.add_argument(
         "--search-limit", type=_number(float, 0, 604_800), metavar="S", help="cap each BEAM search at S seconds"

@@ -89,7 +89,11 @@ def select(sfile: ScenarioFile, options: RunOptions) -> tuple[list[Scenario], li
         ]
     planned = [_Planned(spec, resolve(spec)) for spec in sfile.lab.engines]
     if options.engines:
-        planned = [p for p in planned if p.spec in options.engines or p.engine.name in options.engines]
+        # the file's engines in its order, then any other engine named (a registry name or a spec), so
+        # a one-off comparison (tgrad-other beside tgrad) needs no edited scenario file
+        chosen = [p for p in planned if p.spec in options.engines or p.engine.name in options.engines]
+        known = {p.spec for p in chosen} | {p.engine.name for p in chosen}
+        planned = chosen + [_Planned(spec, resolve(spec)) for spec in options.engines if spec not in known]
     if not scenarios:
         raise SelectionError(f"--only {','.join(options.only)} matches no scenario in {sfile.path}")
     if not planned:

@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "tgrad": "harness.engines.tgrad_engine:Tgrad",
     "tgrad-1t": "harness.engines.tgrad_engine:TgradSingleThread",
     "tgrad-beam": "harness.engines.tgrad_engine:TgradBeam",
+    "tgrad-other": "harness.engines.tgrad_engine:TgradOther",
     "tgrad-cuda": "harness.engines.tgrad_engine:TgradCuda",
     "tgrad-cuda-emu": "harness.engines.gpu_emu:TgradCudaEmu",
     "tgrad-metal-emu": "harness.engines.gpu_emu:TgradMetalEmu",

@@ -15,11 +15,15 @@ is the kernels and their launches. The GPU emulator's engines are in gpu_emu.py.
 
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 from typing import Any
 
 from harness.engines.base import EngineContext, Unavailable
 from harness.engines.tensor_api import TensorApiEngine
+
+OTHER_ENV = "TGRAD_LAB_OTHER"
 
 
 class Tgrad(TensorApiEngine):
@@ -52,6 +56,35 @@ class TgradBeam(Tgrad):
         if context.fresh_search:
             shutil.rmtree(cache, ignore_errors=True)
         return {"TGRAD_CACHE": str(cache), "TGRAD_BEAM": "2", "TGRAD_DEVICE": "CPU"}
+
+
+class TgradOther(Tgrad):
+    """Another build of tgrad (an older commit, a branch) beside the installed one, for before/after
+    tables measured side by side in one run: TGRAD_LAB_OTHER names the site-packages directory that
+    holds it (for example a second venv's), which goes first on the worker's PYTHONPATH."""
+
+    name = "tgrad-other"
+    description = "another tgrad build (TGRAD_LAB_OTHER: its site-packages), same settings as tgrad"
+
+    def environment(self, context: EngineContext) -> dict[str, str]:
+        site = os.environ.get(OTHER_ENV, "")
+        if not site or not (Path(site) / "tgrad" / "__init__.py").is_file():
+            # the worker then fails to find it and load() reports the reason
+            return {**super().environment(context), OTHER_ENV: site}
+        return {**super().environment(context), OTHER_ENV: site, "PYTHONPATH": site}
+
+    def load(self) -> dict[str, Any]:
+        site = os.environ.get(OTHER_ENV, "")
+        if not site:
+            raise Unavailable(f"{OTHER_ENV} is not set (give the site-packages directory of the other tgrad build)")
+        if not (Path(site) / "tgrad" / "__init__.py").is_file():
+            raise Unavailable(f"{OTHER_ENV}={site} holds no tgrad package")
+        info = super().load()
+        module_file = str(getattr(self._module, "__file__", ""))
+        if not module_file.startswith(str(Path(site).resolve())) and not module_file.startswith(site):
+            raise Unavailable(f"imported {module_file}, not the build under {OTHER_ENV}={site}")
+        info["site"] = site
+        return info
 
 
 class TgradCuda(Tgrad):

@@ -3,10 +3,9 @@
 Swap `from tinygrad import Tensor, dtypes, Device` for `from tgrad import ...`.
 """
 
-from tgrad import (
-    _native,
-    nn,
-)
+import atexit
+
+from tgrad import _native, nn
 from tgrad.device import Device
 from tgrad.dtype import DType, dtypes
 from tgrad.errors import TgradError
@@ -18,18 +17,20 @@ __version__ = _native.__version__
 
 
 def _remove_private_cache() -> None:
-    """TGRAD_CACHE=off compiles into a per-process directory: remove it when the process ends."""
-    import atexit
+    """TGRAD_CACHE=off, and a cache that cannot be written, compile into a private directory of this process
+    (`tgrad-nocache-<pid>-<random>` or `tgrad-cache-fallback-<pid>-<random>` under TMPDIR, as the core names
+    them): remove it when the process ends. A forked child removes only the directories named with its own pid."""
+    import glob
     import os
     import shutil
-    from pathlib import Path
 
-    if os.environ.get("TGRAD_CACHE") == "off":
-        private = Path(str(_native.build_info()["cache_dir"])).parent
-        atexit.register(shutil.rmtree, private, ignore_errors=True)
+    base = os.environ.get("TMPDIR") or "/tmp"
+    for prefix in ("tgrad-nocache", "tgrad-cache-fallback"):
+        for d in glob.glob(os.path.join(glob.escape(base), f"{prefix}-{os.getpid()}-*")):
+            shutil.rmtree(d, ignore_errors=True)
 
 
-_remove_private_cache()
+atexit.register(_remove_private_cache)
 
 
 class Variable:

@@ -98,6 +98,8 @@ class _Device:
     def canonicalize(self, device: str | None) -> str:
         if device is None:
             return self.DEFAULT
+        if not isinstance(device, str):
+            raise DeviceError(f"a device is a name such as 'CPU', got {device!r} (devices: {', '.join(self.names)})")
         d = device.split(":")[0].upper()
         if d not in self.names:
             raise DeviceError(f"device {device!r} is not available in tgrad (devices: {', '.join(self.names)})")

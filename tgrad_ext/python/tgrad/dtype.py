@@ -13,6 +13,7 @@ from tgrad.errors import DTypeError
 
 # tgrad's native dtype names (the core's `DType::name`)
 SUPPORTED = ("bool", "half", "float", "double", "int")
+SUPPORTED_NAMES = "bool, half (float16), float (float32), double (float64), int (int32)"
 
 
 @dataclasses.dataclass(frozen=True, eq=True)
@@ -159,9 +160,11 @@ _BY_ALIAS = {k: v for k, v in vars(dtypes).items() if isinstance(v, DType)}
 
 def from_numpy(dt: np.dtype) -> DType:
     dt = np.dtype(dt)
+    if dt.byteorder not in "=|":
+        dt = dt.newbyteorder("=")  # the same values in this machine's byte order (tensors copy their data)
     match = next((d for d in dtypes.all if d.fmt is not None and np.dtype(d.fmt) == dt), None)
     if match is None:
-        raise DTypeError(f"numpy dtype {dt} has no tinygrad dtype")
+        raise DTypeError(f"numpy dtype {dt} is not supported by tgrad (supported: {SUPPORTED_NAMES})")
     return match
 
 
@@ -170,15 +173,18 @@ def from_name(name: str) -> DType:
 
 
 def to_dtype(x) -> DType:
-    """Accept a DType, a numpy dtype or type, or a name."""
+    """Accept a DType, a numpy dtype or type, any of tinygrad's dtype names, or a numpy spelling."""
     if isinstance(x, DType):
         return x
     if isinstance(x, str) and x in _BY_ALIAS:
         return _BY_ALIAS[x]
+    if isinstance(x, str) and not x:
+        raise DTypeError(f"'' is not a dtype tgrad knows (supported: {SUPPORTED_NAMES})")
     try:
-        return from_numpy(np.dtype(x))
+        dt = np.dtype(x)
     except TypeError:
-        raise DTypeError(f"{x!r} is not a dtype") from None
+        raise DTypeError(f"{x!r} is not a dtype tgrad knows (supported: {SUPPORTED_NAMES})") from None
+    return from_numpy(dt)
 
 
 def supported(x) -> DType:
@@ -187,7 +193,7 @@ def supported(x) -> DType:
     if not d.supported:
         numpy_name = f" ({np.dtype(d.fmt).name})" if d.fmt is not None else ""
         raise DTypeError(
-            f"dtype {d!r}{numpy_name} is not supported by tgrad (supported: bool, float16, float32, float64, int32); "
+            f"dtype {d!r}{numpy_name} is not supported by tgrad (supported: {SUPPORTED_NAMES}); "
             "the name exists so code written for tinygrad imports"
         )
     return d

@@ -58,3 +58,8 @@ class GradientError(TgradError, RuntimeError):
 class InternalError(TgradError, RuntimeError):
     """A broken internal invariant or a caught panic: a bug in tgrad, reported instead of a crash or
     a wrong result (the process stays usable)."""
+
+
+class JitError(TgradError, RuntimeError):
+    """TinyJit misuse, as tinygrad's JitError: duplicate or non-buffer inputs, arguments that differ
+    from the captured call, a capture that ran no kernel, or a return value it cannot replay."""

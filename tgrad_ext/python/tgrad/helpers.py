@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import numbers
 import os
 import platform
 from typing import Any, ClassVar
@@ -27,6 +28,19 @@ _INT_FLAGS: dict[str, tuple[int, int, str]] = {
 
 def getenv(key: str, default: Any = 0) -> Any:
     return type(default)(os.getenv(key, default))
+
+
+# tinygrad 0.14's ContextVar names: Context accepts them (and ignores those tgrad has no use for), so code written
+# for tinygrad runs unchanged; any other name is a typo and an error, as in tinygrad (KeyError)
+TINYGRAD_FLAGS = frozenset(
+    "ALL2ALL ALLOW_DEVICE_USAGE ALLOW_TF32 ALLREDUCE_CAST BEAM CACHELEVEL CAPTURE_PROCESS_REPLAY CAPTURING CCACHE "
+    "CHECK_OOB DEBUG DEBUG_RANGEIFY DEFAULT_FLOAT DEFAULT_INT DEV DISABLE_FAST_IDIV DISALLOW_BROADCAST "
+    "EMULATED_DTYPES FLOAT16 FUSE_OPTIM HCQ_RUNTIME_DEV IGNORE_BEAM_CACHE IMAGE JIT JIT_BATCH_SIZE LRU "
+    "MAX_BUFFER_SIZE MAX_KERNEL_BUFFERS NOLOCALS NOOPT NO_COLOR NO_MEMORY_PLANNER NULL_ALLOW_COPYOUT "
+    "NUM_CPU_THREADS OPENPILOT_HACKS PARALLEL PCONTIG PMA PMC PROFILE REWRITE_STACK_LIMIT RING SCACHE SPEC "
+    "SPLIT_REDUCEOP SQTT SQTT_ITRACE_SE_MASK SQTT_LIMIT_SE SQTT_SIMD_SEL SQTT_TOKEN_EXCLUDE TC TC_OPT TC_SELECT "
+    "TRACEMETA TRACK_MATCH_STATS TRAINING TRANSCENDENTAL TUPLE_ORDER USE_ATOMICS VALIDATE_WITH_CPU VIZ WINO".split()
+)
 
 
 @functools.total_ordering
@@ -111,22 +125,29 @@ TRANSCENDENTAL, SPLIT_REDUCEOP = ContextVar("TRANSCENDENTAL", 1), ContextVar("SP
 def _checked(name: str, value: Any) -> int:
     """A Context value for an integer flag, or an error naming the flag and its range."""
     lo, hi, doc = _INT_FLAGS[name]
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):  # numpy ints are Integral, bools not
         raise InvalidArgumentError(f"Context({name}={value!r}): {name} takes an integer from {lo} to {hi} ({doc})")
     if not lo <= value <= hi:
         raise InvalidArgumentError(f"Context({name}={value!r}): {name} is an integer from {lo} to {hi} ({doc})")
-    return value
+    return int(value)
 
 
 class Context(contextlib.ContextDecorator):
     """`with Context(DEBUG=2, TRAINING=1):` or `@Context(DEBUG=2)` sets settings for the block, then restores them.
 
     Native flags are checked when the Context is made, so entering it either sets every flag or none. tinygrad's
-    Python settings (TRAINING, IMAGE, ...) are set as given; names tgrad has no use for (e.g. BEAM_DEBUG) are
-    accepted and ignored (`.ignored`), so code written for tinygrad runs unchanged.
+    Python settings (TRAINING, IMAGE, ...) are set as given; tinygrad's flags that tgrad has no use for (e.g.
+    IGNORE_BEAM_CACHE) are accepted and ignored (`.ignored`), so code written for tinygrad runs unchanged; a name
+    neither knows is an error.
     """
 
     def __init__(self, **kwargs: Any):
+        unknown = [k for k in kwargs if k not in _INT_FLAGS and k not in TINYGRAD_FLAGS and k not in ContextVar._cache]
+        if unknown:
+            raise InvalidArgumentError(
+                f"Context({unknown[0]}=...): unknown flag {unknown[0]!r} (tgrad's flags: {', '.join(_INT_FLAGS)}; "
+                "tinygrad's are accepted and ignored)"
+            )
         self.values = {k: _checked(k, v) for k, v in kwargs.items() if k in _INT_FLAGS}
         self.python = {k: v for k, v in kwargs.items() if k not in _INT_FLAGS and k in ContextVar._cache}
         self.ignored = {k: v for k, v in kwargs.items() if k not in _INT_FLAGS and k not in ContextVar._cache}

@@ -38,6 +38,15 @@ def _has_big_ints(data: Any) -> bool:
     return isinstance(data, builtins.int) and not isinstance(data, bool) and not -(2**63) <= data < 2**63
 
 
+def _plain(data: Any) -> Any:
+    """Nested lists with any Tensors in them replaced by their values (numpy cannot read a Tensor)."""
+    if isinstance(data, Tensor):
+        return data.numpy()
+    if isinstance(data, (list, tuple)) and builtins.any(isinstance(x, (Tensor, list, tuple)) for x in data):
+        return [_plain(x) for x in data]
+    return data
+
+
 _new = object.__new__
 _ref = weakref.ref
 # Every Tensor made, weakly: backward() gives a gradient to each live float tensor of the loss's graph, as tinygrad
@@ -90,7 +99,11 @@ def _node_of(data: Any, dt: DType | None):
         return _native.full(0.0, (dt or dtypes.default_float).name, [0])
     if isinstance(data, (bytes, bytearray, memoryview)):
         data = np.frombuffer(bytes(data), dtype=np.uint8)
+    if isinstance(data, (list, tuple)):
+        data = _plain(data)
     arr = np.asarray(data) if not _has_big_ints(data) else np.asarray(data, dtype=object)
+    if arr.dtype.kind == "O" and builtins.any(x is None for x in arr.reshape(-1)):
+        raise DTypeError(f"None in the data of a tensor: {data!r}")
     if dt is None:
         from_python = not isinstance(data, np.ndarray)
         if arr.dtype.kind == "f" and from_python:
@@ -306,7 +319,7 @@ class Tensor(CreationMixin, MathMixin, MovementMixin, ReduceMixin, UnsupportedMi
             if len(_live) > _sweep_at[0]:
                 _sweep()
             return t
-        return self.matmul(x if isinstance(x, Tensor) else Tensor(x))
+        return self.matmul(self._const_like(x))
 
     def __rmatmul__(self, x) -> Tensor:
         return self.matmul(x if isinstance(x, Tensor) else Tensor(x), reverse=True)

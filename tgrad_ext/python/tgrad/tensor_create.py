@@ -13,7 +13,7 @@ import numpy as np
 
 from tgrad import _native
 from tgrad.dtype import dtypes, supported
-from tgrad.errors import InvalidArgumentError
+from tgrad.errors import InvalidArgumentError, ShapeError
 
 if TYPE_CHECKING:
     from tgrad.tensor import Tensor
@@ -28,6 +28,8 @@ def _shape(args: tuple) -> tuple[int, ...]:
             raise InvalidArgumentError(f"shape dims must be integers, got {a!r} in {args}")
     if any(a < 0 for a in args):
         raise InvalidArgumentError(f"negative dimension in shape {tuple(int(a) for a in args)}")
+    if any(a >= 2**63 for a in args):
+        raise ShapeError(f"shape {tuple(int(a) for a in args)} has more elements than a tensor can hold")
     return tuple(int(a) for a in args)
 
 
@@ -48,19 +50,19 @@ class CreationMixin:
 
     @classmethod
     def zeros(cls, *shape: Any, dtype: Any = None, **kwargs: Any) -> Tensor:
-        return cls.full(_shape(shape), 0.0, dtype or dtypes.default_float)
+        return cls.full(_shape(shape), 0.0, dtypes.default_float if dtype is None else dtype)
 
     @classmethod
     def ones(cls, *shape: Any, dtype: Any = None, **kwargs: Any) -> Tensor:
-        return cls.full(_shape(shape), 1.0, dtype or dtypes.default_float)
+        return cls.full(_shape(shape), 1.0, dtypes.default_float if dtype is None else dtype)
 
     @classmethod
     def empty(cls, *shape: Any, dtype: Any = None, **kwargs: Any) -> Tensor:
-        return cls.zeros(*shape, dtype=supported(dtype or dtypes.default_float)).contiguous()
+        return cls.zeros(*shape, dtype=supported(dtypes.default_float if dtype is None else dtype)).contiguous()
 
     @classmethod
     def eye(cls, n: int, m: int | None = None, dtype: Any = None, **kwargs: Any) -> Tensor:
-        dt = supported(dtype or dtypes.default_float)
+        dt = supported(dtypes.default_float if dtype is None else dtype)
         (n, m) = _shape((n, n if m is None else m))
         return cls(np.eye(builtins.max(n, 0), builtins.max(m, 0), dtype=dt.np), dtype=dt)
 
@@ -68,6 +70,11 @@ class CreationMixin:
     def arange(cls, start: Any, stop: Any = None, step: Any = 1, dtype: Any = None, **kwargs: Any) -> Tensor:
         if stop is None:
             start, stop = 0, start
+        for x in (start, stop, step):
+            if isinstance(x, (builtins.bool, np.bool_)) or not isinstance(x, (builtins.int, builtins.float, np.number)):
+                raise InvalidArgumentError(f"arange takes numbers, got {x!r} in ({start!r}, {stop!r}, {step!r})")
+        if step == 0:
+            raise InvalidArgumentError("arange step must not be zero")
         if dtype is None:
             is_int = builtins.all(isinstance(x, builtins.int) for x in (start, stop, step))
             dtype = dtypes.default_int if is_int else dtypes.default_float
@@ -78,7 +85,7 @@ class CreationMixin:
     def linspace(cls, start: Any, stop: Any, steps: int, dtype: Any = None, **kwargs: Any) -> Tensor:
         if steps < 0:
             raise InvalidArgumentError("number of steps must be non-negative")
-        dt = supported(dtype or dtypes.default_float)
+        dt = supported(dtypes.default_float if dtype is None else dtype)
         if dt == dtypes.bool:
             raise InvalidArgumentError("linspace with bool dtype is not supported")
         if steps == 1:
@@ -87,7 +94,7 @@ class CreationMixin:
         return r.cast(dt)
 
     def full_like(self: Tensor, fill_value: Any, dtype: Any = None, **kwargs: Any) -> Tensor:
-        return type(self).full(self.shape, fill_value, dtype=dtype or self.dtype)
+        return type(self).full(self.shape, fill_value, dtype=self.dtype if dtype is None else dtype)
 
     def zeros_like(self: Tensor, dtype: Any = None, **kwargs: Any) -> Tensor:
         return self.full_like(0, dtype=dtype)
@@ -96,7 +103,7 @@ class CreationMixin:
         return self.full_like(1, dtype=dtype)
 
     def empty_like(self: Tensor, dtype: Any = None, **kwargs: Any) -> Tensor:
-        return type(self).empty(*self.shape, dtype=dtype or self.dtype)
+        return type(self).empty(*self.shape, dtype=self.dtype if dtype is None else dtype)
 
     def const_like(self: Tensor, b: Any, dtype: Any = None) -> Tensor:
         return self.full_like(b, dtype=dtype)
@@ -121,27 +128,27 @@ class CreationMixin:
 
     @classmethod
     def rand(cls, *shape: Any, dtype: Any = None, **kwargs: Any) -> Tensor:
-        dt = supported(dtype or dtypes.default_float)
+        dt = supported(dtypes.default_float if dtype is None else dtype)
         if not dtypes.is_float(dt):
             raise InvalidArgumentError(f"rand only supports float dtypes, got {dt!r}")
         return cls._w(_native.rand(dt.name, list(_shape(shape))))
 
     @classmethod
     def randn(cls, *shape: Any, dtype: Any = None, **kwargs: Any) -> Tensor:
-        dt = supported(dtype or dtypes.default_float)
+        dt = supported(dtypes.default_float if dtype is None else dtype)
         return cls._w(_native.randn(dt.name, list(_shape(shape))))
 
     def rand_like(self: Tensor, **kwargs: Any) -> Tensor:
         return type(self).rand(*self.shape, dtype=kwargs.pop("dtype", self.dtype))
 
     def randn_like(self: Tensor, dtype: Any = None, **kwargs: Any) -> Tensor:
-        return type(self).randn(*self.shape, dtype=dtype or self.dtype)
+        return type(self).randn(*self.shape, dtype=self.dtype if dtype is None else dtype)
 
     @classmethod
     def uniform(cls, *shape: Any, low: float = 0.0, high: float = 1.0, dtype: Any = None, **kwargs: Any) -> Tensor:
         if low >= high:
             raise InvalidArgumentError(f"Tensor.uniform requires low < high, got {low=}, {high=}")
-        return ((high - low) * cls.rand(*shape)).cast(dtype or dtypes.default_float) + low
+        return ((high - low) * cls.rand(*shape)).cast(dtypes.default_float if dtype is None else dtype) + low
 
     @classmethod
     def normal(cls, *shape: Any, mean: float = 0.0, std: float = 1.0, **kwargs: Any) -> Tensor:

@@ -37,6 +37,8 @@ class MathMixin:
         or bool tensor is float; an int scalar beside a bool tensor is int)."""
         if isinstance(x, type(self)):
             return x
+        if x is None:
+            raise InvalidArgumentError("None is not a tensor operand (Tensor(None) is an empty tensor: write it out)")
         if isinstance(x, _SCALARS):
             mine = self._lb.dtype
             if isinstance(x, (builtins.bool, np.bool_)):

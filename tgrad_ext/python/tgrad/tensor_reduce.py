@@ -7,6 +7,8 @@ import builtins
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from tgrad import _native
 from tgrad.dtype import dtypes, supported
 from tgrad.errors import InvalidArgumentError
@@ -19,7 +21,11 @@ if TYPE_CHECKING:
 def _axes(axis: Any) -> list[int] | None:
     if axis is None:
         return None
-    return [builtins.int(a) for a in (axis if isinstance(axis, (tuple, list)) else (axis,))]
+    values = axis if isinstance(axis, (tuple, list)) else (axis,)
+    for a in values:
+        if isinstance(a, (builtins.bool, np.bool_)) or not isinstance(a, (builtins.int, np.integer)):
+            raise InvalidArgumentError(f"reduce axes must be integers, got {a!r} in {tuple(values)}")
+    return [builtins.int(a) for a in values]
 
 
 def _dtype_name(dtype: Any) -> str | None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tgrad import _native
-from tgrad.errors import IndexingError, InvalidArgumentError, UnsupportedError
+from tgrad.errors import IndexingError, InvalidArgumentError, ShapeError, UnsupportedError
 
 if TYPE_CHECKING:
     from tgrad.tensor import Tensor
@@ -51,9 +51,13 @@ class MovementMixin:
 
     def permute(self: Tensor, order, *args) -> Tensor:
         order = tuple(order) if isinstance(order, (tuple, list)) else (order, *args)
-        return self._w(self._lb.permute(list(_ints(order, "permute order"))))
+        ints = _ints(order, "permute order")
+        if len(ints) != self.ndim:
+            raise InvalidArgumentError(f"permute order {order} is not a permutation of {self.ndim} dims")
+        return self._w(self._lb.permute(list(ints)))
 
     def transpose(self: Tensor, dim0: int = 1, dim1: int = 0) -> Tensor:
+        dim0, dim1 = _ints((dim0, dim1), "transpose dims")
         return self._w(self._lb.transpose(dim0, dim1))
 
     @property
@@ -87,8 +91,21 @@ class MovementMixin:
         return self if self.shape[dim] != 1 else self.reshape((*self.shape[:dim], *self.shape[dim + 1 :]))
 
     def shrink(self: Tensor, arg: Sequence[tuple[int, int] | None]) -> Tensor:
-        pairs = zip(arg, self.shape, strict=True)
-        ranges = [(0, s) if a is None else (builtins.int(a[0]), builtins.int(a[1])) for a, s in pairs]
+        if len(arg) != self.ndim:
+            raise InvalidArgumentError(
+                f"shrink takes a (start, end) pair or None for each of {self.ndim} dims, got {arg}"
+            )
+        ranges = []
+        for i, (a, size) in enumerate(zip(arg, self.shape, strict=True)):
+            if a is None:
+                ranges.append((0, size))
+                continue
+            if not isinstance(a, (tuple, list)) or len(a) != 2:
+                raise InvalidArgumentError(f"shrink takes a (start, end) pair or None per dim, got {a!r} for dim {i}")
+            start, end = _ints(tuple(a), "shrink bounds")
+            if not 0 <= start <= end <= size:
+                raise ShapeError(f"shrink range {start}..{end} out of bounds for dim {i} of size {size}")
+            ranges.append((start, end))
         return self._w(self._lb.shrink(ranges))
 
     def shrink_to(self: Tensor, shape, *args) -> Tensor:

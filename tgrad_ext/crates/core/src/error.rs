@@ -49,8 +49,8 @@ impl fmt::Display for Error {
             }
             Error::CompilerMissing { compiler, detail } => write!(
                 f,
-                "no working C compiler: '{compiler}' {detail}. tgrad's CPU backend compiles kernels at run time; \
-                 install clang (Debian/Ubuntu: apt-get install -y clang) or point TGRAD_CC at a C compiler"
+                "no working C compiler: '{compiler}' {detail}. tgrad's CPU backend compiles every kernel other than its \
+                 built-in GEMMs at run time: install clang (Debian/Ubuntu: apt-get install -y clang) or point TGRAD_CC at a C compiler"
             ),
             Error::CompileFailed { compiler, log, source_path } => {
                 write!(f, "'{compiler}' failed to compile a kernel (source kept at {source_path}):\n{log}")

@@ -57,7 +57,29 @@ impl Setting {
             {
                 bad(&format!("allowed: {}", words.join(", ")))
             }
-            Kind::Choice(_) | Kind::Text => Ok(()),
+            Kind::Choice(_) | Kind::Text => {
+                self.check_specific(raw).map_or(Ok(()), |why| bad(&why))
+            }
+        }
+    }
+
+    /// What a choice or text setting's own rules refuse: the part after `word:` (tinygrad's
+    /// `DEVICE:index` form, the emulator's `random:seed`), and a library path that does not exist.
+    fn check_specific(&self, raw: &str) -> Option<String> {
+        let raw = raw.trim();
+        match (self.name, raw.split_once(':')) {
+            ("DEVICE", Some((word, index))) if index != "0" => Some(format!(
+                "tgrad runs on device 0 of a kind only; write {word} or {word}:0"
+            )),
+            ("EMU_ORDER", Some((word, seed)))
+                if !word.eq_ignore_ascii_case("random") || seed.parse::<u64>().is_err() =>
+            {
+                Some("only random takes a seed: random:<a non-negative integer>".into())
+            }
+            ("NVRTC", _) if raw.contains('/') && !std::path::Path::new(raw).exists() => Some(
+                "no such file or directory (a libnvrtc file, a directory holding one, or a name the loader finds)".into(),
+            ),
+            _ => None,
         }
     }
 }
@@ -98,6 +120,11 @@ pub const SETTINGS: &[Setting] = &[
         name: "CACHE_MAX_MB",
         kind: Kind::Int { default: 2048, min: 1, max: 1 << 30 },
         doc: "size bound of the on-disk kernel cache in MiB (least recently used entries go first)",
+    },
+    Setting {
+        name: "AOT",
+        kind: Kind::Int { default: 1, min: 0, max: 1 },
+        doc: "1: GEMMs of the common families run kernels built into tgrad ahead of time (no C compiler, no compile wait; `TGRAD_DEBUG=2` names them, see docs/aot.md); 0: compile every kernel at run time. Kernels built ahead of time stand only for the default flags: with `TGRAD_COPT` set, everything is compiled",
     },
     Setting {
         name: "DEVICE",
@@ -151,9 +178,10 @@ pub enum Flag {
     KeepPacked,
     Verify,
     CacheMaxMb,
+    Aot,
 }
 
-const INT_FLAGS: usize = 7;
+const INT_FLAGS: usize = 8;
 
 impl Flag {
     pub const ALL: [Flag; INT_FLAGS] = [
@@ -164,6 +192,7 @@ impl Flag {
         Flag::KeepPacked,
         Flag::Verify,
         Flag::CacheMaxMb,
+        Flag::Aot,
     ];
 
     pub fn setting(self) -> &'static Setting {
@@ -325,7 +354,26 @@ mod tests {
         let dev = SETTINGS.iter().find(|s| s.name == "DEVICE").unwrap();
         let e = dev.check("METAL").unwrap_err().to_string();
         assert!(e.contains("CUDA_EMU"), "{e}");
-        assert!(dev.check("cuda").is_ok());
+        assert!(dev.check("cuda").is_ok() && dev.check("CPU:0").is_ok());
+        assert!(dev.check("CPU:1").is_err() && dev.check("CUDA:abc").is_err());
+        let order = SETTINGS.iter().find(|s| s.name == "EMU_ORDER").unwrap();
+        assert!(order.check("random:7").is_ok() && order.check("reverse").is_ok());
+        for bad in [
+            "random:abc",
+            "random:",
+            "random:-1",
+            "reverse:2",
+            "forward:1",
+        ] {
+            let e = order.check(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("TGRAD_EMU_ORDER") && e.contains("seed"),
+                "{bad}: {e}"
+            );
+        }
+        let nvrtc = SETTINGS.iter().find(|s| s.name == "NVRTC").unwrap();
+        assert!(nvrtc.check("/nonexistent/libnvrtc.so").is_err());
+        assert!(nvrtc.check("libnvrtc.so.12").is_ok() && nvrtc.check("/").is_ok());
         assert!(Flag::Threads.set(-5).is_err());
         assert!(Flag::Debug.set(1 << 40).is_err());
     }

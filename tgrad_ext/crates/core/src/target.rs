@@ -73,6 +73,47 @@ impl VectorIsa {
         }
     }
 
+    /// Whether code for this ISA has fused multiply-add: kernels compiled with `-ffp-contract=fast`
+    /// then round `a*b + c` once instead of twice, so the same source computes different bits with
+    /// and without it.
+    pub fn has_fma(self) -> bool {
+        matches!(
+            self,
+            VectorIsa::Avx512 | VectorIsa::Avx2Fma | VectorIsa::Neon
+        )
+    }
+
+    /// Whether the running CPU has fused multiply-add (what `-march=native` lets the C compiler
+    /// use, whatever ISA a kernel is planned for).
+    pub fn host_has_fma() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("fma")
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            true
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        {
+            false
+        }
+    }
+
+    /// The C compiler flags that target exactly this ISA on its architecture (what `runs_here`
+    /// checks, and FMA exactly where `has_fma` says): kernels built ahead of time for it run on
+    /// every CPU `runs_here` accepts. `-march=x86-64` first, so a toolchain whose default is a
+    /// newer x86-64 level adds nothing the check does not see.
+    pub fn compile_flags(self) -> &'static [&'static str] {
+        match self {
+            VectorIsa::Avx512 => &["-march=x86-64", "-mavx512f", "-mavx2", "-mfma"],
+            VectorIsa::Avx2Fma => &["-march=x86-64", "-mavx2", "-mfma"],
+            VectorIsa::Sse2 => &["-march=x86-64"],
+            // NEON and FMA are part of the aarch64 baseline
+            VectorIsa::Neon | VectorIsa::Portable => &[],
+        }
+    }
+
     /// Vector register width in bytes.
     pub fn vector_bytes(self) -> usize {
         match self {

@@ -413,7 +413,17 @@ pub fn reduce(op: ReduceOp, x: &LazyRef, axes: &[i64], keepdim: bool) -> Result<
         .map(|&a| resolve_axis(a, n))
         .collect::<Result<_>>()?;
     ax.sort_unstable();
-    ax.dedup();
+    if ax.windows(2).any(|w| w[0] == w[1]) {
+        bail!(
+            InvalidArgument,
+            "duplicate axis in {:?}: each axis may be reduced once",
+            axes
+        );
+    }
+    if n == 0 {
+        // a 0-d tensor has nothing to reduce: axis 0 names it whole, as in tinygrad
+        return Ok(x.clone());
+    }
     let kept: Vec<usize> = x
         .shape
         .iter()
@@ -422,6 +432,15 @@ pub fn reduce(op: ReduceOp, x: &LazyRef, axes: &[i64], keepdim: bool) -> Result<
         .collect();
     let red = if ax.iter().all(|&a| x.shape[a] == 1) {
         x.clone()
+    } else if ax.iter().any(|&a| x.shape[a] == 0) {
+        // a reduction over no elements is the op's identity (tinygrad: 0 for sum, the dtype's
+        // minimum for max); no kernel reads the empty input
+        let identity = match (op, x.dtype) {
+            (ReduceOp::Sum, _) => 0.0,
+            (ReduceOp::Max, DType::I32) => f64::from(i32::MIN),
+            (ReduceOp::Max, _) => f64::NEG_INFINITY,
+        };
+        constant(identity, x.dtype, kept.clone())?
     } else {
         Lazy::new(
             LazyOp::Reduce(op, x.clone(), ax.clone()),

@@ -218,6 +218,8 @@ fn small_register_tiles_with_kc_a_multiple_of_eight_stay_inside_their_panels() {
 /// Tunings the templates do not support are refused with a reason, never run.
 #[test]
 fn unsupported_tunings_are_refused_by_parse_and_check() {
+    let cores = tgrad_core::flags::cores();
+    let barrier_beyond_cores = format!("8 6 16 256 48 4096 {} 1 1 0 1", cores + 1);
     for (line, why) in [
         ("3 3 3 3 3 3 1 1 1", "no vector unit"),
         ("8 0 16 256 48 4096 1 1 1", "MR = 0"),
@@ -230,6 +232,7 @@ fn unsupported_tunings_are_refused_by_parse_and_check() {
         ("8 6 16 256 48 4096 1 1 1 7", "packing 7"),
         ("8 6 16", "3 fields"),
         ("8 6 x", "not a non-negative integer"),
+        (&barrier_beyond_cores, "needs a core per thread"),
     ] {
         let err = Tuning::parse(line).and_then(|t| t.check(DType::F32, VectorIsa::detect()));
         let err = err.expect_err(line);

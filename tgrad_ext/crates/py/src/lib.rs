@@ -437,6 +437,8 @@ fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
             .ok()
             .map(|c| format!("{} ({})", c.path, c.identity)),
     )?;
+    d.set_item("aot_kernels", tgrad_aot::KERNELS.len())?;
+    d.set_item("aot_compiler", tgrad_aot::COMPILER)?;
     Ok(d)
 }
 
@@ -447,6 +449,7 @@ fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("kernels_run", s.kernels_run)?;
     d.set_item("programs_compiled", s.programs_compiled)?;
     d.set_item("programs_from_disk", s.programs_from_disk)?;
+    d.set_item("programs_aot", s.programs_aot)?;
     d.set_item("compile_seconds", s.compile_seconds)?;
     d.set_item("beam_searches", s.beam_searches)?;
     d.set_item("beam_cache_hits", s.beam_cache_hits)?;
@@ -462,6 +465,8 @@ fn clear_memory_cache() {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // the GEMM kernels built with the wheel: the CPU device runs them instead of compiling
+    tgrad_aot::register();
     m.add("__version__", tgrad_core::version())?;
     m.add_class::<PyLazy>()?;
     m.add_class::<PyCaptured>()?;

@@ -72,9 +72,11 @@ fn thread_splits(base: &Tuning, max_threads: usize) -> Vec<Tuning> {
         for (m, n) in [(t, 1), (1, t), (2 * t, 1), (1, 2 * t), (t, t)] {
             v.push(split(t, m, n, Parallel::Chunks));
         }
-        // all threads on one GEMM, sharing packed B panels: at barriers, or claiming blocks of
-        // C (4 and 8 per thread)
-        v.push(split(t, 1, 1, Parallel::Barrier));
+        // all threads on one GEMM, sharing packed B panels: at barriers (with a core per
+        // thread), or claiming blocks of C (4 and 8 per thread)
+        if t <= crate::flags::cores() {
+            v.push(split(t, 1, 1, Parallel::Barrier));
+        }
         for per in [4, 8] {
             v.push(split(t, per * t, 1, Parallel::Shared));
         }

@@ -107,7 +107,7 @@ pub fn tune_with(
                 program: engine.device().load(&src)?.program,
                 source: src,
                 compile_seconds: 0.0,
-                from_disk: false,
+                origin: crate::runtime::device::Origin::Compiled,
             });
         }
         let secs = time_launch(&launch)?;

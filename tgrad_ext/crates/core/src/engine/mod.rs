@@ -5,7 +5,9 @@
 //! - `select`: which device a process uses (TGRAD_DEVICE, or CUDA after a self-check, or CPU).
 //! - `beam`: TGRAD_BEAM's search, measured and verified through the engine.
 //! - `jit`: capture and replay of launches.
+//! - `aot`: the program families whose kernels are built ahead of time (the table's data).
 
+pub mod aot;
 pub mod beam;
 pub mod check;
 pub mod jit;
@@ -17,13 +19,13 @@ use std::time::Instant;
 
 use crate::abi::LaunchDims;
 use crate::codegen::{self, Program, Strategy};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::flags::{self, Flag};
 use crate::graph::LazyRef;
 use crate::kernel::Kernel;
 use crate::render::{self, Renderer};
 use crate::runtime::buffer::Buffer;
-use crate::runtime::device::{Device, Program as DeviceProgram};
+use crate::runtime::device::{Device, Origin, Program as DeviceProgram};
 use crate::schedule::{schedule, ScheduleItem};
 use crate::target::Target;
 use check::LaunchCheck;
@@ -37,7 +39,7 @@ pub struct Compiled {
     pub program: Arc<dyn DeviceProgram>,
     pub source: String,
     pub compile_seconds: f64,
-    pub from_disk: bool,
+    pub origin: Origin,
 }
 
 /// One kernel launch: a compiled program bound to buffers (what a capture records).
@@ -62,6 +64,8 @@ pub struct Stats {
     pub kernels_run: u64,
     pub programs_compiled: u64,
     pub programs_from_disk: u64,
+    /// Programs that ran a kernel built into the binary ahead of time.
+    pub programs_aot: u64,
     pub compile_seconds: f64,
     pub beam_searches: u64,
     pub beam_cache_hits: u64,
@@ -152,37 +156,47 @@ impl Engine {
         }
         let source = self.render(p);
         let t0 = Instant::now();
-        let loaded = self.device.load(&source)?;
+        let loaded = self.device.load(&source).map_err(|e| match e {
+            Error::CompilerMissing { compiler, detail } => Error::CompilerMissing {
+                compiler,
+                detail: format!("{detail} (kernel {}: {})", p.name, describe(p)),
+            },
+            e => e,
+        })?;
         let secs = t0.elapsed().as_secs_f64();
         if flags::debug() >= 4 {
             eprintln!("{source}");
         }
         if flags::debug() >= 2 {
-            let how = if loaded.from_cache {
-                "loaded from cache"
-            } else {
-                "compiled"
+            let how = match loaded.origin {
+                Origin::Compiled => "compiled".to_string(),
+                Origin::Cache => "loaded from cache".to_string(),
+                Origin::Aot(symbol, family) => {
+                    format!("built in ahead of time ({family}, {symbol})")
+                }
             };
             let path = loaded
                 .path
                 .as_ref()
-                .map(|p| p.display().to_string())
+                .map(|p| format!(": {}", p.display()))
                 .unwrap_or_default();
-            eprintln!("tgrad: {how} {} in {:.1} ms: {path}", p.name, secs * 1e3);
+            eprintln!("tgrad: {how} {} in {:.1} ms{path}", p.name, secs * 1e3);
         }
         let compiled = Arc::new(Compiled {
             program: loaded.program,
             source,
             compile_seconds: secs,
-            from_disk: loaded.from_cache,
+            origin: loaded.origin,
         });
         {
             let mut st = lock(stats_cell());
-            if loaded.from_cache {
-                st.programs_from_disk += 1;
-            } else {
-                st.programs_compiled += 1;
-                st.compile_seconds += secs;
+            match loaded.origin {
+                Origin::Cache => st.programs_from_disk += 1,
+                Origin::Aot(..) => st.programs_aot += 1,
+                Origin::Compiled => {
+                    st.programs_compiled += 1;
+                    st.compile_seconds += secs;
+                }
             }
         }
         let mut programs = lock(&self.programs);

@@ -27,12 +27,33 @@ pub trait Program: Send + Sync + std::fmt::Debug {
     ) -> Result<bool>;
 }
 
+/// Where a loaded program came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Compiled now.
+    Compiled,
+    /// Found in the disk cache.
+    Cache,
+    /// Built into the binary ahead of time: (symbol, family).
+    Aot(&'static str, &'static str),
+}
+
+impl Origin {
+    /// A program compiled now (`built`) or found in the disk cache.
+    pub fn of_build(built: bool) -> Origin {
+        if built {
+            Origin::Compiled
+        } else {
+            Origin::Cache
+        }
+    }
+}
+
 /// A program `load` produced, with where it came from.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub program: Arc<dyn Program>,
-    /// Found in the disk cache (not compiled now).
-    pub from_cache: bool,
+    pub origin: Origin,
     /// The cache entry, where the device keeps one.
     pub path: Option<PathBuf>,
 }

@@ -134,11 +134,21 @@ static inline __attribute__((always_inline)) void tg_ukr(int64_t kc, const float
    header (tg_gemm.h: types, tile constants, the ABI structs). */
 #ifndef TG_SYNC_C
 #define TG_SYNC_C
+#include <sched.h>
 
 static inline void tg_pause(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #endif
+}
+
+/* One step of a wait on another thread: a pause while the wait is short, then a yield of the
+   core, so a launch with more threads than cores (whose peers may not be running) still
+   progresses at scheduling speed instead of spinning out its time slices. */
+#define TG_SPIN_PAUSES 2048
+static inline void tg_wait(int* spins) {
+  if (*spins < TG_SPIN_PAUSES) { (*spins)++; tg_pause(); }
+  else sched_yield();
 }
 
 /* Two counters a cache line apart at word TG_BARRIER_WORD of the shared workspace (zeroed by
@@ -149,7 +159,8 @@ static inline void tg_barrier(int64_t* bar, int64_t nth) {
     __atomic_store_n(&bar[0], 0, __ATOMIC_RELAXED);
     __atomic_store_n(&bar[8], gen + 1, __ATOMIC_RELEASE);
   } else {
-    while (__atomic_load_n(&bar[8], __ATOMIC_ACQUIRE) == gen) tg_pause();
+    int spins = 0;
+    while (__atomic_load_n(&bar[8], __ATOMIC_ACQUIRE) == gen) tg_wait(&spins);
   }
 }
 
@@ -269,7 +280,8 @@ static void tg_need_b(int32_t* fl, int64_t q, int64_t np, int64_t kc, int64_t N,
     }
     if (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) == 2) return;
   }
-  while (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) != 2) tg_pause();
+  int spins = 0;
+  while (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) != 2) tg_wait(&spins);
 }
 #endif /* TG_PACK_C */
 /* CPU GEMM, static part: one output row (x @ W, M = 1) or column (W @ x, N = 1). Memory-bound:

@@ -427,9 +427,17 @@ impl Tuning {
     }
 
     /// Whether the templates support this tuning for accumulator `acc` on a host that runs
-    /// `isa`: the shape rules, and vectors of VW accumulators that an ISA the host executes has.
+    /// `isa`: the shape rules, barriers only with a core per thread, and vectors of VW accumulators that an ISA the host executes has.
     pub fn check(&self, acc: DType, isa: VectorIsa) -> Result<(), String> {
         self.check_shape()?;
+        let cores = crate::flags::cores();
+        if self.parallel == Parallel::Barrier && self.threads > cores {
+            // every thread meets every other at each panel: a thread without a core stalls all
+            return Err(format!(
+                "parallel mode 1 (barrier) needs a core per thread: threads = {} is more than the {cores} cores here",
+                self.threads
+            ));
+        }
         let bytes = self.opts.vw * acc.itemsize();
         let fits = VectorIsa::ALL
             .into_iter()

@@ -92,6 +92,7 @@ static void tg_need_b(int32_t* fl, int64_t q, int64_t np, int64_t kc, int64_t N,
     }
     if (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) == 2) return;
   }
-  while (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) != 2) tg_pause();
+  int spins = 0;
+  while (__atomic_load_n(&fl[q], __ATOMIC_ACQUIRE) != 2) tg_wait(&spins);
 }
 #endif /* TG_PACK_C */

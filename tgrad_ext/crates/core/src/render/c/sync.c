@@ -3,12 +3,22 @@
    header (tg_gemm.h: types, tile constants, the ABI structs). */
 #ifndef TG_SYNC_C
 #define TG_SYNC_C
+#include <sched.h>
 #include "tg_gemm.h"
 
 static inline void tg_pause(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #endif
+}
+
+/* One step of a wait on another thread: a pause while the wait is short, then a yield of the
+   core, so a launch with more threads than cores (whose peers may not be running) still
+   progresses at scheduling speed instead of spinning out its time slices. */
+#define TG_SPIN_PAUSES 2048
+static inline void tg_wait(int* spins) {
+  if (*spins < TG_SPIN_PAUSES) { (*spins)++; tg_pause(); }
+  else sched_yield();
 }
 
 /* Two counters a cache line apart at word TG_BARRIER_WORD of the shared workspace (zeroed by
@@ -19,7 +29,8 @@ static inline void tg_barrier(int64_t* bar, int64_t nth) {
     __atomic_store_n(&bar[0], 0, __ATOMIC_RELAXED);
     __atomic_store_n(&bar[8], gen + 1, __ATOMIC_RELEASE);
   } else {
-    while (__atomic_load_n(&bar[8], __ATOMIC_ACQUIRE) == gen) tg_pause();
+    int spins = 0;
+    while (__atomic_load_n(&bar[8], __ATOMIC_ACQUIRE) == gen) tg_wait(&spins);
   }
 }
 

@@ -9,6 +9,21 @@ use std::sync::OnceLock;
 use crate::error::{Error, Result};
 use crate::flags;
 
+/// Optimisation flags of CPU kernels where TGRAD_COPT does not say otherwise: -O2 without loop
+/// unrolling, since the renderer unrolls the microkernel already and the compiler's unroller only
+/// multiplies compile time (5x, clang).
+pub const DEFAULT_COPT: &str = "-O2 -fno-unroll-loops";
+
+/// The flags that fix what a CPU kernel computes (the C dialect; multiply-adds contracted where
+/// the ISA fuses them; no errno or trap semantics): the run-time compiler and the kernels built
+/// ahead of time both use them, so the same source computes the same bits either way.
+pub const SEMANTIC_FLAGS: [&str; 4] = [
+    "-std=gnu11",
+    "-ffp-contract=fast",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+];
+
 #[derive(Debug, Clone)]
 pub struct Compiler {
     /// The command.
@@ -69,19 +84,10 @@ impl Compiler {
     pub fn c() -> Result<&'static Compiler> {
         static CC: OnceLock<Result<Compiler>> = OnceLock::new();
         CC.get_or_init(|| {
-            // -O2 without loop unrolling: the microkernel is unrolled by the renderer already;
-            // the compiler's unroller only multiplies compile time (5x, clang)
-            let opt = flags::text("COPT").unwrap_or("-O2 -fno-unroll-loops");
+            let opt = flags::text("COPT").unwrap_or(DEFAULT_COPT);
             let mut f: Vec<&str> = opt.split_whitespace().collect();
-            f.extend([
-                "-march=native",
-                "-std=gnu11",
-                "-fPIC",
-                "-shared",
-                "-ffp-contract=fast",
-                "-fno-math-errno",
-                "-fno-trapping-math",
-            ]);
+            f.extend(["-march=native", "-fPIC", "-shared"]);
+            f.extend(SEMANTIC_FLAGS);
             find(flags::text("CC"), &["clang", "cc", "gcc"], &f, "c")
         })
         .as_ref()
@@ -157,8 +163,11 @@ impl Compiler {
             return Err(Error::CompileFailed {
                 compiler: self.path.clone(),
                 log: format!(
-                    "the compiler exited successfully but wrote no output at {}",
-                    out_path.display()
+                    "the compiler exited successfully but wrote no output at {} (flags '{}'; TGRAD_CC and TGRAD_COPT choose the compiler and its flags)",
+                    out_path.display(),
+                    [self.flags.as_slice(), &extra.iter().map(ToString::to_string).collect::<Vec<_>>()]
+                        .concat()
+                        .join(" ")
                 ),
                 source_path: keep_failed(source, failed, self.ext),
             });

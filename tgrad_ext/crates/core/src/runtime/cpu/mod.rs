@@ -1,6 +1,8 @@
-//! The CPU device: rendered C compiled by the host C compiler into a shared object (through the
-//! kernel cache), launched on the worker pool over host memory.
+//! The CPU device: rendered C run by a kernel built into the binary ahead of time where one
+//! matches (`aot`), else compiled by the host C compiler into a shared object (through the
+//! kernel cache); launched on the worker pool over host memory.
 
+pub mod aot;
 pub mod compiler;
 pub mod program;
 
@@ -9,8 +11,9 @@ use std::sync::{Arc, OnceLock};
 
 use super::buffer::DeviceMemory;
 use super::cache::{sha256_hex, Cache};
-use super::device::{Device, Loaded};
+use super::device::{Device, Loaded, Origin};
 use crate::error::{Error, Result};
+use crate::flags::{self, Flag};
 use crate::target::{CpuTarget, Target};
 
 pub use compiler::Compiler;
@@ -53,6 +56,49 @@ impl CpuDevice {
             target: CpuTarget::host(),
             extra_flags: vec![],
         }
+    }
+
+    /// The kernel built ahead of time for `source`, where one is usable: TGRAD_AOT is on, and the
+    /// compile it stands for has the default flags (no TGRAD_COPT, no extra flags, no checked
+    /// build of TGRAD_VERIFY=2: a kernel built ahead of time could honour none of them).
+    pub fn aot_kernel(&self, source: &str) -> Option<&'static aot::AotKernel> {
+        let default_flags =
+            self.extra_flags.is_empty() && flags::text("COPT").is_none() && Flag::Verify.get() < 2;
+        if Flag::Aot.get() == 0 || !default_flags {
+            return None;
+        }
+        aot::find(source)
+    }
+
+    /// Compile `source` with the host C compiler (through the kernel cache) and load it, whether
+    /// or not a kernel built ahead of time matches.
+    pub fn compile(&self, source: &str) -> Result<Loaded> {
+        let cc = Compiler::c().map_err(|e| match e {
+            Error::CompilerMissing { compiler, detail } => Error::CompilerMissing {
+                compiler,
+                detail: format!(
+                    "{detail}, and this kernel is not one of the {} built into tgrad ahead of time",
+                    aot::registered().len()
+                ),
+            },
+            e => e,
+        })?;
+        let extra: Vec<&str> = self.extra_flags.iter().map(String::as_str).collect();
+        let key =
+            sha256_hex(format!("{source}\0{}\0{}", cc.key_material(&extra), host_id()).as_bytes());
+        let cache = Cache::get()?;
+        let failed = cache.dir().join("failed");
+        let (program, entry) = cache.load(
+            &key[..40],
+            "so",
+            |dir| cc.build(source, dir, &extra, &failed),
+            |p| CpuProgram::load(p).map_err(|e| built_by(e, cc, &extra)),
+        )?;
+        Ok(Loaded {
+            program: Arc::new(program),
+            origin: Origin::of_build(entry.built),
+            path: Some(entry.path),
+        })
     }
 }
 
@@ -107,6 +153,21 @@ impl DeviceMemory for HostMemory {
     }
 }
 
+/// A compiled kernel that cannot be loaded names the compiler and flags that built it: a
+/// compiler or flags that write something other than a shared object are the usual cause.
+fn built_by(e: Error, cc: &Compiler, extra: &[&str]) -> Error {
+    match e {
+        Error::Runtime(m) => Error::Runtime(format!(
+            "{m} (built by '{}' with flags '{}'; TGRAD_CC and TGRAD_COPT choose the compiler and its flags)",
+            cc.path,
+            [cc.flags.as_slice(), &extra.iter().map(ToString::to_string).collect::<Vec<_>>()]
+                .concat()
+                .join(" ")
+        )),
+        other => other,
+    }
+}
+
 impl Device for CpuDevice {
     fn name(&self) -> &'static str {
         "CPU"
@@ -117,23 +178,14 @@ impl Device for CpuDevice {
     }
 
     fn load(&self, source: &str) -> Result<Loaded> {
-        let cc = Compiler::c()?;
-        let extra: Vec<&str> = self.extra_flags.iter().map(String::as_str).collect();
-        let key =
-            sha256_hex(format!("{source}\0{}\0{}", cc.key_material(&extra), host_id()).as_bytes());
-        let cache = Cache::get()?;
-        let failed = cache.dir().join("failed");
-        let (program, entry) = cache.load(
-            &key[..40],
-            "so",
-            |dir| cc.build(source, dir, &extra, &failed),
-            CpuProgram::load,
-        )?;
-        Ok(Loaded {
-            program: Arc::new(program),
-            from_cache: !entry.built,
-            path: Some(entry.path),
-        })
+        if let Some(k) = self.aot_kernel(source) {
+            return Ok(Loaded {
+                program: Arc::new(CpuProgram::from_aot(k)),
+                origin: Origin::Aot(k.symbol, k.family),
+                path: None,
+            });
+        }
+        self.compile(source)
     }
 
     fn alloc(&self, bytes: usize) -> Result<Arc<dyn DeviceMemory>> {

@@ -1,5 +1,6 @@
-//! CPU programs: a compiled shared object, loaded once (unloaded when the last handle goes),
-//! launched across the worker pool with per-thread and shared workspaces (`abi::Scratch`).
+//! CPU programs: a compiled shared object, loaded once (unloaded when the last handle goes), or a
+//! kernel built into the binary ahead of time (`aot`); launched across the worker pool with
+//! per-thread and shared workspaces (`abi::Scratch`).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +15,8 @@ use crate::runtime::device::Program;
 use crate::runtime::pool::Pool;
 
 pub struct CpuProgram {
-    _lib: Library,
+    /// The shared object `func` lives in (None for a kernel built into the binary).
+    _lib: Option<Library>,
     func: KernelFn,
     /// Unique per loaded program (never reused), so kept workspace contents name their producer.
     id: u64,
@@ -74,10 +76,19 @@ impl CpuProgram {
                 Error::Runtime(format!("kernel {} has no entry point: {e}", path.display()))
             })?;
         Ok(CpuProgram {
-            _lib: lib,
+            _lib: Some(lib),
             func,
             id: NEXT_PROGRAM.fetch_add(1, Ordering::Relaxed),
         })
+    }
+
+    /// A kernel built into the binary ahead of time.
+    pub fn from_aot(k: &super::aot::AotKernel) -> CpuProgram {
+        CpuProgram {
+            _lib: None,
+            func: k.entry,
+            id: NEXT_PROGRAM.fetch_add(1, Ordering::Relaxed),
+        }
     }
 
     /// Run on `threads` threads. `params` and `bufs` must match what the program was rendered

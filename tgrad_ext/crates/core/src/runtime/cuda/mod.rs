@@ -25,7 +25,7 @@ pub use nvrtc::{nvrtc_candidates, nvrtc_compile, nvrtc_compile_with, Image, Nvrt
 
 use super::buffer::{Access, Buffer, DeviceMemory};
 use super::cache::{sha256_hex, Cache};
-use super::device::{Device, Loaded, Program};
+use super::device::{Device, Loaded, Origin, Program};
 use crate::abi::{LaunchDims, ENTRY};
 use crate::error::{Error, Result};
 use crate::target::{GpuTarget, Target};
@@ -388,7 +388,7 @@ impl Device for Cuda {
         )?;
         Ok(Loaded {
             program: Arc::new(CudaProgram { function }),
-            from_cache: !entry.built,
+            origin: Origin::of_build(entry.built),
             path: Some(entry.path),
         })
     }

@@ -11,7 +11,7 @@ use crate::abi::LaunchDims;
 use crate::error::{Error, Result};
 use crate::flags;
 use crate::runtime::buffer::{Access, Buffer, DeviceMemory};
-use crate::runtime::device::{Device, Loaded, Program};
+use crate::runtime::device::{Device, Loaded, Origin, Program};
 use crate::target::{GpuTarget, Target};
 
 /// Memory of an emulated device: exactly `len` bytes.
@@ -218,7 +218,7 @@ impl Device for EmuDevice {
 
     fn load(&self, source: &str) -> Result<Loaded> {
         let program = EmuProgram::build(source, self.dialect, &self.build)?;
-        let from_cache = !program.compiled_now();
+        let origin = Origin::of_build(program.compiled_now());
         let path = Some(program.library_path().to_path_buf());
         Ok(Loaded {
             program: Arc::new(EmuKernel {
@@ -226,7 +226,7 @@ impl Device for EmuDevice {
                 device: self.name(),
                 run: self.run,
             }),
-            from_cache,
+            origin,
             path,
         })
     }
