@@ -71,7 +71,7 @@ test-fast: setup ## pytest without the slow tests
 # engines alternate BENCH_ROUNDS times per scenario and their samples are pooled, so a noisy stretch on
 # a shared machine hits every engine alike (about 10 minutes per round here)
 BENCH_ROUNDS ?= 3
-bench: setup ## the five-benchmark table (tinygrad eager/jit/beam, tgrad, numpy), results/latest.md
+bench: setup ## the lab table B1-B6 (tinygrad eager/jit/beam, tgrad, numpy), results/latest.md
 	$(PY) -m harness run scenarios/five.toml --rounds $(BENCH_ROUNDS)
 
 # tinygrad's eager first call at 4097^3 takes ~9 minutes here, so by default the odd shapes compare
@@ -106,7 +106,7 @@ setup-torch: setup ## add the optional torch-cpu group (PyTorch, several GB) for
 	$(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['torch-cpu']))" > $(VENV)/requirements-torch.txt
 	$(PIP) install -q -r $(VENV)/requirements-torch.txt
 
-bench-quick: setup ## the five benchmarks at a small budget (CI); BEAM cells left out
+bench-quick: setup ## B1-B6 at a small budget (CI); BEAM cells left out
 	$(PY) -m harness run scenarios/five.toml --quick
 
 bench-pytest: setup ## the five benchmarks as pytest-benchmark tests (--benchmark-compare works)

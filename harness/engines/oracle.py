@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness import train_step
 from harness.agreement import matmul_error_bound
 from harness.workload import Inputs
 
@@ -18,6 +19,11 @@ def reference(inputs: Inputs, out_dtype: str) -> tuple[np.ndarray, np.ndarray]:
     """(oracle, bound): the float64 result and the elementwise bound on an engine's error."""
     from threadpoolctl import threadpool_limits
 
+    if inputs.op == "train_step":
+        if inputs.bias is None or inputs.w2 is None or inputs.y is None:
+            raise ValueError("a train_step's inputs need bias, w2 and y")
+        with threadpool_limits(limits=1):
+            return train_step.reference(inputs.a, inputs.b, inputs.bias, inputs.w2, inputs.y, out_dtype)
     with threadpool_limits(limits=1), np.errstate(invalid="ignore", over="ignore"):
         a64 = inputs.logical_a().astype(np.float64)
         b64 = inputs.logical_b().astype(np.float64)

@@ -1,5 +1,7 @@
 """Eager and TinyJit steps for any library with tinygrad's Python API (tinygrad itself, tgrad).
 
+B6 (op train_step) is harness.train_step.tensor_step: forward, `loss.gradient(...)` and the SGD update.
+
 Eager: `(a @ b).realize()` then the device is synchronised, so a step includes scheduling and graph
 building as a user of tinygrad sees it. JIT: the same function under TinyJit; the first call runs it,
 the second captures, later calls replay. The transposes of a transposed layout happen inside the
@@ -16,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from harness import train_step
 from harness.engines.base import Engine, Unavailable
 from harness.workload import Inputs
 
@@ -48,6 +51,10 @@ class TensorStep:
         self._a = tensor(inputs.a, device=device).realize()
         self._b = tensor(inputs.b, device=device).realize()
         self._bias = tensor(inputs.bias, device=device).realize() if inputs.bias is not None else None
+        self._args: tuple[Any, ...] = (self._a, self._b) if self._bias is None else (self._a, self._b, self._bias)
+        if inputs.op == "train_step":
+            w2, y = (tensor(x, device=device).realize() for x in (inputs.w2, inputs.y))
+            self._args = (self._a, self._b, self._bias, w2, y)
         transpose_a, transpose_b = inputs.transpose_a, inputs.transpose_b
 
         def matmul(a: Any, b: Any) -> Any:
@@ -60,20 +67,24 @@ class TensorStep:
             right = b.transpose(-1, -2) if transpose_b else b
             return (left @ right + bias).relu().realize()
 
-        function: Callable[..., Any] = linear_relu if inputs.op == "linear_relu" else matmul
+        functions: dict[str, Callable[..., Any]] = {
+            "matmul": matmul,
+            "linear_relu": linear_relu,
+            "train_step": train_step.tensor_step,
+        }
+        function: Callable[..., Any] = functions[inputs.op]
         self._function = module.TinyJit(function) if jit else function
         self._last: Any = None
 
     def step(self) -> None:
-        if self._bias is None:
-            self._last = self._function(self._a, self._b)
-        else:
-            self._last = self._function(self._a, self._b, self._bias)
+        self._last = self._function(*self._args)
         self._device.synchronize()
 
     def output(self) -> np.ndarray:
         if self._last is None:
             raise RuntimeError("output() before any step()")
+        if isinstance(self._last, tuple):  # a train_step's updated parameters
+            return train_step.flat(*(t.numpy() for t in self._last))
         return np.asarray(self._last.numpy())
 
 
