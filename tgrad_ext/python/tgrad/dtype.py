@@ -191,10 +191,11 @@ def supported(x) -> DType:
     """`x` as a DType tgrad computes in, or DTypeError naming the dtype and what tgrad supports."""
     d = to_dtype(x)
     if not d.supported:
-        numpy_name = f" ({np.dtype(d.fmt).name})" if d.fmt is not None else ""
+        numpy_name = f", numpy {np.dtype(d.fmt).name}" if d.fmt is not None else ""
+        name = repr(d)[len("dtypes.") :]
         raise DTypeError(
-            f"dtype {d!r}{numpy_name} is not supported by tgrad (supported: {SUPPORTED_NAMES}); "
-            "the name exists so code written for tinygrad imports"
+            f"dtype '{name}' ({d!r}{numpy_name}) is not supported by tgrad (supported: {SUPPORTED_NAMES}); the name"
+            " exists so code written for tinygrad imports"
         )
     return d
 

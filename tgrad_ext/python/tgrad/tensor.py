@@ -131,7 +131,7 @@ class Tensor(CreationMixin, MathMixin, MovementMixin, ReduceMixin, UnsupportedMi
     _w = staticmethod(_wrap)
 
     def __init__(self, data: Any, device: str | tuple | list | None = None, dtype: Any = None):
-        Device.canonicalize(device if isinstance(device, (str, type(None))) else device[0])
+        Device.canonicalize(device[0] if isinstance(device, (tuple, list)) and device else device)
         self._lb = _node_of(data, supported(dtype) if dtype is not None else None)
         _track(self)
 
@@ -257,7 +257,7 @@ class Tensor(CreationMixin, MathMixin, MovementMixin, ReduceMixin, UnsupportedMi
         return self.cast(dtypes.bool)
 
     def to(self, device: str | tuple | None) -> Tensor:
-        Device.canonicalize(device if isinstance(device, (str, type(None))) else device[0])
+        Device.canonicalize(device[0] if isinstance(device, (tuple, list)) and device else device)
         return self
 
     def to_(self, device: str | tuple | None) -> Tensor:

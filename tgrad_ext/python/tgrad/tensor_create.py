@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from tgrad.tensor import Tensor
 
 
-def _shape(args: tuple) -> tuple[int, ...]:
-    """tinygrad accepts `f(2, 3)` and `f((2, 3))`."""
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+def _shape(args: tuple, unpack: bool = True) -> tuple[int, ...]:
+    """tinygrad accepts `f(2, 3)` and `f((2, 3))` (`unpack`); every dim a non-negative integer."""
+    if unpack and len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
     for a in args:
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
@@ -38,7 +38,7 @@ class CreationMixin:
 
     @classmethod
     def full(cls, shape: Any, fill_value: Any, dtype: Any = None, **kwargs: Any) -> Tensor:
-        shape = _shape(shape if isinstance(shape, (tuple, list)) else (shape,))
+        shape = _shape(tuple(shape) if isinstance(shape, (tuple, list)) else (shape,), unpack=False)
         if dtype is None:
             if isinstance(fill_value, (bool, np.bool_)):
                 dtype = dtypes.bool

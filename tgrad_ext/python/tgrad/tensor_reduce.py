@@ -18,14 +18,22 @@ if TYPE_CHECKING:
     from tgrad.tensor import Tensor
 
 
-def _axes(axis: Any) -> list[int] | None:
+def _axes(axis: Any, ndim: int) -> list[int] | None:
+    """Reduce axes: integers, each in range, none repeated (`(2, -1)` of a 3-d tensor repeats axis 2)."""
     if axis is None:
         return None
     values = axis if isinstance(axis, (tuple, list)) else (axis,)
     for a in values:
         if isinstance(a, (builtins.bool, np.bool_)) or not isinstance(a, (builtins.int, np.integer)):
             raise InvalidArgumentError(f"reduce axes must be integers, got {a!r} in {tuple(values)}")
-    return [builtins.int(a) for a in values]
+    axes = [builtins.int(a) for a in values]
+    n = builtins.max(ndim, 1)
+    for a in axes:
+        if not -n <= a < n:
+            raise InvalidArgumentError(f"reduce axis {a} is out of range for a tensor with {ndim} dims")
+    if len({a % n for a in axes}) != len(axes):
+        raise InvalidArgumentError(f"reduce axes {tuple(values)} repeat an axis (duplicate axes)")
+    return axes
 
 
 def _dtype_name(dtype: Any) -> str | None:
@@ -37,10 +45,10 @@ class ReduceMixin:
 
     # ------------------------------------------------------------------ reductions
     def sum(self: Tensor, axis: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
-        return self._w(_native.sum(self._lb, _axes(axis), keepdim, _dtype_name(dtype)))
+        return self._w(_native.sum(self._lb, _axes(axis, self.ndim), keepdim, _dtype_name(dtype)))
 
     def _named(self: Tensor, name: str, axis: Any, keepdim: bool) -> Tensor:
-        return self._w(_native.reduce_named(self._lb, name, _axes(axis), keepdim))
+        return self._w(_native.reduce_named(self._lb, name, _axes(axis, self.ndim), keepdim))
 
     def max(self, axis: Any = None, keepdim: bool = False) -> Tensor:
         return self._named("max", axis, keepdim)
@@ -55,10 +63,10 @@ class ReduceMixin:
         return self._named("logsumexp", axis, keepdim)
 
     def var(self: Tensor, axis: Any = None, keepdim: bool = False, correction: float = 1) -> Tensor:
-        return self._w(_native.var(self._lb, _axes(axis), keepdim, builtins.float(correction), False))
+        return self._w(_native.var(self._lb, _axes(axis, self.ndim), keepdim, builtins.float(correction), False))
 
     def std(self: Tensor, axis: Any = None, keepdim: bool = False, correction: float = 1) -> Tensor:
-        return self._w(_native.var(self._lb, _axes(axis), keepdim, builtins.float(correction), True))
+        return self._w(_native.var(self._lb, _axes(axis, self.ndim), keepdim, builtins.float(correction), True))
 
     def var_mean(self, axis: Any = None, keepdim: bool = False, correction: float = 1) -> tuple[Tensor, Tensor]:
         return self.var(axis, keepdim, correction), self.mean(axis, keepdim)

@@ -19,9 +19,7 @@ if TYPE_CHECKING:
 
 
 def _ints(args: tuple, what: str) -> tuple[int, ...]:
-    """tinygrad accepts `f(2, 3)` and `f((2, 3))`; every entry must be an integer."""
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        args = tuple(args[0])
+    """Every entry an integer (callers have already unpacked tinygrad's `f(2, 3)` / `f((2, 3))` forms)."""
     for a in args:
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
             raise InvalidArgumentError(f"{what} must be integers, got {a!r} in {args}")
@@ -79,6 +77,7 @@ class MovementMixin:
         return self.reshape((*self.shape[:dim], *sizes, *self.shape[dim + 1 :]))
 
     def unsqueeze(self: Tensor, dim: int) -> Tensor:
+        (dim,) = _ints((dim,), "unsqueeze dim")
         dim = self._resolve_dim(dim, extra=True)
         return self.reshape((*self.shape[:dim], 1, *self.shape[dim:]))
 
