@@ -1,11 +1,12 @@
 """tinygrad.nn.optim: SGD (momentum, weight decay, nesterov), LARS, Adam, AdamW and LAMB with tinygrad's update
-rules. A step needs Context(TRAINING=1), as in tinygrad; it updates the parameters with `assign` and realizes them
-together, so one schedule runs the whole step (the parameters' gradient kernels are shared where they can be)."""
+rules and signatures; Muon exists and raises (it needs newton_schulz). A step needs Context(TRAINING=1), as in
+tinygrad; it updates the parameters with `assign` and realizes them together, so one schedule runs the whole step
+(the parameters' gradient kernels are shared where they can be)."""
 
 from __future__ import annotations
 
 from tgrad.dtype import dtypes
-from tgrad.errors import InvalidArgumentError
+from tgrad.errors import InvalidArgumentError, UnsupportedError
 from tgrad.helpers import TRAINING, dedup, flatten
 from tgrad.tensor import Tensor
 
@@ -85,6 +86,11 @@ def SGD(
     return LARS(params, lr, momentum, weight_decay, nesterov=nesterov, classic=classic, tcoef=0.0, device=device)
 
 
+def Muon(params: list[Tensor], *args: object, **kwargs: object) -> LARS:
+    """Not in tgrad: Muon orthogonalises the update with Newton-Schulz iterations (Tensor.newton_schulz)."""
+    raise UnsupportedError("Muon needs Tensor.newton_schulz (matrix decompositions), which tgrad does not implement")
+
+
 class LARS(Optimizer):
     """Layer-wise adaptive rate scaling (https://arxiv.org/abs/1708.03888v3); tcoef=0 is plain SGD."""
 
@@ -94,20 +100,26 @@ class LARS(Optimizer):
         lr: float = 0.001,
         momentum: float = 0.9,
         weight_decay: float = 1e-4,
+        ns_steps: int = 0,
+        ns_coefficients: tuple[float, ...] | None = None,
         nesterov: bool = False,
         classic: bool = True,
+        pre_wd: bool = True,
         tcoef: float = 0.001,
         device: str | None = None,
         fused: bool = False,
     ):
         if momentum < 0:
             raise InvalidArgumentError(f"Invalid momentum value: {momentum}")
+        if ns_coefficients:
+            raise UnsupportedError("LARS with ns_coefficients (Muon) needs Tensor.newton_schulz, which tgrad lacks")
         super().__init__(params, lr, device)
-        self.momentum, self.wd, self.nesterov, self.classic, self.tcoef = (
+        self.momentum, self.wd, self.nesterov, self.classic, self.pre_wd, self.tcoef = (
             momentum,
             weight_decay,
             nesterov,
             classic,
+            pre_wd,
             tcoef,
         )
         self.b = self._new_optim_param() if self.momentum else []
@@ -121,7 +133,7 @@ class LARS(Optimizer):
                 r: Tensor | float = (r1 > 0).where((r2 > 0).where(self.tcoef * r1 / (r2 + self.wd * r1), 1.0), 1.0)
             else:
                 r = 1.0
-            if self.wd > 0:
+            if self.pre_wd and self.wd > 0:
                 g = g + self.wd * t.detach()
             if self.classic:
                 g = g * r * self.lr
@@ -130,6 +142,8 @@ class LARS(Optimizer):
                 g = (g + self.momentum * self.b[i]) if self.nesterov else self.b[i]
             if not self.classic:
                 g = g * r * self.lr
+            if not self.pre_wd and self.wd > 0:  # weight decay after momentum
+                g = g + self.wd * self.lr * t.detach()
             ret.append(g.cast(t.dtype))
         return ret, self.b
 
