@@ -9,8 +9,8 @@ So the bound scales with the reduction length and the operands' magnitudes; ther
 inputs and cotangents make the linear ops (add, mul, matmul, einsum, sums, movement, pad, cat, max, relu, where)
 exact: those compare with ==.
 
-TGRAD_TEST_EXAMPLES sets max_examples (default 10 per property); `make test-exhaustive` (marker `exhaustive`) runs every
-op over 300 examples.
+TGRAD_TEST_EXAMPLES sets max_examples (default 10 per property, half that for each op of a per-op property);
+`make test-exhaustive` (marker `exhaustive`) runs every op over 300 examples.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from tests.null.conftest import AGAINST_TINYGRAD
 U = 2.0**-24  # float32 unit roundoff
 TINY = 1e-30
 EXAMPLES = int(os.environ.get("TGRAD_TEST_EXAMPLES", "10"))
+PER_OP = max(1, EXAMPLES // 2)  # the tests that run each op separately
 
 
 def prop(n: int):
@@ -205,14 +206,16 @@ def _elementwise(tg, name, shape, kind, seed, table):
         check(got, np.broadcast_to(want, shape), np.broadcast_to(mag, shape), op.c, 1, exact, f"d{name}/dx{i}")
 
 
-@prop(EXAMPLES)
-@given(name=st.sampled_from(sorted(ELEMENTWISE)), shape=shapes, kind=kinds, seed=seeds)
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+@prop(PER_OP)
+@given(shape=shapes, kind=kinds, seed=seeds)
 def test_elementwise_gradients(tg, name, shape, kind, seed):
     _elementwise(tg, name, shape, kind, seed, ELEMENTWISE)
 
 
-@prop(EXAMPLES)
-@given(name=st.sampled_from(sorted(BINARY)), shape=shapes, kind=kinds, seed=seeds)
+@pytest.mark.parametrize("name", sorted(BINARY))
+@prop(PER_OP)
+@given(shape=shapes, kind=kinds, seed=seeds)
 def test_binary_gradients(tg, name, shape, kind, seed):
     _elementwise(tg, name, shape, kind, seed, BINARY)
 
@@ -289,8 +292,9 @@ def _reduction(tg, name, shape, axis, kind, seed):
 nonempty_shapes = st.lists(st.integers(1, 9), min_size=1, max_size=3).map(tuple)
 
 
-@prop(EXAMPLES)
-@given(name=st.sampled_from(REDUCTIONS), shape=nonempty_shapes, axis=st.integers(-3, 2), kind=kinds, seed=seeds)
+@pytest.mark.parametrize("name", REDUCTIONS)
+@prop(PER_OP)
+@given(shape=nonempty_shapes, axis=st.integers(-3, 2), kind=kinds, seed=seeds)
 def test_reduction_gradients(tg, name, shape, axis, kind, seed):
     _reduction(tg, name, shape, axis, kind, seed)
 
