@@ -131,3 +131,19 @@ def test_sgd_momentum_and_weight_decay_follow_tinygrads_rule(tg):
             b = 0.5 * b + g
             expected = expected - 0.25 * b
     np.testing.assert_allclose(w.numpy(), expected, rtol=1e-6)
+
+
+def test_saturating_activations_have_finite_gradients(tg):
+    """sigmoid, tanh and gelu of large |x|: exp2 overflows to inf and its cotangent is 0, and the gradient is the
+    derivative (about 0 there), not inf * 0 = NaN."""
+    x = np.array([-100.0, -30.0, -12.0, -3.0, 0.0, 3.0, 12.0, 30.0, 100.0], np.float32)
+    x64 = x.astype(np.float64)
+    s, t = 1 / (1 + np.exp(-x64)), np.tanh(x64)
+    u = np.sqrt(2 / np.pi) * (x64 + 0.044715 * x64**3)
+    gelu = 0.5 * (1 + np.tanh(u)) + 0.5 * x64 * (1 - np.tanh(u) ** 2) * np.sqrt(2 / np.pi) * (1 + 3 * 0.044715 * x64**2)
+    for name, want in (("sigmoid", s * (1 - s)), ("tanh", 1 - t * t), ("gelu", gelu)):
+        tx = tg.Tensor(x)
+        (got,) = getattr(tx, name)().sum().gradient(tx)
+        got = got.numpy()
+        assert np.all(np.isfinite(got)), f"{name}: {got}"
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)

@@ -70,7 +70,13 @@ fn unary_rule(op: UnaryOp, out: &LazyRef, x: &LazyRef, g: &LazyRef) -> Result<Op
             g,
             &k(0.0, g)?,
         )?,
-        UnaryOp::Exp2 => mul(&mul(out, g)?, &k(LN_2, g)?)?,
+        // a zero cotangent gives zero where exp2 overflowed (inf * 0 would be NaN): sigmoid, tanh
+        // and gelu of large arguments pass 0 back through an infinite exp2
+        UnaryOp::Exp2 => where_(
+            &binary(BinaryOp::CmpEq, g, &k(0.0, g)?)?,
+            &k(0.0, g)?,
+            &mul(&mul(out, g)?, &k(LN_2, g)?)?,
+        )?,
         UnaryOp::Log2 => div(g, &mul(x, &k(LN_2, x)?)?)?,
         UnaryOp::Sqrt => div(g, &mul(out, &k(2.0, out)?)?)?,
         UnaryOp::Recip => mul(&mul(&neg(g), out)?, out)?,
