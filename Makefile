@@ -12,7 +12,7 @@ RUST_SRC   := $(shell find tgrad_ext -path tgrad_ext/target -prune -o \( -name '
 PY_SRC     := $(shell find tgrad_ext/python -name '*.py' -o -name '*.pyi' -o -name 'py.typed' 2>/dev/null)
 CARGO_MANIFEST := tgrad_ext/Cargo.toml
 
-.PHONY: help setup setup-torch sysdeps test test-rust test-py test-fast bench bench-odd bench-quick bench-pytest lint fmt clean distclean \
+.PHONY: help setup setup-torch sysdeps test test-rust test-py test-exhaustive test-fast bench bench-odd bench-quick bench-pytest lint fmt clean distclean \
         check-regressions report diff peak bench-gpu bench-gpu-emu gpu-wheels robustness certify certify-check
 
 help: ## list the targets
@@ -61,6 +61,9 @@ test-rust: $(STAMP)/deps
 test-py: setup
 	TGRAD_REQUIRE_GPU_CHECK=1 $(PY) -m pytest -q
 
+test-exhaustive: setup ## the long property sweeps (gradients of every op over many examples)
+	$(PY) -m pytest -q -m exhaustive
+
 test-fast: setup ## pytest without the slow tests
 	$(PY) -m pytest -q -m "not slow"
 
@@ -78,7 +81,7 @@ certify-check: $(STAMP)/deps ## the committed certificates match the sources; re
 # engines alternate BENCH_ROUNDS times per scenario and their samples are pooled, so a noisy stretch on
 # a shared machine hits every engine alike (about 10 minutes per round here)
 BENCH_ROUNDS ?= 3
-bench: setup ## the five-benchmark table (tinygrad eager/jit/beam, tgrad, numpy), results/latest.md
+bench: setup ## the lab table B1-B6 (tinygrad eager/jit/beam, tgrad, numpy), results/latest.md
 	$(PY) -m harness run scenarios/five.toml --rounds $(BENCH_ROUNDS)
 
 # tinygrad's eager first call at 4097^3 takes ~9 minutes here, so by default the odd shapes compare
@@ -113,7 +116,7 @@ setup-torch: setup ## add the optional torch-cpu group (PyTorch, several GB) for
 	$(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['torch-cpu']))" > $(VENV)/requirements-torch.txt
 	$(PIP) install -q -r $(VENV)/requirements-torch.txt
 
-bench-quick: setup ## the five benchmarks at a small budget (CI); BEAM cells left out
+bench-quick: setup ## B1-B6 at a small budget (CI); BEAM cells left out
 	$(PY) -m harness run scenarios/five.toml --quick
 
 bench-pytest: setup ## the five benchmarks as pytest-benchmark tests (--benchmark-compare works)

@@ -53,7 +53,7 @@ SCENARIO_COLUMNS: Columns = {
     "scenario": ("string", "scenario name (B1, O3, ...)"),
     "title": ("string", "scenario title (gemm-64, ...)"),
     "scenario_version": ("string", "hash of the scenario's definition; results are comparable only when equal"),
-    "op": ("string", "matmul | linear_relu"),
+    "op": ("string", "matmul | linear_relu | train_step"),
     "a": ("string", "logical shape of the left operand, e.g. 64x128x128"),
     "b": ("string", "logical shape of the right operand"),
     "m": ("Int64", "rows of the output"),

@@ -22,11 +22,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from harness.train_step import flops as train_step_flops
+
 # Bumped when the meaning of a scenario field or the input generator changes, so results taken with an
 # older definition get a different scenario version hash and are never compared with newer ones.
 WORKLOAD_VERSION = 1
 
-OPS = ("matmul", "linear_relu")
+OPS = ("matmul", "linear_relu", "train_step")
 MAX_ELEMENTS = 2**32  # per operand and output: 16 GiB of float32, past any machine the lab runs on
 # the largest value a budget field may take (a week for times: larger is a typo, not a plan)
 BUDGET_LIMITS = {
@@ -74,7 +76,7 @@ class Budget:
 class Scenario:
     name: str
     title: str
-    op: str  # "matmul" or "linear_relu"
+    op: str  # "matmul", "linear_relu" or "train_step" (harness.train_step)
     a: tuple[int, ...]  # logical shape of the left operand (..., M, K)
     b: tuple[int, ...]  # logical shape of the right operand (..., K, N)
     bias: tuple[int, ...] | None
@@ -94,8 +96,10 @@ class Scenario:
 
     @property
     def flops(self) -> int:
-        """2*M*N*K per output matrix (the bias add and relu are not counted)."""
+        """2*M*N*K per output matrix (the bias add and relu are not counted); a train_step's matmuls."""
         m, k, n = self.a[-2], self.a[-1], self.b[-1]
+        if self.op == "train_step":
+            return train_step_flops(m, k, n)
         batch = math.prod(self.out_shape[:-2])
         return 2 * batch * m * n * k
 
@@ -377,15 +381,19 @@ def _scenario(
                 *at(key), key, f"{what} has {math.prod(shape):.3g} elements; at most 2^32 (a typo in a shape?)"
             )
     bias: tuple[int, ...] | None = None
-    if op == "linear_relu":
+    if op in ("linear_relu", "train_step"):
         if "bias" not in merged:
-            raise check.fail(t, index, None, "op 'linear_relu' needs a 'bias' shape")
+            raise check.fail(t, index, None, f"op '{op}' needs a 'bias' shape")
         bias = check.shape(*at("bias"), "bias", merged["bias"], (1, 1))
         if bias[0] != b[-1]:
             raise check.fail(t, index, "bias", f"length {bias[0]} does not match N={b[-1]}")
     elif "bias" in merged:
-        raise check.fail(t, index, "bias", "only op 'linear_relu' takes a bias")
+        raise check.fail(t, index, "bias", "only ops 'linear_relu' and 'train_step' take a bias")
+    if op == "train_step" and (len(a) != 2 or len(b) != 2):
+        raise check.fail(t, index, "a", "op 'train_step' takes a 2-D a (batch x inputs) and b (inputs x hidden)")
     layout = check.choice(*at("layout"), "layout", merged.get("layout", "contiguous"), LAYOUTS)
+    if op == "train_step" and layout != "contiguous":
+        raise check.fail(*at("layout"), "layout", "op 'train_step' takes the contiguous layout only")
     if layout == "broadcast_b" and (len(a) < 3 or len(b) != 2):
         raise check.fail(*at("layout"), "layout", "broadcast_b needs a batched a (3-4 dims) and a 2-D b")
     seed = merged.get("seed", 0)

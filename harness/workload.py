@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from harness.scenario import Scenario
+from harness.train_step import draw_second_layer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +24,9 @@ class Inputs:
     bias: np.ndarray | None
     op: str
     layout: str
+    # train_step only (harness.train_step): the second layer's weights and the targets
+    w2: np.ndarray | None = None
+    y: np.ndarray | None = None
 
     @property
     def transpose_a(self) -> bool:
@@ -38,16 +43,14 @@ class Inputs:
         return np.swapaxes(self.b, -1, -2) if self.transpose_b else self.b
 
     def save(self, path: Path) -> None:
-        if self.bias is None:
-            np.savez(path, a=self.a, b=self.b)
-        else:
-            np.savez(path, a=self.a, b=self.b, bias=self.bias)
+        arrays: dict[str, Any] = {"a": self.a, "b": self.b, "bias": self.bias, "w2": self.w2, "y": self.y}
+        np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
 
     @staticmethod
     def load(path: Path, op: str, layout: str) -> Inputs:
         with np.load(path) as data:
-            bias = data["bias"] if "bias" in data.files else None
-            return Inputs(data["a"], data["b"], bias, op, layout)
+            bias, w2, y = (data[k] if k in data.files else None for k in ("bias", "w2", "y"))
+            return Inputs(data["a"], data["b"], bias, op, layout, w2, y)
 
 
 def _draw(rng: np.random.Generator, shape: tuple[int, ...], distribution: str, scale: float) -> np.ndarray:
@@ -73,8 +76,11 @@ def make_inputs(scenario: Scenario, seed: int | None = None) -> Inputs:
     bias = None
     if scenario.bias is not None:
         bias = _draw(rng, scenario.bias, scenario.distribution, scenario.scale).astype(dtype)
+    second: dict[str, np.ndarray] = {}
+    if scenario.op == "train_step":
+        second = draw_second_layer(rng, scenario.a[-2], scenario.b[-1], dtype)
     if scenario.layout == "transposed_a":
         a = np.ascontiguousarray(np.swapaxes(a, -1, -2))
     if scenario.layout == "transposed_b":
         b = np.ascontiguousarray(np.swapaxes(b, -1, -2))
-    return Inputs(a, b, bias, scenario.op, scenario.layout)
+    return Inputs(a, b, bias, scenario.op, scenario.layout, second.get("w2"), second.get("y"))

@@ -10,14 +10,32 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness import train_step
 from harness.agreement import ErrorModel, error_model
 from harness.workload import Inputs
 
 
-def reference_model(inputs: Inputs, out_dtype: str) -> tuple[np.ndarray, ErrorModel]:
+class WholeBound:
+    """A bound derived whole (the training step's, through forward, backward and update), with no single
+    rounding depth to vary: `bound` gives it for any depth."""
+
+    def __init__(self, bound: np.ndarray) -> None:
+        self._bound = bound
+
+    def bound(self, depth: int | None = None, *, oracle: object = None) -> np.ndarray:
+        return self._bound
+
+
+def reference_model(inputs: Inputs, out_dtype: str) -> tuple[np.ndarray, ErrorModel | WholeBound]:
     """(oracle, error model): the float64 result and what every bound on an engine's error is made of."""
     from threadpoolctl import threadpool_limits
 
+    if inputs.op == "train_step":
+        if inputs.bias is None or inputs.w2 is None or inputs.y is None:
+            raise ValueError("a train_step's inputs need bias, w2 and y")
+        with threadpool_limits(limits=1):
+            oracle, bound = train_step.reference(inputs.a, inputs.b, inputs.bias, inputs.w2, inputs.y, out_dtype)
+        return oracle, WholeBound(bound)
     with threadpool_limits(limits=1), np.errstate(invalid="ignore", over="ignore"):
         a64 = inputs.logical_a().astype(np.float64)
         b64 = inputs.logical_b().astype(np.float64)

@@ -1,5 +1,7 @@
 """Eager and TinyJit steps for any library with tinygrad's Python API (tinygrad itself, tgrad).
 
+B6 (op train_step) is harness.train_step.tensor_step: forward, `loss.gradient(...)` and the SGD update.
+
 Eager: `(a @ b).realize()` then the device is synchronised, so a step includes scheduling and graph
 building as a user of tinygrad sees it. JIT: the same function under TinyJit; the first call runs it,
 the second captures, later calls replay. The transposes of a transposed layout happen inside the
@@ -17,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from harness import train_step
 from harness.engines.base import Engine, Unavailable
 from harness.workload import Inputs
 
@@ -66,6 +69,10 @@ class TensorStep:
         self._a = tensor(inputs.a, device=device).realize()
         self._b = tensor(inputs.b, device=device).realize()
         self._bias = tensor(inputs.bias, device=device).realize() if inputs.bias is not None else None
+        self._args: tuple[Any, ...] = (self._a, self._b) if self._bias is None else (self._a, self._b, self._bias)
+        if inputs.op == "train_step":
+            w2, y = (tensor(x, device=device).realize() for x in (inputs.w2, inputs.y))
+            self._args = (self._a, self._b, self._bias, w2, y)
         transpose_a, transpose_b = inputs.transpose_a, inputs.transpose_b
 
         def product(a: Any, b: Any, bias: Any = None) -> Any:
@@ -79,17 +86,20 @@ class TensorStep:
         def linear_relu(a: Any, b: Any, bias: Any) -> Any:
             return product(a, b, bias).realize()
 
-        function: Callable[..., Any] = linear_relu if inputs.op == "linear_relu" else matmul
+        functions: dict[str, Callable[..., Any]] = {
+            "matmul": matmul,
+            "linear_relu": linear_relu,
+            "train_step": train_step.tensor_step,
+        }
+        function: Callable[..., Any] = functions[inputs.op]
+        self._op = inputs.op
         self._product = product
         self._plan_report = getattr(getattr(module, "_native", None), "plan_report", None)
         self._function = module.TinyJit(function) if jit else function
         self._last: Any = None
 
     def step(self) -> None:
-        if self._bias is None:
-            self._last = self._function(self._a, self._b)
-        else:
-            self._last = self._function(self._a, self._b, self._bias)
+        self._last = self._function(*self._args)
         self._device.synchronize()
 
     def facts(self) -> dict[str, Any] | None:
@@ -98,12 +108,17 @@ class TensorStep:
         which finds the plans the timed steps used; None for a library that states nothing."""
         if self._plan_report is None:
             return None
-        expression = self._product(self._a, self._b, self._bias)
-        return kernel_facts(self._plan_report([expression._lb]))
+        if self._op == "train_step":
+            roots = [t._lb for t in train_step.lazy_step(*self._args)]
+        else:
+            roots = [self._product(self._a, self._b, self._bias)._lb]
+        return kernel_facts(self._plan_report(roots))
 
     def output(self) -> np.ndarray:
         if self._last is None:
             raise RuntimeError("output() before any step()")
+        if isinstance(self._last, tuple):  # a train_step's updated parameters
+            return train_step.flat(*(t.numpy() for t in self._last))
         return np.asarray(self._last.numpy())
 
 

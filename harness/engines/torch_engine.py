@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.engines.base import Engine, EngineContext, Unavailable
+from harness.engines.base import Engine, EngineContext, Unavailable, Unsupported
 from harness.workload import Inputs
 
 INSTALL = "pip install '.[torch-cpu]' (make setup-torch)"
@@ -109,6 +109,8 @@ class Torch(Engine):
     def prepare(self, inputs: Inputs, device: str) -> TorchStep:
         if self._torch is None:
             raise RuntimeError("prepare() before load()")
+        if inputs.op == "train_step":
+            raise Unsupported("the torch engine times matmul and linear_relu only, not the train_step")
         if device.split(":")[0].upper() == "CUDA":
             if not self._torch.cuda.is_available():
                 raise Unavailable(f"torch {self._torch.__version__} sees no usable CUDA device")

@@ -42,7 +42,20 @@ def ptxas_info(ptxas: str, ptx: str, tmp_path) -> dict:
 
 @pytest.mark.parametrize("case", benchmark_cases(), ids=lambda c: c.id)
 def test_benchmark_kernels_compile_for_sm90(case: Case, native, nvrtc_search, ptxas, tmp_path):
-    kernels = native.render_cuda([case.build()._lb])
+    _compile_all(case, native, nvrtc_search, ptxas, tmp_path)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="known: half tensor-core GEMMs with the backward pass's fused epilogues spill on sm_90"
+)
+def test_train_step_half_gemms_do_not_spill(native, nvrtc_search, ptxas, tmp_path):
+    b6 = next(c for c in benchmark_cases() if c.name == "B6")
+    _compile_all(Case(b6.name, b6.op, b6.a, b6.b, b6.bias, "float16"), native, nvrtc_search, ptxas, tmp_path)
+
+
+def _compile_all(case: Case, native, nvrtc_search, ptxas, tmp_path) -> None:
+    built = case.build()
+    kernels = native.render_cuda([t._lb for t in (built if isinstance(built, list) else [built])])
     assert kernels, "the graph has kernels"
     for name, source, launch in kernels:
         assert "#include" not in source, "NVRTC has no standard headers"

@@ -35,6 +35,7 @@ def test_five_benchmarks_are_as_specified() -> None:
         "B3": ("gemm-2048", "matmul", (2048, 2048), (2048, 2048), None, "float32", "CPU"),
         "B4": ("bmm", "matmul", (64, 128, 128), (64, 128, 128), None, "float32", "CPU"),
         "B5": ("linear-relu", "linear_relu", (256, 1024), (1024, 1024), (1024,), "float32", "CPU"),
+        "B6": ("train-step", "train_step", (256, 1024), (1024, 1024), (1024,), "float32", "CPU"),
     }
     engines = ("tinygrad-eager", "tinygrad-jit", "tinygrad-beam", "tgrad", "tgrad-1t", "tgrad-beam", "numpy", "torch")
     assert five.lab.engines == engines

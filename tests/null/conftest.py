@@ -34,6 +34,10 @@ def engine_name() -> str:
 
 
 AGAINST_TINYGRAD = engine_name() == "tinygrad"
+if AGAINST_TINYGRAD:
+    # the tests' device is the CPU; tinygrad would otherwise pick the first device it finds (CL where PoCL is
+    # installed, which flushes half subnormals)
+    os.environ.setdefault("DEV", "CPU")
 
 
 def pytest_configure(config: pytest.Config) -> None:

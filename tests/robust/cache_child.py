@@ -53,6 +53,8 @@ class Outcome:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without TGRAD_ settings; TGRAD_AOT=0 so every kernel of the workload goes through the cache
+    under test (which kernels the build holds ahead of time depends on how the scheduler fuses the workload)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TGRAD_")}
     # the workload's GEMM is one the build compiles ahead of time; the cache under test holds
     # kernels compiled at run time, so every kernel is compiled here

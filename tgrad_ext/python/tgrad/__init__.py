@@ -9,7 +9,7 @@ from tgrad import _native, nn
 from tgrad.device import Device
 from tgrad.dtype import DType, dtypes
 from tgrad.errors import TgradError
-from tgrad.helpers import Context
+from tgrad.helpers import Context, GlobalCounters, getenv
 from tgrad.jit import TinyJit
 from tgrad.tensor import Tensor
 
@@ -47,4 +47,17 @@ def build_info() -> dict:
     return dict(_native.build_info())
 
 
-__all__ = ["Context", "DType", "Device", "Tensor", "TgradError", "TinyJit", "Variable", "build_info", "dtypes", "nn"]
+__all__ = [
+    "Context",
+    "DType",
+    "Device",
+    "GlobalCounters",
+    "Tensor",
+    "TgradError",
+    "TinyJit",
+    "Variable",
+    "build_info",
+    "dtypes",
+    "getenv",
+    "nn",
+]

@@ -19,11 +19,28 @@ _KINDS = {
 }
 
 
+class _Renderer:
+    """What tinygrad's tests ask a device's renderer: the dtypes it computes in (Metal has no double)."""
+
+    def __init__(self, device: str):
+        self.device = device
+
+    def supported_dtypes(self) -> set:
+        from tgrad.dtype import dtypes
+
+        out = {dtypes.bool, dtypes.float16, dtypes.float32, dtypes.int32}
+        return out if self.device == "METAL_EMU" else {*out, dtypes.float64}
+
+    def __repr__(self) -> str:
+        return f"<tgrad renderer for {self.device}>"
+
+
 class _Dev:
-    """One device: a name, and `synchronize` (realize() returns once the device is done, so there is nothing to
-    wait for)."""
+    """One device: a name, its renderer, and `synchronize` (realize() returns once the device is done, so there is
+    nothing to wait for)."""
 
     def __init__(self, name: str):
+        self.renderer = _Renderer(name)
         self.name = name
         if name == "CUDA":
             ok, reason = _native.cuda_available()

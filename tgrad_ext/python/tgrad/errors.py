@@ -17,8 +17,13 @@ class DTypeError(TgradError, TypeError):
     """A dtype tgrad does not support for this operation."""
 
 
-class InvalidArgumentError(TgradError, ValueError):
-    """A bad argument: negative or non-integer dims, an axis out of range, ..."""
+class InvalidArgumentError(TgradError, ValueError, RuntimeError):
+    """A bad argument: negative or non-integer dims, an axis out of range, ... (also a RuntimeError: tinygrad raises
+    RuntimeError for many of them, e.g. attention's "cannot set attn_mask when is_causal=True")."""
+
+
+class IndexingError(TgradError, IndexError):
+    """An index out of range or too many indices in `tensor[...]`, as tinygrad raises IndexError."""
 
 
 class OutOfMemoryError(TgradError, MemoryError):
@@ -43,6 +48,11 @@ class CacheError(TgradError, OSError):
 
 class UnsupportedError(TgradError, NotImplementedError):
     """Part of tinygrad's API that tgrad does not implement."""
+
+
+class GradientError(TgradError, RuntimeError):
+    """A gradient that cannot be taken: of an int tensor (tinygrad: "only float Tensors have gradient"), or with a
+    seed of the wrong shape."""
 
 
 class InternalError(TgradError, RuntimeError):

@@ -3,6 +3,7 @@
  * runs on it), and the helpers that tgrad's renderer writes as inline PTX (under
  * `#ifndef TGRAD_EMU`) are defined here as emulated warp collectives. */
 #pragma once
+#include <math.h> /* the CUDA math functions the renderer writes (exp2f, log2f, sqrtf, sinf, truncf, powf, and the double ones) */
 #include "tgemu_runtime.h"
 #include "tgemu_half.h"
 

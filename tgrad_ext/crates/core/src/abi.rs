@@ -170,6 +170,7 @@ pub fn const_word(value: f64, dtype: crate::dtype::DType) -> i64 {
         DType::F32 => i64::from((value as f32).to_bits()),
         DType::F16 => i64::from(f16_bits_to_f32(f32_to_f16_bits(value as f32)).to_bits()),
         DType::I32 => i64::from(value as i64 as i32),
+        DType::Bool => i64::from(value != 0.0),
     }
 }
 

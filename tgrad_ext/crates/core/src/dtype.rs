@@ -4,6 +4,8 @@ use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DType {
+    /// tinygrad's `bool`: comparisons give it; one byte per element, 0 or 1.
+    Bool,
     F16,
     F32,
     F64,
@@ -11,10 +13,11 @@ pub enum DType {
 }
 
 impl DType {
-    pub const ALL: [DType; 4] = [DType::F16, DType::F32, DType::F64, DType::I32];
+    pub const ALL: [DType; 5] = [DType::Bool, DType::F16, DType::F32, DType::F64, DType::I32];
 
     pub fn itemsize(self) -> usize {
         match self {
+            DType::Bool => 1,
             DType::F16 => 2,
             DType::F32 | DType::I32 => 4,
             DType::F64 => 8,
@@ -24,6 +27,7 @@ impl DType {
     /// tinygrad's `DType.name`.
     pub fn name(self) -> &'static str {
         match self {
+            DType::Bool => "bool",
             DType::F16 => "half",
             DType::F32 => "float",
             DType::F64 => "double",
@@ -33,20 +37,32 @@ impl DType {
 
     pub fn from_name(name: &str) -> Result<DType> {
         Ok(match name {
+            "bool" => DType::Bool,
             "half" | "float16" => DType::F16,
             "float" | "float32" => DType::F32,
             "double" | "float64" => DType::F64,
             "int" | "int32" => DType::I32,
             other => {
                 return Err(Error::DType(format!(
-                "dtype '{other}' is not supported by tgrad (supported: half, float, double, int)"
+                "dtype '{other}' is not supported by tgrad (supported: bool, half, float, double, int)"
             )))
             }
         })
     }
 
     pub fn is_float(self) -> bool {
-        !matches!(self, DType::I32)
+        matches!(self, DType::F16 | DType::F32 | DType::F64)
+    }
+
+    /// The float dtype an op that only floats compute (exp, log, sqrt, true division) gives for
+    /// `self`: floats keep their dtype, int and bool become float (tinygrad's
+    /// `least_upper_float`).
+    pub fn to_float(self) -> DType {
+        if self.is_float() {
+            self
+        } else {
+            DType::F32
+        }
     }
 
     /// The type arithmetic happens in: half is computed and accumulated in float, as in tinygrad.
@@ -57,11 +73,12 @@ impl DType {
         }
     }
 
-    /// tinygrad's promotion lattice restricted to our dtypes.
+    /// tinygrad's promotion lattice restricted to our dtypes (bool below every number).
     pub fn promote(a: DType, b: DType) -> DType {
-        use DType::{F16, F32, F64, I32};
+        use DType::{Bool, F16, F32, F64, I32};
         match (a, b) {
             (x, y) if x == y => x,
+            (Bool, x) | (x, Bool) => x,
             (F64, _) | (_, F64) => F64,
             (F32, _) | (_, F32) => F32,
             (F16, I32) | (I32, F16) => F16,

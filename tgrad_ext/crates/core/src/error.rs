@@ -27,6 +27,8 @@ pub enum Error {
     Io(String),
     /// Inside tinygrad's API but outside the subset tgrad implements.
     Unsupported(String),
+    /// A gradient that cannot be taken (of an int tensor, with a seed of the wrong shape).
+    Gradient(String),
     /// A broken internal invariant (an IR verifier, a launch check, a caught panic): a bug in
     /// tgrad, reported instead of computing something wrong.
     Internal(String),
@@ -37,7 +39,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Shape(m) | Error::DType(m) | Error::InvalidArgument(m) | Error::Runtime(m) | Error::Io(m) => {
+            Error::Shape(m) | Error::DType(m) | Error::InvalidArgument(m) | Error::Runtime(m) | Error::Io(m) | Error::Gradient(m) => {
                 f.write_str(m)
             }
             Error::Unsupported(m) => write!(f, "{m} (outside the subset of tinygrad that tgrad implements)"),

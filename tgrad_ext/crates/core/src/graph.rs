@@ -13,13 +13,25 @@ use crate::shape::View;
 
 pub type LazyRef = Arc<Lazy>;
 
+/// Elementwise ops of one operand. The float functions (`Exp2` .. `Trunc`) only ever see float
+/// operands: `ops::math` converts ints first, as tinygrad does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UnaryOp {
     Neg,
     /// tinygrad's relu: `(x > 0).where(x, 0)`, so relu(NaN) is 0.
     Relu,
+    Exp2,
+    Log2,
+    Sqrt,
+    /// 1 / x.
+    Recip,
+    Sin,
+    /// Rounding toward zero.
+    Trunc,
 }
 
+/// Elementwise ops of two operands of one dtype. Comparisons give `bool`; the others give the
+/// operands' dtype.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BinaryOp {
     Add,
@@ -27,6 +39,11 @@ pub enum BinaryOp {
     Mul,
     Div,
     Max,
+    /// x ** y (floats).
+    Pow,
+    CmpLt,
+    CmpEq,
+    CmpNe,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,15 +53,49 @@ pub enum ReduceOp {
 }
 
 impl UnaryOp {
+    pub const ALL: [UnaryOp; 8] = [
+        UnaryOp::Neg,
+        UnaryOp::Relu,
+        UnaryOp::Exp2,
+        UnaryOp::Log2,
+        UnaryOp::Sqrt,
+        UnaryOp::Recip,
+        UnaryOp::Sin,
+        UnaryOp::Trunc,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             UnaryOp::Neg => "neg",
             UnaryOp::Relu => "relu",
+            UnaryOp::Exp2 => "exp2",
+            UnaryOp::Log2 => "log2",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Recip => "recip",
+            UnaryOp::Sin => "sin",
+            UnaryOp::Trunc => "trunc",
         }
+    }
+
+    /// Whether the op is a float function (its operand is converted to a float first).
+    pub fn float_only(self) -> bool {
+        !matches!(self, UnaryOp::Neg | UnaryOp::Relu)
     }
 }
 
 impl BinaryOp {
+    pub const ALL: [BinaryOp; 9] = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Max,
+        BinaryOp::Pow,
+        BinaryOp::CmpLt,
+        BinaryOp::CmpEq,
+        BinaryOp::CmpNe,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             BinaryOp::Add => "add",
@@ -52,11 +103,21 @@ impl BinaryOp {
             BinaryOp::Mul => "mul",
             BinaryOp::Div => "div",
             BinaryOp::Max => "max",
+            BinaryOp::Pow => "pow",
+            BinaryOp::CmpLt => "cmplt",
+            BinaryOp::CmpEq => "cmpeq",
+            BinaryOp::CmpNe => "cmpne",
         }
+    }
+
+    pub fn is_comparison(self) -> bool {
+        matches!(self, BinaryOp::CmpLt | BinaryOp::CmpEq | BinaryOp::CmpNe)
     }
 }
 
 impl ReduceOp {
+    pub const ALL: [ReduceOp; 2] = [ReduceOp::Sum, ReduceOp::Max];
+
     pub fn name(self) -> &'static str {
         match self {
             ReduceOp::Sum => "sum",
@@ -65,22 +126,83 @@ impl ReduceOp {
     }
 }
 
+/// The op whose `name()` is `name`, among `all` (the binding maps Python's op names with it).
+pub fn op_named<T: Copy>(all: &[T], name: &str, of: impl Fn(T) -> &'static str) -> Option<T> {
+    all.iter().copied().find(|&op| of(op) == name)
+}
+
+/// One movement op, as the user applied it: what autograd reverses (the scheduler only sees the
+/// composed `View`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveOp {
+    Reshape(Vec<usize>),
+    Permute(Vec<usize>),
+    /// Broadcast size-1 dims to these sizes (same rank).
+    Expand(Vec<usize>),
+    /// Keep `[start, end)` of every dim.
+    Shrink(Vec<(usize, usize)>),
+    /// Reverse these dims.
+    Flip(Vec<usize>),
+    /// Keep every `step`-th element of every dim (from the first).
+    Stride(Vec<usize>),
+}
+
+/// Where a view node came from: `ops` applied in order to `src` give the node. Autograd walks
+/// back through it; the scheduler never looks at it.
+#[derive(Debug)]
+pub struct Origin {
+    pub src: LazyRef,
+    pub ops: Vec<MoveOp>,
+}
+
+/// One region of an `Assemble` node: `src` written at `offset` (per dim), every `step`-th
+/// element (per dim).
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub src: LazyRef,
+    pub offset: Vec<usize>,
+    pub step: Vec<usize>,
+}
+
 /// A node's op. Sources are other nodes of the graph.
 #[derive(Debug, Clone)]
 pub enum LazyOp {
     /// A scalar broadcast to the node's shape.
     Const(f64),
     /// A movement op: the node's multi-index maps through `View` into the source's flat,
-    /// contiguous layout. The source is never itself a `View`.
-    View(LazyRef, View),
+    /// contiguous layout. The source is never itself a `View`. The origin (None for a detached
+    /// view) records the movement ops that made it, for autograd.
+    View(LazyRef, View, Option<Arc<Origin>>),
     Unary(UnaryOp, LazyRef),
     Binary(BinaryOp, LazyRef, LazyRef),
+    /// `cond ? a : b` elementwise (`cond` is bool; `a`, `b` have the node's dtype).
+    Where(LazyRef, LazyRef, LazyRef),
     /// Conversion to the node's dtype.
     Cast(LazyRef),
     /// Reduce `axes` of the source to size 1 (keepdim).
     Reduce(ReduceOp, LazyRef, Vec<usize>),
     /// Force the source into its own contiguous buffer.
     Contiguous(LazyRef),
+    /// A buffer of the node's shape built from regions (pad, cat, the gradient of a shrink):
+    /// each part is computed straight into its region; elements no part covers hold `fill`.
+    Assemble(Arc<[Part]>, f64),
+}
+
+impl LazyOp {
+    /// The nodes this op reads (for a view, its base).
+    pub fn sources(&self) -> Vec<LazyRef> {
+        match self {
+            LazyOp::Const(_) => vec![],
+            LazyOp::View(a, ..)
+            | LazyOp::Unary(_, a)
+            | LazyOp::Cast(a)
+            | LazyOp::Reduce(_, a, _)
+            | LazyOp::Contiguous(a) => vec![a.clone()],
+            LazyOp::Binary(_, a, b) => vec![a.clone(), b.clone()],
+            LazyOp::Where(c, a, b) => vec![c.clone(), a.clone(), b.clone()],
+            LazyOp::Assemble(parts, _) => parts.iter().map(|p| p.src.clone()).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -20,6 +20,8 @@ pub enum ExprOp {
     Const(f64),
     Unary(UnaryOp, Box<Expr>),
     Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    /// `cond ? a : b` (cond is bool).
+    Where(Box<Expr>, Box<Expr>, Box<Expr>),
     /// Convert the source value to this expression's dtype (rounding as a store would).
     Cast(Box<Expr>),
     /// The value of the kernel's reduction at this output element.
@@ -38,6 +40,9 @@ impl PartialEq for ExprOp {
             (ExprOp::Unary(o1, a), ExprOp::Unary(o2, b)) => o1 == o2 && a == b,
             (ExprOp::Binary(o1, a1, b1), ExprOp::Binary(o2, a2, b2)) => {
                 o1 == o2 && a1 == a2 && b1 == b2
+            }
+            (ExprOp::Where(c1, a1, b1), ExprOp::Where(c2, a2, b2)) => {
+                c1 == c2 && a1 == a2 && b1 == b2
             }
             (ExprOp::Cast(a), ExprOp::Cast(b)) => a == b,
             (ExprOp::Acc, ExprOp::Acc) => true,
@@ -63,6 +68,11 @@ impl std::hash::Hash for ExprOp {
             }
             ExprOp::Binary(op, a, b) => {
                 op.hash(h);
+                a.hash(h);
+                b.hash(h);
+            }
+            ExprOp::Where(c, a, b) => {
+                c.hash(h);
                 a.hash(h);
                 b.hash(h);
             }
@@ -95,6 +105,10 @@ pub struct Kernel {
     pub body: Expr,
     /// dtypes of the buffers: [output, inputs...].
     pub buf_dtypes: Vec<DType>,
+    /// Where the output goes: a view over the full shape into the output buffer (stride 0 on
+    /// reduced axes), for a kernel that writes one region of a larger buffer (`Assemble`);
+    /// None: contiguous over the kept dims.
+    pub store: Option<View>,
 }
 
 impl Expr {
@@ -102,29 +116,54 @@ impl Expr {
         Expr { op, dtype }
     }
 
+    /// The operands of this node, in pre-order position.
+    pub fn children(&self) -> Vec<&Expr> {
+        match &self.op {
+            ExprOp::Load { .. } | ExprOp::Const(_) | ExprOp::Acc => vec![],
+            ExprOp::Unary(_, a) | ExprOp::Cast(a) => vec![a],
+            ExprOp::Binary(_, a, b) => vec![a, b],
+            ExprOp::Where(c, a, b) => vec![c, a, b],
+        }
+    }
+
+    fn children_mut(&mut self) -> Vec<&mut Expr> {
+        match &mut self.op {
+            ExprOp::Load { .. } | ExprOp::Const(_) | ExprOp::Acc => vec![],
+            ExprOp::Unary(_, a) | ExprOp::Cast(a) => vec![a],
+            ExprOp::Binary(_, a, b) => vec![a, b],
+            ExprOp::Where(c, a, b) => vec![c, a, b],
+        }
+    }
+
     /// Visit every load (pre-order).
     pub fn for_each_load<'a>(&'a self, f: &mut impl FnMut(usize, DType, &'a View)) {
-        match &self.op {
-            ExprOp::Load { buf, view } => f(*buf, self.dtype, view),
-            ExprOp::Const(_) | ExprOp::Acc => {}
-            ExprOp::Unary(_, a) | ExprOp::Cast(a) => a.for_each_load(f),
-            ExprOp::Binary(_, a, b) => {
-                a.for_each_load(f);
-                b.for_each_load(f);
-            }
+        if let ExprOp::Load { buf, view } = &self.op {
+            f(*buf, self.dtype, view);
+        }
+        for c in self.children() {
+            c.for_each_load(f);
         }
     }
 
     pub fn map_views(&mut self, f: &mut impl FnMut(&View) -> View) {
-        match &mut self.op {
-            ExprOp::Load { view, .. } => *view = f(view),
-            ExprOp::Const(_) | ExprOp::Acc => {}
-            ExprOp::Unary(_, a) | ExprOp::Cast(a) => a.map_views(f),
-            ExprOp::Binary(_, a, b) => {
-                a.map_views(f);
-                b.map_views(f);
-            }
+        if let ExprOp::Load { view, .. } = &mut self.op {
+            *view = f(view);
         }
+        for c in self.children_mut() {
+            c.map_views(f);
+        }
+    }
+
+    /// This expression with `Acc` replaced by `with`.
+    pub fn replace_acc(&self, with: &Expr) -> Expr {
+        if matches!(self.op, ExprOp::Acc) {
+            return with.clone();
+        }
+        let mut out = self.clone();
+        for c in out.children_mut() {
+            *c = c.replace_acc(with);
+        }
+        out
     }
 
     /// Structure without sizes or strides: two kernels with the same signature compile to the
@@ -160,29 +199,28 @@ impl Expr {
                 b.structure(out, with_rank);
                 write!(out, ")")
             }
+            ExprOp::Where(c, a, b) => {
+                out.push_str("where(");
+                c.structure(out, with_rank);
+                out.push(',');
+                a.structure(out, with_rank);
+                out.push(',');
+                b.structure(out, with_rank);
+                write!(out, ")")
+            }
         };
     }
 
     /// Visit every node (pre-order).
     pub fn visit(&self, f: &mut impl FnMut(&Expr)) {
         f(self);
-        match &self.op {
-            ExprOp::Load { .. } | ExprOp::Const(_) | ExprOp::Acc => {}
-            ExprOp::Unary(_, a) | ExprOp::Cast(a) => a.visit(f),
-            ExprOp::Binary(_, a, b) => {
-                a.visit(f);
-                b.visit(f);
-            }
+        for c in self.children() {
+            c.visit(f);
         }
     }
 
     pub fn contains_acc(&self) -> bool {
-        match &self.op {
-            ExprOp::Acc => true,
-            ExprOp::Load { .. } | ExprOp::Const(_) => false,
-            ExprOp::Unary(_, a) | ExprOp::Cast(a) => a.contains_acc(),
-            ExprOp::Binary(_, a, b) => a.contains_acc() || b.contains_acc(),
-        }
+        matches!(self.op, ExprOp::Acc) || self.children().iter().any(|c| c.contains_acc())
     }
 }
 
@@ -195,8 +233,12 @@ impl Kernel {
             .collect()
     }
 
-    /// The output's view over the full shape: contiguous, stride 0 on reduced axes.
+    /// The output's view over the full shape: the store view, else contiguous with stride 0 on
+    /// reduced axes.
     pub fn out_view(&self) -> View {
+        if let Some(v) = &self.store {
+            return v.clone();
+        }
         let mut v = View::contiguous(&self.out_shape());
         v.shape.clone_from(&self.full_shape);
         v
@@ -310,6 +352,12 @@ impl std::fmt::Display for Expr {
                     writeln!(f, "{pad}cast {d}")?;
                     go(a, depth + 1, f)
                 }
+                ExprOp::Where(c, a, b) => {
+                    writeln!(f, "{pad}where {d}")?;
+                    go(c, depth + 1, f)?;
+                    go(a, depth + 1, f)?;
+                    go(b, depth + 1, f)
+                }
             }
         }
         go(self, 0, f)
@@ -327,6 +375,9 @@ impl std::fmt::Display for Kernel {
             self.reduce_axes,
             bufs.join(", ")
         )?;
+        if let Some(v) = &self.store {
+            writeln!(f, "store offset={} strides={:?}", v.offset, v.strides)?;
+        }
         if let Some(r) = &self.reduction {
             writeln!(f, "reduce {} {}", r.op.name(), r.dtype.name())?;
             for line in r.src.to_string().lines() {

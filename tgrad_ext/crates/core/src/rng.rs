@@ -47,6 +47,11 @@ pub fn fill(buf: &mut crate::runtime::buffer::Buffer, normal: bool) -> crate::er
     const CHUNK: usize = 1 << 14;
     let n = buf.count();
     let dtype = buf.dtype;
+    crate::ensure!(
+        dtype != DType::Bool,
+        DType,
+        "random numbers of dtype bool are not supported (draw floats and compare them)"
+    );
     let mut start = 0;
     while start < n {
         let len = CHUNK.min(n - start);
@@ -69,6 +74,7 @@ pub fn fill(buf: &mut crate::runtime::buffer::Buffer, normal: bool) -> crate::er
                 .iter_mut()
                 .zip(&vals)
                 .for_each(|(d, &v)| *d = v as i32),
+            DType::Bool => unreachable!("refused above"),
         }
         start += len;
     }

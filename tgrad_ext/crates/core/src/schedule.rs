@@ -4,7 +4,11 @@
 //! after it fused as its epilogue (so `relu(x @ w + b)` is one kernel). A node is realized on its
 //! own when it is the target, a `contiguous()`, a second reduction, or a reduction seen through a
 //! view that is not its natural layout; a view that no single strided view can express through
-//! an elementwise chain realizes the view.
+//! an elementwise chain realizes the view. An `Assemble` node is one buffer written region by
+//! region: a fill kernel where no part covers it, then each part's kernel storing straight into
+//! its region. A sum of products whose factor is an elementwise expression broadcast across the
+//! kernel (a matmul of `relu(x)`, of a gradient masked by `where`) realizes that factor first, so
+//! the reduction reads plain buffers and codegen can plan it as a GEMM.
 
 use std::sync::Arc;
 
@@ -14,6 +18,9 @@ use crate::graph::{LazyOp, LazyRef, State};
 use crate::kernel::{Expr, ExprOp, Kernel, Reduction};
 use crate::runtime::buffer::Buffer;
 use crate::shape::{contiguous_strides, View};
+
+mod operands;
+mod regions;
 
 #[derive(Debug)]
 pub struct ScheduleItem {
@@ -99,7 +106,7 @@ impl Scheduler {
         // looked at under the node's lock: no clone of its op (views own vectors)
         let (alias, target) = node.with_state(|s| match s {
             // A contiguous view of a whole buffer is that buffer.
-            State::Lazy(LazyOp::View(base, v))
+            State::Lazy(LazyOp::View(base, v, _))
                 if v.is_contiguous() && base.numel() == node.numel() =>
             {
                 (Some(base.clone()), None)
@@ -112,34 +119,72 @@ impl Scheduler {
             self.done(node, &b);
             return Ok(b);
         }
-        let target = target.unwrap_or_else(|| node.clone());
+        if let Some(src) = &target {
+            // a node this schedule already computed into its own buffer is not computed again;
+            // one realized before keeps its buffer (a clone copies it)
+            if let Some(b) = self.memo.get(&src.key()).cloned() {
+                if !src.with_state(|s| matches!(s, State::Lazy(LazyOp::View(..)))) {
+                    self.done(node, &b);
+                    return Ok(b);
+                }
+            }
+        }
         let out = Arc::new(Buffer::unallocated(node.dtype, node.numel())?);
-        if node.numel() > 0 {
-            let item = self.lower_kernel(&target, &out)?;
+        let parts = node.with_state(|s| match s {
+            State::Lazy(LazyOp::Assemble(parts, fill)) => Some((parts.clone(), *fill)),
+            _ => None,
+        });
+        if let Some((parts, fill)) = parts {
+            self.assemble(node, &out, &parts, fill)?;
+        } else if let Some(item) =
+            self.transposed_reduction(target.as_ref().unwrap_or(node), &out)?
+        {
+            self.out.items.push(item);
+        } else if node.numel() > 0 {
+            let root = target.clone().unwrap_or_else(|| node.clone());
+            let item = self
+                .lower_kernel(&root, &out, None)?
+                .expect("a kernel without a store always lowers");
             self.out.items.push(item);
         }
         self.done(node, &out);
+        // the buffer also holds the value of a contiguous node's source (not of a view: the
+        // buffer is the view's elements in order, not its base's)
+        if let Some(src) = target {
+            let plain =
+                src.with_state(|s| matches!(s, State::Lazy(op) if !matches!(op, LazyOp::View(..))));
+            if plain && self.buffer_of(&src).is_none() {
+                self.done(&src, &out);
+            }
+        }
         Ok(out)
     }
 
-    fn lower_kernel(&mut self, root: &LazyRef, out: &Arc<Buffer>) -> Result<ScheduleItem> {
+    /// One kernel computing `root` into `out` (through `store`, a view over `root`'s shape, when
+    /// given). None only when the kernel's index space cannot be mapped onto `store`.
+    fn lower_kernel(
+        &mut self,
+        root: &LazyRef,
+        out: &Arc<Buffer>,
+        store: Option<&View>,
+    ) -> Result<Option<ScheduleItem>> {
         if let Some(red) = find_reduce(root) {
-            if let Some(item) = self.lower_with(root, out, Some(red))? {
-                return Ok(item);
+            if let Some(item) = self.lower_with(root, out, Some(red), store)? {
+                return Ok(Some(item));
             }
         }
-        Ok(self
-            .lower_with(root, out, None)?
-            .expect("a kernel without a reduction always lowers"))
+        self.lower_with(root, out, None, store)
     }
 
     /// Lower `root` into one kernel, with `red` as its reduction. `None` when `red` turned out
-    /// not to be reachable in its natural layout (the caller then lowers without it).
+    /// not to be reachable in its natural layout (the caller then lowers without it), or when
+    /// the kernel's index space cannot be mapped onto `store`.
     fn lower_with(
         &mut self,
         root: &LazyRef,
         out: &Arc<Buffer>,
         red: Option<LazyRef>,
+        store: Option<&View>,
     ) -> Result<Option<ScheduleItem>> {
         let (full, reduce_axes, out_shape) = match &red {
             Some(r) => r.with_state(|s| match s {
@@ -155,6 +200,15 @@ impl Scheduler {
             strides: contiguous_strides(&out_shape),
             offset: 0,
         };
+        // the store over the full shape: out_map walks root's contiguous layout, which `store`
+        // maps into the output buffer
+        let store = match store {
+            Some(v) => match compose(&out_map, &root.shape, v) {
+                Some(s) => Some(s),
+                None => return Ok(None),
+            },
+            None => None,
+        };
         let mut lw = Lowerer {
             sched: self,
             bufs: vec![out.clone()],
@@ -163,9 +217,11 @@ impl Scheduler {
             out_map: out_map.clone(),
             reduction: None,
             inside: false,
+            root: root.key(),
+            unmappable: false,
         };
         let body = lw.lower(root, &out_map)?;
-        if lw.red.is_some() && lw.reduction.is_none() {
+        if lw.unmappable || (lw.red.is_some() && lw.reduction.is_none()) {
             return Ok(None);
         }
         let Lowerer {
@@ -184,6 +240,7 @@ impl Scheduler {
             reduction,
             body,
             buf_dtypes: bufs.iter().map(|b| b.dtype).collect(),
+            store,
         };
         Ok(Some(ScheduleItem { kernel, bufs }))
     }
@@ -201,13 +258,19 @@ fn find_reduce(root: &LazyRef) -> Option<LazyRef> {
         // inspect under the node's lock instead of cloning its op (views own vectors)
         let is_reduce = n.with_state(|s| match s {
             State::Lazy(LazyOp::Reduce(..)) => true,
-            State::Lazy(LazyOp::Unary(_, a) | LazyOp::Cast(a) | LazyOp::View(a, _)) => {
+            State::Lazy(LazyOp::Unary(_, a) | LazyOp::Cast(a) | LazyOp::View(a, ..)) => {
                 stack.push(a.clone());
                 false
             }
             State::Lazy(LazyOp::Binary(_, a, b)) => {
                 stack.push(b.clone());
                 stack.push(a.clone());
+                false
+            }
+            State::Lazy(LazyOp::Where(c, a, b)) => {
+                stack.push(b.clone());
+                stack.push(a.clone());
+                stack.push(c.clone());
                 false
             }
             _ => false,
@@ -234,6 +297,11 @@ struct Lowerer<'a> {
     out_map: View,
     reduction: Option<Reduction>,
     inside: bool,
+    /// The kernel's root, and whether the root is a view the kernel's index space cannot be
+    /// mapped through (then the kernel is lowered without its reduction, which is realized on
+    /// its own: realizing the root would recurse).
+    root: usize,
+    unmappable: bool,
 }
 
 impl Lowerer<'_> {
@@ -269,7 +337,7 @@ impl Lowerer<'_> {
         let dtype = node.dtype;
         // a view is composed under the node's lock; other ops are cheap to clone (Arcs)
         let step = node.with_state(|s| match s {
-            State::Lazy(LazyOp::View(src, v)) => {
+            State::Lazy(LazyOp::View(src, v, _)) => {
                 Step::View(src.clone(), compose(map, &node.shape, v))
             }
             State::Lazy(op) => Step::Op(op.clone()),
@@ -278,11 +346,24 @@ impl Lowerer<'_> {
         let op = match step {
             Step::Op(op) => op,
             Step::View(src, Some(m)) => return self.lower(&src, &m),
+            Step::View(_, None) if node.key() == self.root => {
+                self.unmappable = true;
+                return Ok(Expr::new(ExprOp::Const(0.0), dtype));
+            }
             Step::View(_, None) => return self.realized_load(node, map),
         };
         Ok(match op {
             LazyOp::Const(v) => Expr::new(ExprOp::Const(v), dtype),
             LazyOp::View(..) => unreachable!("views are handled above"),
+            LazyOp::Where(c, a, b) => {
+                let ec = self.lower(&c, map)?;
+                let ea = self.lower(&a, map)?;
+                let eb = self.lower(&b, map)?;
+                Expr::new(
+                    ExprOp::Where(Box::new(ec), Box::new(ea), Box::new(eb)),
+                    dtype,
+                )
+            }
             LazyOp::Unary(op, a) => {
                 Expr::new(ExprOp::Unary(op, Box::new(self.lower(&a, map)?)), dtype)
             }
@@ -297,7 +378,7 @@ impl Lowerer<'_> {
                     if self.reduction.is_none() {
                         self.inside = true;
                         let inner = View::contiguous(&self.full);
-                        let src_expr = self.lower(&src, &inner)?;
+                        let src_expr = self.lower_reduce_src(rop, &src, &inner)?;
                         self.inside = false;
                         self.reduction = Some(Reduction {
                             op: rop,
@@ -310,7 +391,7 @@ impl Lowerer<'_> {
                     self.realized_load(node, map)?
                 }
             }
-            LazyOp::Contiguous(_) => self.realized_load(node, map)?,
+            LazyOp::Contiguous(_) | LazyOp::Assemble(..) => self.realized_load(node, map)?,
         })
     }
 }
@@ -356,6 +437,27 @@ mod tests {
         let loads = k.loads();
         assert_eq!(loads[1].1.strides, vec![0, 1, 4]);
         assert_eq!(loads[0].1.strides, vec![16, 0, 1]);
+    }
+
+    #[test]
+    fn a_permuted_reduction_stores_through_the_permutation() {
+        // `(x @ w).T.contiguous()`: one GEMM storing transposed (this recursed without end once)
+        let (x, w) = (buf(&[8, 16]), buf(&[16, 4]));
+        let yt = tensor::transpose(&tensor::dot(&x, &w).unwrap(), 0, 1).unwrap();
+        let s = schedule(&[tensor::contiguous(&yt)]).unwrap();
+        assert_eq!(s.items.len(), 1);
+        let k = &s.items[0].kernel;
+        assert_eq!(
+            k.out_view().strides,
+            vec![1, 8, 0],
+            "(m, n, k) stored at n*M + m"
+        );
+        // a view the kernel cannot be mapped through and no store expresses (flipped too):
+        // the reduction gets its own kernel, read through the view
+        let flipped = tensor::flip(&yt, &[1]).unwrap();
+        let s = schedule(&[tensor::contiguous(&flipped)]).unwrap();
+        assert_eq!(s.items.len(), 2);
+        assert!(s.items.iter().all(|i| i.kernel.store.is_none()));
     }
 
     #[test]

@@ -163,6 +163,65 @@ impl View {
         }
     }
 
+    /// Reverse the given dims: each starts at its last element and walks backwards.
+    pub fn flip(&self, axes: &[usize]) -> View {
+        let mut v = self.clone();
+        for &a in axes {
+            if v.shape[a] > 0 {
+                v.offset += (v.shape[a] as isize - 1) * v.strides[a];
+            }
+            v.strides[a] = -v.strides[a];
+        }
+        v
+    }
+
+    /// Keep every `step[d]`-th element of each dim, from the first.
+    pub fn stride(&self, step: &[usize]) -> View {
+        let shape: Vec<usize> = self
+            .shape
+            .iter()
+            .zip(step)
+            .map(|(&n, &s)| n.div_ceil(s))
+            .collect();
+        let strides = self
+            .strides
+            .iter()
+            .zip(step)
+            .zip(&shape)
+            .map(|((&st, &s), &n)| if n == 1 { 0 } else { st * s as isize })
+            .collect();
+        View {
+            shape,
+            strides,
+            offset: self.offset,
+        }
+    }
+
+    /// For a view that walks all of a contiguous `base_shape` array exactly once (a permuted,
+    /// reshaped layout of it), the inverse: a view over `base_shape` giving, for each base
+    /// element, its position in this view's contiguous layout. None for any other view.
+    pub fn inverse(&self, base_shape: &[usize]) -> Option<View> {
+        if self.offset != 0 || self.numel() != numel(base_shape) || self.numel() == 0 {
+            return None;
+        }
+        let mut dims: Vec<usize> = (0..self.ndim()).filter(|&d| self.shape[d] != 1).collect();
+        dims.sort_by_key(|&d| std::cmp::Reverse(self.strides[d]));
+        let mut expect = 1isize;
+        for &d in dims.iter().rev() {
+            if self.strides[d] != expect {
+                return None;
+            }
+            expect *= self.shape[d] as isize;
+        }
+        let out = contiguous_strides(&self.shape);
+        View {
+            shape: dims.iter().map(|&d| self.shape[d]).collect(),
+            strides: dims.iter().map(|&d| out[d]).collect(),
+            offset: 0,
+        }
+        .reshape(base_shape)
+    }
+
     /// Reshape without copying when a single strided view can express it (numpy's
     /// no-copy reshape rule: dims are regrouped only where the old dims in a group are
     /// contiguous with each other).
@@ -374,6 +433,41 @@ mod tests {
         assert_eq!(v.offset, 7);
         assert_eq!(positions(&v), vec![7, 8, 9, 12, 13, 14]);
         assert_eq!(v.extent(), Some((7, 14)));
+    }
+
+    #[test]
+    fn flip_and_stride_address_the_reversed_and_thinned_elements() {
+        let v = View::contiguous(&[3, 4]);
+        assert_eq!(
+            positions(&v.flip(&[1])),
+            vec![3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8]
+        );
+        assert_eq!(positions(&v.flip(&[0, 1]))[0], 11);
+        assert_eq!(positions(&v.stride(&[2, 3])), vec![0, 3, 8, 11]);
+        assert_eq!(v.stride(&[3, 1]).shape, vec![1, 4]);
+    }
+
+    #[test]
+    fn inverse_views_map_base_elements_to_their_view_positions() {
+        let base = [1, 3, 4];
+        let v = View::contiguous(&base)
+            .reshape(&[3, 4])
+            .unwrap()
+            .permute(&[1, 0]);
+        let inv = v.inverse(&base).unwrap();
+        let (pv, pi) = (positions(&v), positions(&inv));
+        for (q, &p) in pv.iter().enumerate() {
+            assert_eq!(pi[p as usize], q as isize, "base element {p}");
+        }
+        assert!(View::contiguous(&[4, 6])
+            .shrink(&[(1, 3), (0, 6)])
+            .inverse(&[2, 6])
+            .is_none());
+        assert!(View::contiguous(&[4])
+            .expand(&[4])
+            .flip(&[0])
+            .inverse(&[4])
+            .is_none());
     }
 
     #[test]

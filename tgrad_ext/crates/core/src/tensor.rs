@@ -6,10 +6,15 @@ use std::sync::Arc;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::{BinaryOp, Lazy, LazyOp, LazyRef, ReduceOp, State, UnaryOp};
+use crate::graph::{
+    BinaryOp, Lazy, LazyOp, LazyRef, MoveOp, Origin, Part, ReduceOp, State, UnaryOp,
+};
 use crate::runtime::buffer::Buffer;
 use crate::shape::{checked_numel, resolve_axis, Dims, View};
 use crate::{bail, ensure};
+
+mod matmul;
+pub use matmul::{dot, dot_general};
 
 pub fn from_buffer(buf: Buffer, shape: Vec<usize>) -> Result<LazyRef> {
     ensure!(
@@ -40,11 +45,16 @@ pub fn constant(value: f64, dtype: DType, shape: Vec<usize>) -> Result<LazyRef> 
 
 /// Apply a movement op to a node's view. Views never stack: a view of a view is one view over
 /// the same base; when no single strided view can express the result, the source is made
-/// contiguous first.
-fn movement(x: &LazyRef, new_shape: &[usize], f: impl Fn(&View) -> Option<View>) -> LazyRef {
+/// contiguous first. The new node records `op` applied to `x` as its origin.
+fn movement(
+    x: &LazyRef,
+    new_shape: &[usize],
+    op: MoveOp,
+    f: impl Fn(&View) -> Option<View>,
+) -> LazyRef {
     // the view is transformed under the node's lock: no clone of the op
     let from_view = x.with_state(|s| match s {
-        State::Lazy(LazyOp::View(base, v)) => Some((base.clone(), f(v))),
+        State::Lazy(LazyOp::View(base, v, _)) => Some((base.clone(), f(v))),
         _ => None,
     });
     let contiguous = || {
@@ -60,7 +70,14 @@ fn movement(x: &LazyRef, new_shape: &[usize], f: impl Fn(&View) -> Option<View>)
         None => (x.clone(), contiguous()),
     };
     debug_assert_eq!(new_view.shape, new_shape);
-    view_node(base, new_view, x.dtype)
+    view_node(base, new_view, x.dtype, Some(origin(x, vec![op])))
+}
+
+fn origin(src: &LazyRef, ops: Vec<MoveOp>) -> Arc<Origin> {
+    Arc::new(Origin {
+        src: src.clone(),
+        ops,
+    })
 }
 
 /// Reshape; one dim may be -1 (inferred), as in tinygrad.
@@ -109,7 +126,9 @@ pub fn reshape(x: &LazyRef, dims: &[i64]) -> Result<LazyRef> {
     if shape == x.shape {
         return Ok(x.clone());
     }
-    Ok(movement(x, &shape, |v| v.reshape(&shape)))
+    Ok(movement(x, &shape, MoveOp::Reshape(shape.clone()), |v| {
+        v.reshape(&shape)
+    }))
 }
 
 pub fn permute(x: &LazyRef, order: &[i64]) -> Result<LazyRef> {
@@ -130,7 +149,9 @@ pub fn permute(x: &LazyRef, order: &[i64]) -> Result<LazyRef> {
         return Ok(x.clone());
     }
     let shape: Vec<usize> = order.iter().map(|&i| x.shape[i]).collect();
-    Ok(movement(x, &shape, |v| Some(v.permute(&order))))
+    Ok(movement(x, &shape, MoveOp::Permute(order.clone()), |v| {
+        Some(v.permute(&order))
+    }))
 }
 
 pub fn transpose(x: &LazyRef, dim0: i64, dim1: i64) -> Result<LazyRef> {
@@ -180,7 +201,9 @@ pub fn expand(x: &LazyRef, dims: &[i64]) -> Result<LazyRef> {
     if target == x.shape {
         return Ok(x);
     }
-    Ok(movement(&x, &target, |v| Some(v.expand(&target))))
+    Ok(movement(&x, &target, MoveOp::Expand(target.clone()), |v| {
+        Some(v.expand(&target))
+    }))
 }
 
 /// Keep `[start, end)` along every dim.
@@ -202,7 +225,9 @@ pub fn shrink(x: &LazyRef, ranges: &[(usize, usize)]) -> Result<LazyRef> {
     if shape == x.shape {
         return Ok(x.clone());
     }
-    Ok(movement(x, &shape, |v| Some(v.shrink(ranges))))
+    Ok(movement(x, &shape, MoveOp::Shrink(ranges.to_vec()), |v| {
+        Some(v.shrink(ranges))
+    }))
 }
 
 pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
@@ -249,12 +274,135 @@ pub fn unary(op: UnaryOp, x: &LazyRef) -> LazyRef {
     Lazy::new(LazyOp::Unary(op, x.clone()), x.dtype, x.shape.clone())
 }
 
+/// A binary op with broadcasting and dtype promotion; comparisons give bool.
 pub fn binary(op: BinaryOp, a: &LazyRef, b: &LazyRef) -> Result<LazyRef> {
     let shape = broadcast_shape(&a.shape, &b.shape)?;
     let dtype = DType::promote(a.dtype, b.dtype);
     let a = expand(&cast(a, dtype), &to_i64(&shape))?;
     let b = expand(&cast(b, dtype), &to_i64(&shape))?;
-    Ok(Lazy::new(LazyOp::Binary(op, a, b), dtype, shape))
+    let out = if op.is_comparison() {
+        DType::Bool
+    } else {
+        dtype
+    };
+    Ok(Lazy::new(LazyOp::Binary(op, a, b), out, shape))
+}
+
+/// `cond ? a : b` elementwise: the three broadcast together, `a` and `b` promote to one dtype,
+/// `cond` is read as bool.
+pub fn where_(cond: &LazyRef, a: &LazyRef, b: &LazyRef) -> Result<LazyRef> {
+    let shape = broadcast_shape(&broadcast_shape(&cond.shape, &a.shape)?, &b.shape)?;
+    let dtype = DType::promote(a.dtype, b.dtype);
+    let dims = to_i64(&shape);
+    let c = expand(&cast(cond, DType::Bool), &dims)?;
+    let a = expand(&cast(a, dtype), &dims)?;
+    let b = expand(&cast(b, dtype), &dims)?;
+    Ok(Lazy::new(LazyOp::Where(c, a, b), dtype, shape))
+}
+
+/// Reverse the given dims (a view with negative strides).
+pub fn flip(x: &LazyRef, axes: &[i64]) -> Result<LazyRef> {
+    let n = x.shape.len();
+    let mut ax: Vec<usize> = axes
+        .iter()
+        .map(|&a| resolve_axis(a, n))
+        .collect::<Result<_>>()?;
+    ax.sort_unstable();
+    ensure!(
+        ax.windows(2).all(|w| w[0] != w[1]),
+        InvalidArgument,
+        "dim {} appears multiple times in flip {}",
+        ax.windows(2).find(|w| w[0] == w[1]).map_or(0, |w| w[0]),
+        Dims(axes)
+    );
+    ax.retain(|&a| x.shape[a] > 1);
+    if ax.is_empty() {
+        return Ok(x.clone());
+    }
+    let shape = x.shape.clone();
+    Ok(movement(x, &shape, MoveOp::Flip(ax.clone()), |v| {
+        Some(v.flip(&ax))
+    }))
+}
+
+/// Keep every `step[d]`-th element of each dim `d`, from the first (a strided view).
+pub fn stride(x: &LazyRef, step: &[usize]) -> Result<LazyRef> {
+    ensure!(
+        step.len() == x.shape.len() && step.iter().all(|&s| s >= 1),
+        InvalidArgument,
+        "stride needs one step of at least 1 per dim of {}, got {}",
+        Dims(&x.shape),
+        Dims(step)
+    );
+    if step.iter().all(|&s| s == 1) {
+        return Ok(x.clone());
+    }
+    let shape: Vec<usize> = x
+        .shape
+        .iter()
+        .zip(step)
+        .map(|(&n, &s)| n.div_ceil(s))
+        .collect();
+    Ok(movement(x, &shape, MoveOp::Stride(step.to_vec()), |v| {
+        Some(v.stride(step))
+    }))
+}
+
+/// The same values, cut off from autograd (tinygrad's `detach`): a view without an origin.
+pub fn detach(x: &LazyRef) -> LazyRef {
+    let (base, view) = base_and_view(x);
+    Lazy::new(LazyOp::View(base, view, None), x.dtype, x.shape.clone())
+}
+
+/// A node of `shape` built from `parts` (each written at its offset, every `step`-th element);
+/// elements no part covers hold `fill`. Parts must lie inside the shape and not overlap.
+pub fn assemble(parts: Vec<Part>, shape: Vec<usize>, dtype: DType, fill: f64) -> Result<LazyRef> {
+    checked_numel(&shape)?;
+    let mut covered = 0usize;
+    for p in &parts {
+        ensure!(
+            p.offset.len() == shape.len()
+                && p.step.len() == shape.len()
+                && p.src.shape.len() == shape.len(),
+            Shape,
+            "a part of shape {} does not fit {} dims",
+            Dims(&p.src.shape),
+            shape.len()
+        );
+        for d in 0..shape.len() {
+            let n = p.src.shape[d];
+            let last = if n == 0 {
+                0
+            } else {
+                p.offset[d] + (n - 1) * p.step[d] + 1
+            };
+            ensure!(
+                p.step[d] >= 1 && last <= shape[d],
+                Shape,
+                "a part of shape {} at {} does not fit in {}",
+                Dims(&p.src.shape),
+                Dims(&p.offset),
+                Dims(&shape)
+            );
+        }
+        covered += p.src.numel();
+    }
+    let parts: Vec<Part> = parts
+        .into_iter()
+        .map(|p| Part {
+            src: cast(&p.src, dtype),
+            ..p
+        })
+        .collect();
+    // a single part covering everything is that part
+    if covered == crate::shape::numel(&shape) && parts.len() == 1 && parts[0].src.shape == shape {
+        return Ok(parts[0].src.clone());
+    }
+    Ok(Lazy::new(
+        LazyOp::Assemble(parts.into(), fill),
+        dtype,
+        shape,
+    ))
 }
 
 /// Reduce over `axes` (all dims when empty and `all` is set); tinygrad's keepdim semantics.
@@ -311,109 +459,21 @@ pub fn reduce(op: ReduceOp, x: &LazyRef, axes: &[i64], keepdim: bool) -> Result<
 }
 
 /// A view node over `base` (or `base` itself when the view is all of it, as `movement` does).
-fn view_node(base: LazyRef, view: View, dtype: DType) -> LazyRef {
+fn view_node(base: LazyRef, view: View, dtype: DType, origin: Option<Arc<Origin>>) -> LazyRef {
     if view.shape == base.shape && view.is_contiguous() {
         return base;
     }
     let shape = view.shape.clone();
-    Lazy::new(LazyOp::View(base, view), dtype, shape)
+    Lazy::new(LazyOp::View(base, view, origin), dtype, shape)
 }
 
 /// `x`'s base and the view from `x`'s shape into it (contiguous when `x` is not a view).
 fn base_and_view(x: &LazyRef) -> (LazyRef, View) {
     x.with_state(|s| match s {
-        State::Lazy(LazyOp::View(base, v)) => (base.clone(), v.clone()),
+        State::Lazy(LazyOp::View(base, v, _)) => (base.clone(), v.clone()),
         _ => (x.clone(), View::contiguous(&x.shape)),
     })
 }
-
-/// tinygrad's `Tensor.dot` (also `matmul` and `@`): numpy's rules for 1-D, 2-D and batched
-/// operands with broadcast batch dims.
-///
-/// The common case (both at least 2-D, equal batch dims, K > 1, one dtype) builds the nodes
-/// `dot_general` would, directly: `x` seen as `[.., M, N, K]` with N broadcast, `w` transposed
-/// and seen the same way with M broadcast, their product, the sum over K and the reshape that
-/// drops it. Same graph, same kernel (tested), without validating each intermediate reshape,
-/// transpose and expand: `a @ b` is the hot path of a dispatch-bound matmul.
-pub fn dot(x: &LazyRef, w: &LazyRef) -> Result<LazyRef> {
-    let (dx, dw) = (x.shape.len(), w.shape.len());
-    let direct = dx >= 2
-        && dw >= 2
-        && x.dtype == w.dtype
-        && x.shape[..dx - 2] == w.shape[..dw - 2]
-        && x.shape[dx - 1] == w.shape[dw - 2]
-        && x.shape[dx - 1] > 1;
-    if !direct {
-        return dot_general(x, w);
-    }
-    let (m, n) = (x.shape[dx - 2], w.shape[dw - 1]);
-    // the kernel iterates [.., M, N, K]: that space must be addressable too
-    let mut full = x.shape.clone();
-    full.insert(dx - 1, n);
-    checked_numel(&full)?;
-    let (xb, xv) = base_and_view(x);
-    let (wb, wv) = base_and_view(w);
-    let xe = view_node(xb, xv.insert_broadcast(dx - 1, n), x.dtype);
-    let we = view_node(wb, wv.swap_last_two().insert_broadcast(dw - 2, m), x.dtype);
-    debug_assert_eq!(xe.shape, we.shape);
-    let full = xe.shape.clone();
-    let prod = Lazy::new(LazyOp::Binary(BinaryOp::Mul, xe, we), x.dtype, full);
-    let mut kept = prod.shape.clone();
-    kept[dx] = 1;
-    let red = Lazy::new(LazyOp::Reduce(ReduceOp::Sum, prod, vec![dx]), x.dtype, kept);
-    let mut out = x.shape.clone();
-    out[dx - 1] = n;
-    let v = View::contiguous(&red.shape)
-        .reshape(&out)
-        .expect("dropping a size-1 dim is always a view");
-    Ok(view_node(red, v, x.dtype))
-}
-
-/// `dot` through tinygrad's decomposition: reshape, transpose, broadcast multiply, sum.
-pub fn dot_general(x: &LazyRef, w: &LazyRef) -> Result<LazyRef> {
-    let (dx, dw) = (x.shape.len(), w.shape.len());
-    ensure!(
-        dx > 0 && dw > 0,
-        Shape,
-        "both tensors need to be at least 1D, got {dx}D and {dw}D"
-    );
-    let axis_w = dw - dw.min(2);
-    ensure!(
-        x.shape[dx - 1] == w.shape[axis_w],
-        Shape,
-        "cannot dot {} and {}: inner dims {} and {} differ",
-        Dims(&x.shape),
-        Dims(&w.shape),
-        x.shape[dx - 1],
-        w.shape[axis_w]
-    );
-    let dtype = DType::promote(x.dtype, w.dtype);
-    let (x, w) = (cast(x, dtype), cast(w, dtype));
-    let ones = (dx - 1).min(dw - 1).min(1);
-    let mut xs: Vec<i64> = to_i64(&x.shape[..dx - 1]);
-    xs.extend(std::iter::repeat_n(1, ones));
-    xs.push(x.shape[dx - 1] as i64);
-    let mut ws: Vec<i64> = to_i64(&w.shape[..dw.saturating_sub(2)]);
-    ws.extend(std::iter::repeat_n(1, ones));
-    ws.extend(to_i64(&w.shape[axis_w..]));
-    let xr = reshape(&x, &xs)?;
-    let wr = reshape(&w, &ws)?;
-    // tinygrad: `.transpose(-1, axis_w)` with axis_w = -min(w.ndim, 2)
-    let wt = transpose(&wr, -1, -(dw.min(2) as i64))?;
-    let full = broadcast_dims(&xr.shape, &wt.shape).map_err(|_| {
-        Error::Shape(format!(
-            "cannot matmul {} and {}: batch dims {} and {} do not broadcast",
-            Dims(&x.shape),
-            Dims(&w.shape),
-            Dims(&x.shape[..dx.saturating_sub(2)]),
-            Dims(&w.shape[..dw.saturating_sub(2)])
-        ))
-    })?;
-    checked_numel(&full)?;
-    let prod = binary(BinaryOp::Mul, &xr, &wt)?;
-    reduce(ReduceOp::Sum, &prod, &[-1], false)
-}
-
 /// A view of `x`'s data with any shape, strides and offset, NOT checked against its size: a
 /// debugging entry point that builds the hand-made views the launch checks must refuse (reads
 /// outside the buffer are caught before the kernel runs).
@@ -437,7 +497,11 @@ pub fn as_strided_unchecked(
         offset,
     };
     let base = contiguous(x);
-    Ok(Lazy::new(LazyOp::View(base, view), x.dtype, shape.to_vec()))
+    Ok(Lazy::new(
+        LazyOp::View(base, view, None),
+        x.dtype,
+        shape.to_vec(),
+    ))
 }
 
 pub fn contiguous(x: &LazyRef) -> LazyRef {
@@ -450,87 +514,4 @@ pub fn contiguous(x: &LazyRef) -> LazyRef {
 /// A copy into a new buffer (tinygrad's `clone`), even when `x` is already realized.
 pub fn copy(x: &LazyRef) -> LazyRef {
     Lazy::new(LazyOp::Contiguous(x.clone()), x.dtype, x.shape.clone())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::schedule::schedule;
-
-    fn realized(shape: &[usize]) -> LazyRef {
-        let buf = Buffer::new(DType::F32, crate::shape::numel(shape), true).unwrap();
-        from_buffer(buf, shape.to_vec()).unwrap()
-    }
-
-    /// An operand of logical shape `shape` in one of several forms: a buffer, a transposed
-    /// view of one, a lazy elementwise result, a shrunk view of a larger buffer.
-    fn operand(shape: &[usize], form: usize) -> LazyRef {
-        let n = shape.len();
-        match form {
-            0 => realized(shape),
-            1 => {
-                let mut t = shape.to_vec();
-                t.swap(n - 1, n - 2);
-                transpose(&realized(&t), -1, -2).unwrap()
-            }
-            2 => unary(UnaryOp::Neg, &realized(shape)),
-            _ => {
-                let big: Vec<usize> = shape.iter().map(|&d| d + 2).collect();
-                let ranges: Vec<(usize, usize)> = shape.iter().map(|&d| (1, d + 1)).collect();
-                shrink(&realized(&big), &ranges).unwrap()
-            }
-        }
-    }
-
-    /// The direct `dot` builds the graph tinygrad's decomposition builds: every shape and
-    /// operand form schedules to equal kernels over the same buffers.
-    #[test]
-    fn direct_dot_schedules_exactly_like_the_decomposition() {
-        let mut checked = 0;
-        for batch in [vec![], vec![3], vec![2, 1]] {
-            for (m, k, n) in [(5, 7, 3), (1, 4, 6), (6, 4, 1), (1, 2, 1), (8, 16, 8)] {
-                for fx in 0..4 {
-                    for fw in 0..4 {
-                        let xs: Vec<usize> = batch.iter().copied().chain([m, k]).collect();
-                        let ws: Vec<usize> = batch.iter().copied().chain([k, n]).collect();
-                        let (x, w) = (operand(&xs, fx), operand(&ws, fw));
-                        let fast = dot(&x, &w).unwrap();
-                        let slow = dot_general(&x, &w).unwrap();
-                        assert_eq!(fast.shape, slow.shape);
-                        let (sf, ss) = (schedule(&[fast]).unwrap(), schedule(&[slow]).unwrap());
-                        assert_eq!(sf.items.len(), ss.items.len(), "{xs:?} @ {ws:?}");
-                        for (a, b) in sf.items.iter().zip(&ss.items) {
-                            assert_eq!(a.kernel, b.kernel, "{xs:?} ({fx}) @ {ws:?} ({fw})");
-                            let ids = |i: &crate::schedule::ScheduleItem| {
-                                i.bufs[1..].iter().map(|b| b.id).collect::<Vec<_>>()
-                            };
-                            assert_eq!(ids(a), ids(b));
-                        }
-                        checked += 1;
-                    }
-                }
-            }
-        }
-        assert_eq!(checked, 3 * 5 * 16);
-    }
-
-    #[test]
-    fn dot_outside_the_direct_case_still_follows_numpy() {
-        // 1-D operands, broadcast batch dims and K = 1 take the decomposition
-        assert_eq!(
-            dot(&realized(&[4]), &realized(&[4, 3])).unwrap().shape,
-            vec![3]
-        );
-        assert_eq!(
-            dot(&realized(&[2, 5, 4]), &realized(&[4, 3]))
-                .unwrap()
-                .shape,
-            vec![2, 5, 3]
-        );
-        assert_eq!(
-            dot(&realized(&[5, 1]), &realized(&[1, 3])).unwrap().shape,
-            vec![5, 3]
-        );
-        assert!(dot(&realized(&[5, 4]), &realized(&[3, 2])).is_err());
-    }
 }

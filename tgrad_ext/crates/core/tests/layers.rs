@@ -15,6 +15,8 @@ const LAYERS: &[&[&str]] = &[
     &["runtime"],
     &["graph", "rng"],
     &["kernel", "tensor"],
+    &["ops"],
+    &["autograd"],
     &["schedule"],
     &["codegen"],
     &["render"],

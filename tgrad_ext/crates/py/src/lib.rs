@@ -5,6 +5,7 @@
 #![allow(clippy::needless_pass_by_value)]
 
 mod gpu;
+mod ops;
 
 /// The core allocates many small vectors per op (shapes, views, graph nodes) and the output
 /// buffers per call; glibc malloc spent a third of `a @ b`'s graph building in malloc/free.
@@ -35,6 +36,7 @@ fn to_py(py: Python<'_>, e: Error) -> PyErr {
         Error::Runtime(_) => "DeviceError",
         Error::Io(_) => "CacheError",
         Error::Unsupported(_) => "UnsupportedError",
+        Error::Gradient(_) => "GradientError",
         Error::Internal(_) => "InternalError",
     };
     let msg = e.to_string();
@@ -492,6 +494,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyLazy>()?;
     m.add_class::<PyCaptured>()?;
     gpu::register(m)?;
+    ops::register(m)?;
     for f in [
         wrap_pyfunction!(from_bytes, m)?,
         wrap_pyfunction!(full, m)?,

@@ -7,25 +7,6 @@ use crate::dtype::DType;
 use crate::graph::{BinaryOp, ReduceOp};
 use crate::kernel::{Expr, ExprOp, Kernel};
 
-fn replace_acc(e: &Expr, with: &Expr) -> Expr {
-    match &e.op {
-        ExprOp::Acc => with.clone(),
-        ExprOp::Load { .. } | ExprOp::Const(_) => e.clone(),
-        ExprOp::Unary(op, a) => {
-            Expr::new(ExprOp::Unary(*op, Box::new(replace_acc(a, with))), e.dtype)
-        }
-        ExprOp::Cast(a) => Expr::new(ExprOp::Cast(Box::new(replace_acc(a, with))), e.dtype),
-        ExprOp::Binary(op, a, b) => Expr::new(
-            ExprOp::Binary(
-                *op,
-                Box::new(replace_acc(a, with)),
-                Box::new(replace_acc(b, with)),
-            ),
-            e.dtype,
-        ),
-    }
-}
-
 /// `k` with its reduction folded, where the source is the same at every reduced index.
 pub fn constant_reductions(k: &Kernel) -> Kernel {
     let Some(r) = &k.reduction else {
@@ -70,7 +51,7 @@ pub fn constant_reductions(k: &Kernel) -> Kernel {
         }
     };
     let mut out = k.clone();
-    out.body = replace_acc(&k.body, &value);
+    out.body = k.body.replace_acc(&value);
     // the source's loads move into the body, where they are read once per output
     out.reduction = None;
     for &a in &k.reduce_axes {
@@ -78,13 +59,15 @@ pub fn constant_reductions(k: &Kernel) -> Kernel {
     }
     let axes = k.reduce_axes.clone();
     out.reduce_axes = vec![];
-    out.map_views(|v| {
+    let shrink = |v: &crate::shape::View| {
         let mut v = v.clone();
         for &a in &axes {
             v.shape[a] = 1;
             v.strides[a] = 0;
         }
         v
-    });
+    };
+    out.map_views(shrink);
+    out.store = k.store.as_ref().map(shrink);
     out
 }

@@ -151,6 +151,9 @@ pub fn simplify(kernel: &Kernel) -> Kernel {
     let (merged, groups) = View::merge_dims(&views, |a, b| red.contains(&a) != red.contains(&b));
     let mut out = kernel.clone();
     out.full_shape.clone_from(&merged[0].shape);
+    if kernel.store.is_some() {
+        out.store = Some(merged[0].clone());
+    }
     out.reduce_axes = groups
         .iter()
         .enumerate()

@@ -60,6 +60,14 @@ pub enum UOp {
         b: Val,
         dtype: DType,
     },
+    /// `c ? a : b` (`c` bool; `a`, `b` and the result `dtype`).
+    Where {
+        out: Val,
+        c: Val,
+        a: Val,
+        b: Val,
+        dtype: DType,
+    },
     /// Convert `src` (held in `from.compute()`) to `to`, rounding to `to`'s precision.
     Cast {
         out: Val,
@@ -139,6 +147,16 @@ impl Builder {
                 UOp::Binary {
                     out,
                     op: *op,
+                    a,
+                    b,
+                    dtype: e.dtype,
+                }
+            }
+            ExprOp::Where(c, a, b) => {
+                let (c, a, b) = (self.expr(c), self.expr(a), self.expr(b));
+                UOp::Where {
+                    out,
+                    c,
                     a,
                     b,
                     dtype: e.dtype,
@@ -304,6 +322,21 @@ impl std::fmt::Display for Listing<'_> {
                     v(b),
                     dtype.name()
                 )?,
+                UOp::Where {
+                    out,
+                    c,
+                    a,
+                    b,
+                    dtype,
+                } => writeln!(
+                    f,
+                    "{pad}{} = where {} {} {} {}",
+                    v(out),
+                    v(c),
+                    v(a),
+                    v(b),
+                    dtype.name()
+                )?,
                 UOp::Cast { out, src, from, to } => {
                     writeln!(
                         f,
@@ -368,6 +401,7 @@ mod tests {
                 dtype: DType::F32,
             },
             buf_dtypes: vec![DType::F32; 3],
+            store: None,
         };
         let (u, params) = linearize(&k);
         let threads = cpu_threads(&k, 4);

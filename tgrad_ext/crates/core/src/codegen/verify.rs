@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use crate::dtype::DType;
 use crate::error::Error;
 use crate::kernel::{Expr, ExprOp, Kernel};
 
@@ -76,16 +77,35 @@ fn expr(e: &Expr, k: &Kernel, in_reduction: bool) -> Result<(), Broken> {
             );
             expr(a, k, in_reduction)?;
         }
-        ExprOp::Binary(_, a, b) => {
+        ExprOp::Binary(op, a, b) => {
+            let out = if op.is_comparison() {
+                DType::Bool
+            } else {
+                a.dtype
+            };
             require!(
-                a.dtype == e.dtype && b.dtype == e.dtype,
-                "binary op on {} and {} typed {}",
+                a.dtype == b.dtype && e.dtype == out,
+                "binary op {} on {} and {} typed {}",
+                op.name(),
                 a.dtype.name(),
                 b.dtype.name(),
                 e.dtype.name()
             );
             expr(a, k, in_reduction)?;
             expr(b, k, in_reduction)?;
+        }
+        ExprOp::Where(c, a, b) => {
+            require!(
+                c.dtype == DType::Bool && a.dtype == e.dtype && b.dtype == e.dtype,
+                "where on a {} condition and {} and {} typed {}",
+                c.dtype.name(),
+                a.dtype.name(),
+                b.dtype.name(),
+                e.dtype.name()
+            );
+            for x in [c, a, b] {
+                expr(x, k, in_reduction)?;
+            }
         }
         ExprOp::Cast(a) => expr(a, k, in_reduction)?,
     }
@@ -129,6 +149,17 @@ pub fn kernel(k: &Kernel) -> Result<(), Broken> {
         );
     }
     expr(&k.body, k, false)?;
+    if let Some(st) = &k.store {
+        require!(
+            st.shape == k.full_shape && k.reduce_axes.iter().all(|&a| st.strides[a] == 0),
+            "a store view of shape {:?} strides {:?} over the full shape {:?} (reduced axes {:?} \
+             must have stride 0)",
+            st.shape,
+            st.strides,
+            k.full_shape,
+            k.reduce_axes
+        );
+    }
     let out = k.buf_dtypes[0];
     require!(
         k.body.dtype == out,
@@ -192,6 +223,7 @@ impl UopsCheck<'_> {
         let uses: Vec<Val> = match op {
             UOp::Unary { src, .. } | UOp::Cast { src, .. } | UOp::Store { src, .. } => vec![*src],
             UOp::Binary { a, b, .. } => vec![*a, *b],
+            UOp::Where { c, a, b, .. } => vec![*c, *a, *b],
             UOp::Accumulate { acc, src, .. } => vec![*acc, *src],
             _ => vec![],
         };
@@ -261,7 +293,10 @@ impl UopsCheck<'_> {
                 self.next_const += 1;
                 self.def(*out)?;
             }
-            UOp::Unary { out, .. } | UOp::Binary { out, .. } | UOp::Cast { out, .. } => {
+            UOp::Unary { out, .. }
+            | UOp::Binary { out, .. }
+            | UOp::Where { out, .. }
+            | UOp::Cast { out, .. } => {
                 self.def(*out)?;
             }
             UOp::DefineAcc { out, .. } => {
@@ -343,6 +378,7 @@ mod tests {
                 DType::F32,
             ),
             buf_dtypes: vec![DType::F32; 3],
+            store: None,
         }
     }
 

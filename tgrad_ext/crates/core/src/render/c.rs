@@ -39,6 +39,9 @@ pub static C: Lang = Lang {
     outputs: Outputs::Partition,
     warp: None,
     wide_sum: Some("double"),
+    bool_name: "_Bool",
+    math_f32: ("__builtin_", "f"),
+    math_f64: ("__builtin_", ""),
 };
 
 /// The static C sources, in the order a GEMM program includes them.

@@ -170,13 +170,20 @@ fn vector_epilogue(e: &Expr, acc: DType) -> bool {
     match &e.op {
         ExprOp::Acc | ExprOp::Const(_) => true,
         ExprOp::Load { .. } => e.dtype == acc,
-        ExprOp::Unary(_, a) => e.dtype == acc && vector_epilogue(a, acc),
+        ExprOp::Unary(op, a) => {
+            matches!(op, UnaryOp::Neg | UnaryOp::Relu) && e.dtype == acc && vector_epilogue(a, acc)
+        }
         ExprOp::Binary(op, a, b) => {
             e.dtype == acc
-                && *op != BinaryOp::Div
+                && matches!(
+                    op,
+                    BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Max
+                )
                 && vector_epilogue(a, acc)
                 && vector_epilogue(b, acc)
         }
+        // selects and comparisons run on the scalar path
+        ExprOp::Where(..) => false,
         // a cast between the accumulator type and itself is free; anything else rounds
         ExprOp::Cast(a) => e.dtype == acc && a.dtype == acc && vector_epilogue(a, acc),
     }
@@ -204,10 +211,14 @@ fn vexpr(e: &Expr, acc: DType, m: &str, n: &str, next: &mut (usize, usize)) -> S
             let (ra, rb) = (vexpr(a, acc, m, n, next), vexpr(b, acc, m, n, next));
             match op {
                 BinaryOp::Max => format!("tg_vmax({ra}, {rb})"),
-                _ => super::cstyle::Lang::binary(*op, &ra, &rb, acc),
+                _ => C.binary(*op, &ra, &rb, acc),
             }
         }
         ExprOp::Cast(a) => vexpr(a, acc, m, n, next),
+        // `vector_epilogue` keeps every other op on the scalar path
+        ExprOp::Unary(..) | ExprOp::Where(..) => {
+            unreachable!("vector_epilogue admits only the ops above")
+        }
     }
 }
 

@@ -78,17 +78,34 @@ pub struct Lang {
     /// The type float sums accumulate in (None: float, compensated), so their error does not
     /// grow with their length.
     pub wide_sum: Option<&'static str>,
+    /// The bool type (storage and compute).
+    pub bool_name: &'static str,
+    /// How a math function (`exp2`, `log2`, `sqrt`, `sin`, `trunc`, `pow`) is spelled for
+    /// float and for double: (prefix, suffix) around the C name.
+    pub math_f32: (&'static str, &'static str),
+    pub math_f64: (&'static str, &'static str),
 }
 
 impl Lang {
     /// The type of a dtype in memory.
     pub fn storage(&self, d: DType) -> &'static str {
         match d {
+            DType::Bool => self.bool_name,
             DType::F16 => self.f16_storage,
             DType::F32 => "float",
             DType::F64 => "double",
             DType::I32 => self.i32_name,
         }
+    }
+
+    /// The math function `name` for values computed as `d` (half and float use the float one).
+    pub fn math(&self, name: &str, d: DType) -> String {
+        let (pre, suf) = if d == DType::F64 {
+            self.math_f64
+        } else {
+            self.math_f32
+        };
+        format!("{pre}{name}{suf}")
     }
 
     /// The type a dtype computes in (half in float).
@@ -131,6 +148,7 @@ impl Lang {
             }
         };
         match d {
+            DType::Bool => format!("{}", u8::from(v != 0.0)),
             DType::I32 => format!("{}", v as i64 as i32),
             DType::F64 => {
                 special(v, self.inf_f64, self.nan_f64).unwrap_or_else(|| format!("{v:e}"))
@@ -148,14 +166,23 @@ impl Lang {
         }
     }
 
-    fn unary(op: UnaryOp, x: &str) -> String {
+    /// A unary op on `x`, computed as `d`.
+    pub fn unary(&self, op: UnaryOp, x: &str, d: DType) -> String {
+        let f = |name: &str| format!("{}({x})", self.math(name, d.compute()));
         match op {
             UnaryOp::Neg => format!("(-{x})"),
             UnaryOp::Relu => format!("({x} > 0 ? {x} : 0)"),
+            UnaryOp::Exp2 => f("exp2"),
+            UnaryOp::Log2 => f("log2"),
+            UnaryOp::Sqrt => f("sqrt"),
+            UnaryOp::Sin => f("sin"),
+            UnaryOp::Trunc => f("trunc"),
+            UnaryOp::Recip => format!("(1 / {x})"),
         }
     }
 
-    pub fn binary(op: BinaryOp, a: &str, b: &str, d: DType) -> String {
+    /// A binary op on `a` and `b` computed as `d` (the operands' dtype).
+    pub fn binary(&self, op: BinaryOp, a: &str, b: &str, d: DType) -> String {
         match op {
             BinaryOp::Add => format!("({a} + {b})"),
             BinaryOp::Sub => format!("({a} - {b})"),
@@ -163,12 +190,18 @@ impl Lang {
             BinaryOp::Div if d == DType::I32 => format!("({b} == 0 ? 0 : {a} / {b})"),
             BinaryOp::Div => format!("({a} / {b})"),
             BinaryOp::Max => format!("({a} > {b} ? {a} : {b})"),
+            BinaryOp::Pow => format!("{}({a}, {b})", self.math("pow", d.compute())),
+            BinaryOp::CmpLt => format!("({a} < {b})"),
+            BinaryOp::CmpEq => format!("({a} == {b})"),
+            BinaryOp::CmpNe => format!("({a} != {b})"),
         }
     }
 
     pub(crate) fn cast(&self, x: &str, from: DType, to: DType) -> String {
         match to {
             DType::F16 => format!("tg_hround((float)({x}))"),
+            // any non-zero value (NaN too) is true, as numpy and tinygrad cast
+            DType::Bool => format!("(({x}) != 0)"),
             _ if from.compute() == to.compute() => x.to_string(),
             _ => format!("(({}){x})", self.compute(to)),
         }
@@ -178,6 +211,7 @@ impl Lang {
     /// `dtype`'s compute type.
     pub fn const_load(&self, word: &str, dtype: DType) -> String {
         match dtype {
+            DType::Bool => format!("(({})({word}))", self.bool_name),
             DType::I32 => format!("(({})({word}))", self.i32_name),
             DType::F64 => format!("{}({word})", self.f64_bits),
             DType::F16 | DType::F32 => format!("{}(({})({word}))", self.f32_bits, self.i32_name),
@@ -216,11 +250,17 @@ impl Lang {
                 next.1 += 1;
                 konst(next.1 - 1, e.dtype)
             }
-            ExprOp::Unary(op, a) => Self::unary(*op, &sub(a, next)),
+            ExprOp::Unary(op, a) => self.unary(*op, &sub(a, next), e.dtype),
             ExprOp::Binary(op, a, b) => {
                 let ra = sub(a, next);
                 let rb = sub(b, next);
-                Self::binary(*op, &ra, &rb, e.dtype)
+                self.binary(*op, &ra, &rb, a.dtype)
+            }
+            ExprOp::Where(c, a, b) => {
+                let rc = sub(c, next);
+                let ra = sub(a, next);
+                let rb = sub(b, next);
+                format!("({rc} ? {ra} : {rb})")
             }
             ExprOp::Cast(a) => self.cast(&sub(a, next), a.dtype, e.dtype),
         }
@@ -278,18 +318,18 @@ impl Lang {
                 a,
                 b,
                 dtype,
-            } => {
-                let e = one(
-                    ExprOp::Binary(*op, operand(*dtype), operand(*dtype)),
-                    *dtype,
-                );
-                let names = [val(*a), val(*b)];
-                (
-                    *out,
-                    *dtype,
-                    self.expr(&e, "", &mut |i, _| names[i].clone(), &mut no_consts),
-                )
-            }
+            } => (*out, *dtype, self.binary(*op, &val(*a), &val(*b), *dtype)),
+            UOp::Where {
+                out,
+                c,
+                a,
+                b,
+                dtype,
+            } => (
+                *out,
+                *dtype,
+                format!("({} ? {} : {})", val(*c), val(*a), val(*b)),
+            ),
             UOp::Cast { out, src, from, to } => {
                 let e = one(ExprOp::Cast(operand(*from)), *to);
                 (

@@ -57,6 +57,9 @@ pub static CUDA: Lang = Lang {
         shuffle: "tg_shfl_down",
     }),
     wide_sum: Some("double"),
+    bool_name: "bool",
+    math_f32: ("", "f"),
+    math_f64: ("", ""),
 };
 
 pub const PRELUDE_CUH: &str = include_str!("cuda/prelude.cuh");

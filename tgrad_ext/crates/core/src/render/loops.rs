@@ -182,8 +182,9 @@ impl Writer<'_> {
                     .map_or(DType::I32, |x| x.2);
                 let (a, x) = (val(*acc), val(*src));
                 let line = if self.compensated(*op, d) {
-                    // Kahan: `_c` holds the low-order part each addition lost
-                    format!("{{ const float tg_y = {x} - {a}_c; const float tg_t = {a} + tg_y; {a}_c = (tg_t - {a}) - tg_y; {a} = tg_t; }}")
+                    // Kahan: `_c` holds the low-order part each addition lost; once the sum is
+                    // infinite or NaN there is nothing to compensate (inf - inf would make NaN)
+                    format!("{{ const float tg_y = {x} - {a}_c; const float tg_t = {a} + tg_y; {a}_c = (tg_t - tg_t == 0) ? (tg_t - {a}) - tg_y : 0.0f; {a} = tg_t; }}")
                 } else {
                     accumulate(&a, *op, &x)
                 };

@@ -42,6 +42,9 @@ pub static METAL: Lang = Lang {
     outputs: Outputs::PerThread("gid", "gsz"),
     warp: None,
     wide_sum: None,
+    bool_name: "bool",
+    math_f32: ("", ""),
+    math_f64: ("", ""),
 };
 
 pub const PRELUDE_METAL: &str = include_str!("metal/prelude.metal");

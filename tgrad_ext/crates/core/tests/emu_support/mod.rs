@@ -105,7 +105,7 @@ pub fn bytes(x: &LazyRef) -> Vec<u8> {
     x.buffer().expect("realized").to_vec().unwrap()
 }
 
-/// Values of a realized tensor as f64 (from f32, f16 or f64 storage).
+/// Values of a realized tensor as f64 (from any storage).
 pub fn values(x: &LazyRef) -> Vec<f64> {
     let b = x.buffer().expect("realized");
     let raw = &b.to_vec().unwrap()[..];
@@ -126,6 +126,7 @@ pub fn values(x: &LazyRef) -> Vec<f64> {
             .chunks(4)
             .map(|c| f64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
             .collect(),
+        DType::Bool => raw.iter().map(|&c| f64::from(c)).collect(),
     }
 }
 
@@ -150,7 +151,7 @@ pub fn input(dt: DType, shape: &[usize]) -> (LazyRef, Vec<f64>) {
             .flat_map(|&x| (x as f32).to_le_bytes())
             .collect(),
         DType::F64 => vals.iter().flat_map(|&x| x.to_le_bytes()).collect(),
-        DType::I32 => panic!("float inputs only"),
+        DType::I32 | DType::Bool => panic!("float inputs only"),
     };
     let t = tensor::from_buffer(Buffer::from_bytes(dt, &bytes).unwrap(), shape.to_vec()).unwrap();
     (t, vals)

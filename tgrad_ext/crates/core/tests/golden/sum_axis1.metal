@@ -12,7 +12,7 @@ kernel void tgrad_kernel(constant long* p [[buffer(0)]], device float* b0 [[buff
     float v0 = 0e0f, v0_c = 0e0f;
     for (long i1 = 0; i1 < P->n[1]; i1++) {
       const float v1 = b1[P->v[1].offset + i0*P->v[1].st[0] + i1*P->v[1].st[1]];
-      { const float tg_y = v1 - v0_c; const float tg_t = v0 + tg_y; v0_c = (tg_t - v0) - tg_y; v0 = tg_t; }
+      { const float tg_y = v1 - v0_c; const float tg_t = v0 + tg_y; v0_c = (tg_t - tg_t == 0) ? (tg_t - v0) - tg_y : 0.0f; v0 = tg_t; }
     }
     b0[P->v[0].offset + i0*P->v[0].st[0]] = (v0 - v0_c);
   }

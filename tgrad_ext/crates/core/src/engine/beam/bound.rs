@@ -35,6 +35,7 @@ fn values(b: &Buffer) -> Result<Vec<f64>> {
             .chunks(4)
             .map(|c| f64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
             .collect(),
+        DType::Bool => bytes.iter().map(|&b| f64::from(b)).collect(),
     })
 }
 
@@ -61,13 +62,20 @@ fn magnitude(e: &Expr, bufs: &[Arc<Buffer>]) -> Option<f64> {
             .ok()?
             .iter()
             .fold(0.0f64, |m, x| m.max(x.abs())),
-        ExprOp::Unary(_, a) | ExprOp::Cast(a) => magnitude(a, bufs)?,
+        ExprOp::Unary(UnaryOp::Neg | UnaryOp::Relu | UnaryOp::Trunc, a) | ExprOp::Cast(a) => {
+            magnitude(a, bufs)?
+        }
+        ExprOp::Unary(UnaryOp::Sin, _) => 1.0,
         ExprOp::Binary(BinaryOp::Add | BinaryOp::Sub, a, b) => {
             magnitude(a, bufs)? + magnitude(b, bufs)?
         }
         ExprOp::Binary(BinaryOp::Mul, a, b) => magnitude(a, bufs)? * magnitude(b, bufs)?,
-        ExprOp::Binary(BinaryOp::Max, a, b) => magnitude(a, bufs)?.max(magnitude(b, bufs)?),
-        ExprOp::Binary(BinaryOp::Div, ..) | ExprOp::Acc => return None,
+        ExprOp::Binary(BinaryOp::Max, a, b) | ExprOp::Where(_, a, b) => {
+            magnitude(a, bufs)?.max(magnitude(b, bufs)?)
+        }
+        ExprOp::Binary(op, ..) if op.is_comparison() => 1.0,
+        // unbounded here: exp2, log2, sqrt, 1/x, pow, division
+        ExprOp::Unary(..) | ExprOp::Binary(..) | ExprOp::Acc => return None,
     })
 }
 
@@ -83,6 +91,8 @@ fn lipschitz(e: &Expr, bufs: &[Arc<Buffer>]) -> Option<f64> {
             lipschitz(a, bufs)? + lipschitz(b, bufs)?
         }
         ExprOp::Binary(BinaryOp::Max, a, b) => lipschitz(a, bufs)?.max(lipschitz(b, bufs)?),
+        // a select is as sensitive as its branches where the condition does not read Acc
+        ExprOp::Where(c, a, b) if !c.contains_acc() => lipschitz(a, bufs)?.max(lipschitz(b, bufs)?),
         ExprOp::Binary(BinaryOp::Mul, a, b) if a.contains_acc() && b.contains_acc() => return None,
         ExprOp::Binary(BinaryOp::Mul, a, b) if a.contains_acc() => {
             lipschitz(a, bufs)? * magnitude(b, bufs)?

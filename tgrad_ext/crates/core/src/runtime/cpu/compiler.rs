@@ -159,6 +159,8 @@ impl Compiler {
             .arg("-o")
             .arg(&out_path)
             .arg(&src)
+            // math functions (exp2, log2, sin, pow) come from libm, named after the source
+            .arg("-lm")
             .output()
             .map_err(|e| Error::CompilerMissing {
                 compiler: self.path.clone(),
