@@ -66,6 +66,10 @@ fn sample() -> Vec<(Program, config::Config)> {
 }
 
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "thousands of rendered programs: make test runs it in its release pass"
+)]
 fn rendered_gemm_programs_show_the_model_and_nothing_else() {
     let w = certify::gemm_walk().unwrap();
     let sample = sample();
@@ -119,6 +123,10 @@ fn the_binding_sees_a_missing_tag_an_untagged_access_and_a_changed_index() {
 
 /// Every tuning the heuristic or BEAM can pick, for every ISA and dtype, lies in the family.
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "thousands of rendered programs: make test runs it in its release pass"
+)]
 fn planner_and_beam_configurations_are_in_the_family() {
     let family = config::family().unwrap();
     let mut checked = 0;
