@@ -291,11 +291,11 @@ def _agreement(scenario: Scenario, cells: list[dict[str, Any]], inputs: Inputs, 
         if cell["engine"] == reference_engine:
             reference_output = np.load(cell["output"])
             break
-    positions = exact.sample_positions(tuple(oracle.shape), scenario.seed)
+    # the training step's bound is derived whole: no rounding depth, no sampled dot products
+    whole = inputs.op == "train_step"
+    positions = None if whole else exact.sample_positions(tuple(oracle.shape), scenario.seed)
     for cell in ok_cells:
         out = np.load(cell.pop("output"))
-        # the training step's bound is derived whole: no rounding depth, no sampled dot products
-        whole = inputs.op == "train_step"
         depth = None if whole else _depth(cell)
         bound_d = model.bound(depth) if depth is not None else None
         entry: dict[str, Any] = {"dtype": str(out.dtype), "shape": list(out.shape)}
@@ -306,7 +306,7 @@ def _agreement(scenario: Scenario, cells: list[dict[str, Any]], inputs: Inputs, 
             entry["oracle"] = compare(out, oracle, bound, depth=depth, bound_d=bound_d).as_dict()
             if str(out.dtype) != scenario.dtype:
                 entry["error"] = f"output dtype {out.dtype} differs from the scenario's {scenario.dtype}"
-            if not whole:
+            if positions is not None:
                 a, b = inputs.logical_a(), inputs.logical_b()
                 exact_bound = model.bound(depth, oracle=None)
                 relu = inputs.bias is not None

@@ -134,3 +134,23 @@ def test_the_tensor_api_step_agrees_with_the_oracle(tmp_path: Path, engine_name:
         prepared.step()
         agreement = compare(prepared.output(), oracle, bound)
         assert agreement.ok, f"{engine_name}: {agreement}"
+
+
+def test_a_lab_run_of_the_training_step_judges_every_cell(tmp_path: Path) -> None:
+    """The whole run, as `make bench` makes it for B6: its flattened output has no dot products to sample and
+    no rounding depth, so it is judged against the step's own bound, and tgrad's cell states its kernels."""
+    import json
+
+    from harness import cli
+
+    path = tmp_path / "s.toml"
+    path.write_text(SMALL.replace('"numpy", "tgrad", "tinygrad-eager", "tinygrad-jit"', '"numpy", "tgrad"'))
+    argv = ["run", str(path), "--quick", "--results", str(tmp_path / "r"), "--no-progress", "--no-history"]
+    assert cli.main(argv) == 0
+    (run_file,) = (tmp_path / "r" / "runs").glob("*.json")
+    cells = {c["engine"]: c for c in json.loads(run_file.read_text())["cells"]}
+    for name in ("numpy", "tgrad"):
+        assert cells[name]["status"] == "ok", cells[name]
+        assert cells[name]["agreement"]["oracle"]["ok"], cells[name]["agreement"]
+        assert "exact" not in cells[name]["agreement"]
+    assert cells["tgrad"]["facts"]["certified"] == "yes", cells["tgrad"]["facts"]
