@@ -63,7 +63,8 @@ def test_notebook_runs_on_the_committed_baselines(tmp_path: Path, monkeypatch: p
     assert len(images) == FIGURES
     assert all(len(o["data"]["image/png"]) > 10_000 for o in images)  # drawn figures, not empty canvases
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert "temporary history of the 15 committed baselines" in printed and "check:" in printed
+    runs = _expected_rows()[1]
+    assert f"temporary history of the {runs} committed baselines" in printed and "check:" in printed
     probe = json.loads(printed.split("FRAME ", 1)[1].splitlines()[0])
     assert probe["columns"] == list(frames.CELL_COLUMNS) and set(ASKED) <= set(probe["columns"])
     assert probe["dtypes"] == [dtype for dtype, _ in frames.CELL_COLUMNS.values()]
