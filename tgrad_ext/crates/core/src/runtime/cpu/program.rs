@@ -137,9 +137,18 @@ impl CpuProgram {
         let ws = &mut ws.bufs;
         // SAFETY: the shared workspace holds at least SHARED_HEADER + shared_zeroed bytes.
         unsafe { std::ptr::write_bytes(ws[threads].ptr, 0, zeroed * 4) };
-        let ws_ptrs: Vec<usize> = ws.iter().map(|b| b.ptr as usize).collect();
+        // the pool may hold workspaces of an earlier, larger launch: this one uses threads + 1
+        let ws_ptrs: Vec<usize> = ws[..=threads].iter().map(|b| b.ptr as usize).collect();
+        self.run_threads(params, bufs, &ws_ptrs, join);
+        Ok(keep)
+    }
+
+    /// Run the kernel on `ws.len() - 1` threads: thread `tid` gets workspace `ws[tid]`, and the
+    /// last workspace, shared by all, follows the buffers (`bufs[nbufs]`).
+    fn run_threads(&self, params: &[i64], bufs: &[*mut u8], ws: &[usize], join: Join) {
+        let threads = ws.len() - 1;
         let mut all_bufs = bufs.to_vec();
-        all_bufs.push(ws[threads].ptr);
+        all_bufs.push(ws[threads] as *mut u8);
         let (pp, bp, f) = (
             params.as_ptr() as usize,
             all_bufs.as_ptr() as usize,
@@ -153,13 +162,12 @@ impl CpuProgram {
                 f(
                     pp as *const i64,
                     bp as *const *mut u8,
-                    ws_ptrs[tid] as *mut u8,
+                    ws[tid] as *mut u8,
                     tid as i64,
                     nth,
                 );
             };
         });
-        Ok(keep)
     }
 }
 
@@ -195,26 +203,7 @@ impl CpuProgram {
         }
         // SAFETY: the shared workspace holds `shared` bytes; its header and flags start zeroed.
         unsafe { std::ptr::write_bytes(ws[threads] as *mut u8, 0, shared) };
-        let mut all_bufs = bufs.to_vec();
-        all_bufs.push(ws[threads] as *mut u8);
-        let (pp, bp, f, nth) = (
-            params.as_ptr() as usize,
-            all_bufs.as_ptr() as usize,
-            self.func,
-            threads as i64,
-        );
-        Pool::global().run(threads, join, &|tid| {
-            // SAFETY: as in `launch_raw`, with each thread's own exact-size workspace.
-            unsafe {
-                f(
-                    pp as *const i64,
-                    bp as *const *mut u8,
-                    ws[tid] as *mut u8,
-                    tid as i64,
-                    nth,
-                );
-            }
-        });
+        self.run_threads(params, bufs, &ws, join);
         for p in ws {
             // SAFETY: allocated above by posix_memalign, used by no thread any more.
             unsafe { libc::free(p as *mut libc::c_void) };
