@@ -7,7 +7,9 @@
 
 use std::process::Command;
 
-use tgrad_core::codegen::cpu_gemm::{GemmOpts, Packing, Parallel};
+mod common;
+
+use tgrad_core::codegen::cpu_gemm::{Packing, Parallel};
 use tgrad_core::codegen::{self, Tuning};
 use tgrad_core::graph::ReduceOp;
 use tgrad_core::runtime::buffer::Buffer;
@@ -25,21 +27,7 @@ fn asan_runtime() -> Option<String> {
 }
 
 fn tunings() -> Vec<Tuning> {
-    let t = |vw, mr, nv, kc, packing, (threads, mchunks, nchunks, parallel)| Tuning {
-        opts: GemmOpts {
-            vw,
-            mr,
-            nr: nv * vw,
-            kc,
-            mc: 2 * mr,
-            nc: 2 * nv * vw,
-        },
-        threads,
-        mchunks,
-        nchunks,
-        packing,
-        parallel,
-    };
+    let t = |vw, mr, nv, kc, packing, split| common::tuning(vw, (mr, nv), kc, packing, split);
     let mut v = vec![];
     for packing in Packing::ALL {
         for split in [

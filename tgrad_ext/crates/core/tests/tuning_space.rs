@@ -48,31 +48,6 @@ const SPLITS: [(usize, usize, usize, Parallel); 6] = [
     (3, 3, 2, Parallel::Chunks),
 ];
 
-fn tuning(
-    vw: usize,
-    (mr, nv): (usize, usize),
-    kc: usize,
-    packing: Packing,
-    split: (usize, usize, usize, Parallel),
-) -> Tuning {
-    let (threads, mchunks, nchunks, parallel) = split;
-    Tuning {
-        opts: GemmOpts {
-            vw,
-            mr,
-            nr: nv * vw,
-            kc,
-            mc: 2 * mr,
-            nc: 2 * nv * vw,
-        },
-        threads,
-        mchunks,
-        nchunks,
-        packing,
-        parallel,
-    }
-}
-
 fn report(failures: &[String], checked: usize) {
     assert!(
         failures.is_empty(),
@@ -100,7 +75,7 @@ fn every_tile_kc_packing_and_split_on_every_isa_is_exact() {
                 let case = Case::new(Spec::new(5 * mr + 1, 2 * kc + 1, 3 * nr + 3));
                 for packing in Packing::ALL {
                     for split in SPLITS {
-                        let t = tuning(vw, tile, kc, packing, split);
+                        let t = common::tuning(vw, tile, kc, packing, split);
                         checked += 1;
                         if let Err(e) = case.check(&target, Some(&t)) {
                             failures.push(e);
@@ -150,7 +125,7 @@ fn batches_transposes_and_random_values_within_the_bound() {
                 let case = Case::new(spec);
                 for packing in Packing::ALL {
                     for split in [SPLITS[0], SPLITS[1], SPLITS[3], SPLITS[4]] {
-                        let t = tuning(vw, tile, 2 * vw, packing, split);
+                        let t = common::tuning(vw, tile, 2 * vw, packing, split);
                         checked += 1;
                         if let Err(e) = case.check(&target, Some(&t)) {
                             failures.push(e);
@@ -180,7 +155,7 @@ fn half_and_double_on_every_tile_of_the_host_isa() {
                 let case = Case::new(spec);
                 for packing in [Packing::Both, Packing::Neither] {
                     for split in [SPLITS[0], SPLITS[2], SPLITS[4]] {
-                        let t = tuning(vw, tile, vw + 1, packing, split);
+                        let t = common::tuning(vw, tile, vw + 1, packing, split);
                         checked += 1;
                         if let Err(e) = case.check(&target, Some(&t)) {
                             failures.push(e);

@@ -4,6 +4,8 @@
 
 pub mod case;
 
+use tgrad_core::codegen::cpu_gemm::{GemmOpts, Packing, Parallel};
+use tgrad_core::codegen::Tuning;
 use tgrad_core::graph::{BinaryOp, LazyRef, UnaryOp};
 use tgrad_core::runtime::buffer::Buffer;
 use tgrad_core::{engine, rng, tensor, DType};
@@ -149,5 +151,32 @@ impl LinearRelu {
                 self.transpose_a
             );
         }
+    }
+}
+
+/// A GEMM tuning for the sweeps: register tile MR x (NV vectors of VW), KC, cache blocks of two
+/// tiles, and the thread split (threads, M chunks, N chunks, parallel mode).
+pub fn tuning(
+    vw: usize,
+    (mr, nv): (usize, usize),
+    kc: usize,
+    packing: Packing,
+    split: (usize, usize, usize, Parallel),
+) -> Tuning {
+    let (threads, mchunks, nchunks, parallel) = split;
+    Tuning {
+        opts: GemmOpts {
+            vw,
+            mr,
+            nr: nv * vw,
+            kc,
+            mc: 2 * mr,
+            nc: 2 * nv * vw,
+        },
+        threads,
+        mchunks,
+        nchunks,
+        packing,
+        parallel,
     }
 }
