@@ -28,7 +28,7 @@ import numpy as np
 from harness import exact, fingerprint, guard
 from harness.agreement import compare, difference
 from harness.engines import Engine, EngineContext, UnknownEngine, resolve
-from harness.engines.oracle import reference_model
+from harness.engines.oracle import WholeBound, reference_model
 from harness.progress import Progress
 from harness.record import SCHEMA_VERSION, RunRecord
 from harness.scenario import Scenario, ScenarioFile
@@ -291,8 +291,8 @@ def _agreement(scenario: Scenario, cells: list[dict[str, Any]], inputs: Inputs, 
         if cell["engine"] == reference_engine:
             reference_output = np.load(cell["output"])
             break
-    # the training step's bound is derived whole: no rounding depth, no sampled dot products
-    whole = inputs.op == "train_step"
+    # a bound derived whole (the training step's) has no rounding depth and no dot products to sample
+    whole = isinstance(model, WholeBound)
     positions = None if whole else exact.sample_positions(tuple(oracle.shape), scenario.seed)
     for cell in ok_cells:
         out = np.load(cell.pop("output"))
