@@ -161,11 +161,19 @@ impl Buffer {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn host_mem(&self) -> Result<*mut u8> {
+    /// The host allocation, made on first use: zeroed unless the caller is about to overwrite all
+    /// of it (`zeroed` false), so no read ever sees uninitialised memory.
+    fn host_mem(&self, zeroed: bool) -> Result<*mut u8> {
         if let Some(m) = self.host.get() {
             return Ok(m.0.as_ptr());
         }
-        let mem = host_alloc(self.len, true)?;
+        let mem = host_alloc(self.len, zeroed)?;
+        if !zeroed && cfg!(debug_assertions) {
+            // debug builds poison memory handed out to be overwritten (0xFF bytes: NaN in floats,
+            // -1 in ints), so an element a kernel fails to write shows in tests
+            // SAFETY: `mem` is a fresh allocation of `len` bytes nobody else has seen.
+            unsafe { std::ptr::write_bytes(mem.0.as_ptr(), 0xFF, self.len) };
+        }
         // a racing initialiser's allocation wins; ours is freed by `HostMem`'s owner below
         if let Err(ours) = self.host.set(mem) {
             free_host(&ours, self.len);
@@ -177,7 +185,8 @@ impl Buffer {
     /// the device that holds it), memory to overwrite for `Write`.
     pub fn host_ptr(&self, access: Access) -> Result<*mut u8> {
         let mut p = self.lock();
-        let ptr = self.host_mem()?;
+        // a kernel writes every byte of its output, so memory it is given to write needs no zeroing
+        let ptr = self.host_mem(access == Access::Read)?;
         match access {
             Access::Write => {
                 p.host_current = true;
@@ -224,7 +233,7 @@ impl Buffer {
             }
             Access::Read if !p.device_current => {
                 if p.host_current {
-                    let src = self.host_mem()?;
+                    let src = self.host_mem(true)?;
                     // SAFETY: `len` bytes of host memory, current, read under the lock.
                     mem.write(unsafe { std::slice::from_raw_parts(src, self.len) })?;
                 }
