@@ -147,12 +147,50 @@ pub enum MoveOp {
     Stride(Vec<usize>),
 }
 
-/// Where a view node came from: `ops` applied in order to `src` give the node. Autograd walks
-/// back through it; the scheduler never looks at it.
+/// Where a view node came from: the movement ops `moves` stands for, applied in order to `src`,
+/// give the node. Autograd walks back through it; the scheduler never looks at it.
 #[derive(Debug)]
 pub struct Origin {
     pub src: LazyRef,
-    pub ops: Vec<MoveOp>,
+    pub moves: Moves,
+}
+
+/// The movement ops of an `Origin`. The forms other than `Ops` are implied by the node's own
+/// shape, so building a matmul (the hot path) records them without allocating the ops.
+#[derive(Debug)]
+pub enum Moves {
+    /// These ops, in order.
+    Ops(Vec<MoveOp>),
+    /// A reshape to the node's shape.
+    Reshape,
+    /// A size-1 dim inserted before `axis`, expanded to the node's shape; first the source's last
+    /// two dims are swapped when `swap_last` (a matmul's operands).
+    Broadcast { axis: usize, swap_last: bool },
+}
+
+impl Origin {
+    /// The ops, in order, that take `src` to the node of shape `shape` this is the origin of.
+    pub fn ops(&self, shape: &[usize]) -> Vec<MoveOp> {
+        match &self.moves {
+            Moves::Ops(ops) => ops.clone(),
+            Moves::Reshape => vec![MoveOp::Reshape(shape.to_vec())],
+            &Moves::Broadcast { axis, swap_last } => {
+                let mut s = self.src.shape.clone();
+                let mut ops = Vec::with_capacity(3);
+                if swap_last && s.len() >= 2 {
+                    let r = s.len();
+                    let mut perm: Vec<usize> = (0..r).collect();
+                    perm.swap(r - 1, r - 2);
+                    s.swap(r - 1, r - 2);
+                    ops.push(MoveOp::Permute(perm));
+                }
+                s.insert(axis, 1);
+                ops.push(MoveOp::Reshape(s));
+                ops.push(MoveOp::Expand(shape.to_vec()));
+                ops
+            }
+        }
+    }
 }
 
 /// One region of an `Assemble` node: `src` written at `offset` (per dim), every `step`-th

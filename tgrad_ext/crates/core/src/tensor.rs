@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{
-    BinaryOp, Lazy, LazyOp, LazyRef, MoveOp, Origin, Part, ReduceOp, State, UnaryOp,
+    BinaryOp, Lazy, LazyOp, LazyRef, MoveOp, Moves, Origin, Part, ReduceOp, State, UnaryOp,
 };
 use crate::runtime::buffer::Buffer;
 use crate::shape::{checked_numel, resolve_axis, Dims, View};
@@ -70,13 +70,18 @@ fn movement(
         None => (x.clone(), contiguous()),
     };
     debug_assert_eq!(new_view.shape, new_shape);
-    view_node(base, new_view, x.dtype, Some(origin(x, vec![op])))
+    view_node(
+        base,
+        new_view,
+        x.dtype,
+        Some(origin(x, Moves::Ops(vec![op]))),
+    )
 }
 
-fn origin(src: &LazyRef, ops: Vec<MoveOp>) -> Arc<Origin> {
+fn origin(src: &LazyRef, moves: Moves) -> Arc<Origin> {
     Arc::new(Origin {
         src: src.clone(),
-        ops,
+        moves,
     })
 }
 

@@ -37,7 +37,7 @@ pub(super) fn backward(node: &LazyRef, g: &LazyRef) -> Result<Vec<Option<LazyRef
     Ok(match op {
         LazyOp::Const(_) => vec![],
         LazyOp::View(_, _, origin) => match origin {
-            Some(o) => vec![Some(unmove(g, &o.src.shape, &o.ops)?)],
+            Some(o) => vec![Some(unmove(g, &o.src.shape, &o.ops(&node.shape))?)],
             None => vec![],
         },
         LazyOp::Unary(op, x) => vec![unary_rule(op, node, &x, g)?],

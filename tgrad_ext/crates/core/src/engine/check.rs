@@ -50,9 +50,12 @@ fn err(name: &str, what: &str) -> Error {
 
 /// The lowest and highest element a strided index space touches: `offset + sum i_d * st_d`
 /// for `0 <= i_d < n_d` (None when empty). Overflow is an error.
-fn extent(offset: i64, dims: &[(i64, i64)]) -> std::result::Result<Option<(i128, i128)>, String> {
+fn extent(
+    offset: i64,
+    dims: impl IntoIterator<Item = (i64, i64)>,
+) -> std::result::Result<Option<(i128, i128)>, String> {
     let (mut lo, mut hi) = (i128::from(offset), i128::from(offset));
-    for &(n, st) in dims {
+    for (n, st) in dims {
         if n <= 0 {
             return if n == 0 {
                 Ok(None)
@@ -75,14 +78,22 @@ fn extent(offset: i64, dims: &[(i64, i64)]) -> std::result::Result<Option<(i128,
     }
 }
 
-fn inside(name: &str, what: &str, buf: &Buffer, offset: i64, dims: &[(i64, i64)]) -> Result<()> {
-    match extent(offset, dims).map_err(|e| err(name, &format!("{what}: {e}")))? {
+/// `what` names the view, and is formatted only for an error: the check runs on every launch.
+fn inside(
+    name: &str,
+    what: impl Fn() -> String,
+    buf: &Buffer,
+    offset: i64,
+    dims: impl IntoIterator<Item = (i64, i64)>,
+) -> Result<()> {
+    match extent(offset, dims).map_err(|e| err(name, &format!("{}: {e}", what())))? {
         None => Ok(()),
         Some((lo, hi)) if lo >= 0 && hi < buf.count() as i128 => Ok(()),
         Some((lo, hi)) => Err(err(
             name,
             &format!(
-                "{what} reaches elements {lo}..={hi} of a buffer of {} {} elements",
+                "{} reaches elements {lo}..={hi} of a buffer of {} {} elements",
+                what(),
                 buf.count(),
                 buf.dtype.name()
             ),
@@ -154,13 +165,8 @@ impl LaunchCheck {
                             &format!("view {k} reads buffer {buf} of {}", bufs.len()),
                         )
                     })?;
-                    let d: Vec<(i64, i64)> = p
-                        .shape
-                        .iter()
-                        .copied()
-                        .zip(v.strides.iter().copied())
-                        .collect();
-                    inside(name, &format!("view {k} (buffer {buf})"), b, v.offset, &d)?;
+                    let d = p.shape.iter().copied().zip(v.strides.iter().copied());
+                    inside(name, || format!("view {k} (buffer {buf})"), b, v.offset, d)?;
                 }
                 Ok(())
             }
@@ -221,14 +227,15 @@ fn gemm(name: &str, g: &GemmParams, operands: &[usize], bufs: &[Arc<Buffer>]) ->
                 &format!("operand {o} reads buffer {buf} of {}", bufs.len()),
             )
         })?;
-        let mut d = vec![(h.m, op.sm), (h.n, op.sn), (h.k, op.sk)];
-        d.extend(h.batch_dims.iter().copied().zip(op.sb));
+        let d = [(h.m, op.sm), (h.n, op.sn), (h.k, op.sk)]
+            .into_iter()
+            .chain(h.batch_dims.iter().copied().zip(op.sb.iter().copied()));
         inside(
             name,
-            &format!("operand {o} (buffer {buf})"),
+            || format!("operand {o} (buffer {buf})"),
             b,
             op.offset,
-            &d,
+            d,
         )?;
     }
     Ok(())

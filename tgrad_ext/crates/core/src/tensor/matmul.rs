@@ -5,20 +5,13 @@
 use crate::dtype::DType;
 use crate::ensure;
 use crate::error::{Error, Result};
-use crate::graph::{BinaryOp, Lazy, LazyOp, LazyRef, MoveOp, ReduceOp};
+use crate::graph::{BinaryOp, Lazy, LazyOp, LazyRef, Moves, ReduceOp};
 use crate::shape::{checked_numel, Dims, View};
 
 use super::{
     base_and_view, binary, broadcast_dims, cast, origin, reduce, reshape, to_i64, transpose,
     view_node,
 };
-
-/// `shape` with a dim of `size` inserted before `axis`.
-fn inserted(shape: &[usize], axis: usize, size: usize) -> Vec<usize> {
-    let mut s = shape.to_vec();
-    s.insert(axis, size);
-    s
-}
 
 /// tinygrad's `Tensor.dot` (also `matmul` and `@`): numpy's rules for 1-D, 2-D and batched
 /// operands with broadcast batch dims.
@@ -46,31 +39,27 @@ pub fn dot(x: &LazyRef, w: &LazyRef) -> Result<LazyRef> {
     checked_numel(&full)?;
     let (xb, xv) = base_and_view(x);
     let (wb, wv) = base_and_view(w);
-    // the origins are the movement ops tinygrad's decomposition applies, for autograd
-    let x_ops = vec![
-        MoveOp::Reshape(inserted(&x.shape, dx - 1, 1)),
-        MoveOp::Expand(inserted(&x.shape, dx - 1, n)),
-    ];
-    let mut swap: Vec<usize> = (0..dw).collect();
-    swap.swap(dw - 1, dw - 2);
-    let mut wt_shape = w.shape.clone();
-    wt_shape.swap(dw - 1, dw - 2);
-    let w_ops = vec![
-        MoveOp::Permute(swap),
-        MoveOp::Reshape(inserted(&wt_shape, dw - 2, 1)),
-        MoveOp::Expand(inserted(&wt_shape, dw - 2, m)),
-    ];
+    // the origins stand for the movement ops tinygrad's decomposition applies, for autograd:
+    // x.reshape(.., M, 1, K).expand(.., M, N, K) and w.T.reshape(.., 1, N, K).expand(..)
+    let x_moves = Moves::Broadcast {
+        axis: dx - 1,
+        swap_last: false,
+    };
+    let w_moves = Moves::Broadcast {
+        axis: dw - 2,
+        swap_last: true,
+    };
     let xe = view_node(
         xb,
         xv.insert_broadcast(dx - 1, n),
         x.dtype,
-        Some(origin(x, x_ops)),
+        Some(origin(x, x_moves)),
     );
     let we = view_node(
         wb,
         wv.swap_last_two().insert_broadcast(dw - 2, m),
         x.dtype,
-        Some(origin(w, w_ops)),
+        Some(origin(w, w_moves)),
     );
     debug_assert_eq!(xe.shape, we.shape);
     let full = xe.shape.clone();
@@ -83,7 +72,7 @@ pub fn dot(x: &LazyRef, w: &LazyRef) -> Result<LazyRef> {
     let v = View::contiguous(&red.shape)
         .reshape(&out)
         .expect("dropping a size-1 dim is always a view");
-    let o = Some(origin(&red, vec![MoveOp::Reshape(out)]));
+    let o = Some(origin(&red, Moves::Reshape));
     Ok(view_node(red, v, x.dtype, o))
 }
 
