@@ -254,18 +254,21 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_peak(args: argparse.Namespace) -> int:
     from harness import peak
 
+    size = None if args.bandwidth_mib is None else int(args.bandwidth_mib * 2**20)
     try:
-        result = peak.measure(seconds=args.seconds, threads=args.threads)
+        flops = peak.measure(seconds=args.seconds, threads=args.threads)
+        print(peak.describe(flops))
+        moved = peak.measure_bandwidth(size, threads=args.threads, passes=args.passes)
+        print(peak.describe_bandwidth(moved))
     except peak.PeakError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    print(peak.describe(result))
     if not args.no_history:
         from harness import fingerprint, history
 
         try:
             with history.History(_history_path(args)) as h:
-                h.record_peak(history.machine_id(fingerprint.collect()), result.as_dict())
+                h.record_peak(history.machine_id(fingerprint.collect()), flops.as_dict(), moved.as_dict())
         except (history.HistoryError, OSError) as e:
             print(f"warning: peak not recorded in the history: {e}", file=sys.stderr)
     return EXIT_OK
@@ -319,10 +322,27 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=("md", "csv"), default="md")
     rep.set_defaults(handler=cmd_report)
 
-    pk = sub.add_parser("peak", help="measure the machine's FP32 peak with an FMA loop (needs clang or cc)")
-    pk.add_argument("--seconds", type=_number(float, 0.001, 3600), default=0.5, help="duration of each measurement")
+    pk = sub.add_parser(
+        "peak",
+        help="measure the machine's FP32 peak (an FMA loop) and memory bandwidth (a streaming read; needs clang or cc)",
+    )
     pk.add_argument(
-        "--threads", type=_number(int, 1, 4096), help="threads for the all-core measurement (default: usable cores)"
+        "--seconds", type=_number(float, 0.001, 3600), default=0.5, help="duration of each FP32 peak measurement"
+    )
+    pk.add_argument(
+        "--threads", type=_number(int, 1, 4096), help="threads for the all-core measurements (default: usable cores)"
+    )
+    pk.add_argument(
+        "--bandwidth-mib",
+        type=_number(float, 1, 2**20),
+        metavar="MIB",
+        help="size of the array the bandwidth probe reads (default: 256 MiB or 4x the last-level cache, if more)",
+    )
+    pk.add_argument(
+        "--passes",
+        type=_number(int, 1, 10_000),
+        default=10,
+        help="bandwidth passes per thread count; the best counts (default %(default)s)",
     )
     _history_option(pk)
     pk.add_argument("--no-history", action="store_true", help="do not record the peak in the results history")
