@@ -16,11 +16,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
-from harness.record import RunRecord
+from harness.record import CeilingRecord, RunRecord
 from harness.store import RESULTS_DIR
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+Measured = tuple[str, dict[str, Any], dict[str, Any]]  # machine id, Peak.as_dict(), Bandwidth.as_dict()
 
 
 def _number(kind: type[int] | type[float], low: float, high: float = math.inf) -> Callable[[str], int | float]:
@@ -70,10 +72,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     results = Path(args.results)
     _tidy(results, None if args.no_history else _history_path(args))
+    measured: list[Measured] = []  # ceilings measured at the start of the run, kept with it in the history
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         try:
-            run = runner.run(sfile, options, argv=sys.argv)
+            run = runner.run(sfile, options, argv=sys.argv, ceiling=_ceiling_source(args, measured))
         except (runner.UnknownEngine, runner.SelectionError) as e:
             print(f"error: {args.scenarios}: {e}", file=sys.stderr)
             return EXIT_USAGE
@@ -96,11 +99,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(markdown)
     print(f"run written to {path}; table in {md_path} and {csv_path}", file=sys.stderr)
     if not args.no_history:
-        _record(run, path, _history_path(args))
+        _record(run, path, _history_path(args), measured)
     failures = report.failure_messages(table)
     for message in failures:
         print(message, file=sys.stderr)
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _ceiling_source(args: argparse.Namespace, measured: list[Measured]) -> Callable[[dict[str, Any]], CeilingRecord]:
+    """What the runner asks for the machine's ceilings: the history's latest peak for the machine (read even
+    with --no-history), else measured at the start of the run; a measurement is appended to `measured`, for
+    the history to keep with the run."""
+    from harness import ceiling, history
+
+    def source(fingerprint: dict[str, Any]) -> CeilingRecord:
+        machine = history.machine_id(fingerprint)
+        found = ceiling.for_run(machine, _history_path(args), say=_say)
+        if found.measured is not None:
+            measured.append((machine, *found.measured))
+        return found.record
+
+    return source
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def _tidy(results: Path, history_path: Path | None) -> None:
@@ -130,13 +153,16 @@ def _history_path(args: argparse.Namespace) -> Path:
     return Path(args.history) if args.history else history.default_path(getattr(args, "results", None))
 
 
-def _record(run: RunRecord, run_file: Path, history_path: Path) -> None:
-    """Append a written run to the history; a failure there never loses the run file."""
+def _record(run: RunRecord, run_file: Path, history_path: Path, measured: list[Measured]) -> None:
+    """Append a written run to the history, and the ceilings measured at its start (so later runs read
+    them instead of measuring again); a failure there never loses the run file."""
     from harness import history
 
     try:
         with history.History(history_path) as h:
             h.append(run, imported_from=str(run_file.resolve()))
+            for machine, flops, moved in measured:
+                h.record_peak(machine, flops, moved)
         print(f"run appended to the history {history_path}", file=sys.stderr)
     except (history.HistoryError, OSError, KeyboardInterrupt) as e:
         reason = "interrupted" if isinstance(e, KeyboardInterrupt) else str(e)
