@@ -129,7 +129,7 @@ robustness: setup ## the bad-input corpus of issue 18 in full, against tgrad and
 diff: setup ## property-based differential campaign tinygrad vs tgrad
 	$(PY) -m harness diff
 
-peak: setup ## the machine's measured FP32 peak (FMA loop)
+peak: setup ## the machine's measured FP32 peak (FMA loop) and memory bandwidth (streaming read), into the history
 	$(PY) -m harness peak
 
 check-regressions: setup ## newest run vs the previous one on this machine (results/check.json); fails on a regression

@@ -16,11 +16,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
-from harness.record import RunRecord
+from harness.record import CeilingRecord, RunRecord
 from harness.store import RESULTS_DIR
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+Measured = tuple[str, dict[str, Any], dict[str, Any]]  # machine id, Peak.as_dict(), Bandwidth.as_dict()
 
 
 def _number(kind: type[int] | type[float], low: float, high: float = math.inf) -> Callable[[str], int | float]:
@@ -70,10 +72,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     results = Path(args.results)
     _tidy(results, None if args.no_history else _history_path(args))
+    measured: list[Measured] = []  # ceilings measured at the start of the run, kept with it in the history
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         try:
-            run = runner.run(sfile, options, argv=sys.argv)
+            run = runner.run(sfile, options, argv=sys.argv, ceiling=_ceiling_source(args, measured))
         except (runner.UnknownEngine, runner.SelectionError) as e:
             print(f"error: {args.scenarios}: {e}", file=sys.stderr)
             return EXIT_USAGE
@@ -96,11 +99,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(markdown)
     print(f"run written to {path}; table in {md_path} and {csv_path}", file=sys.stderr)
     if not args.no_history:
-        _record(run, path, _history_path(args))
+        _record(run, path, _history_path(args), measured)
     failures = report.failure_messages(table)
     for message in failures:
         print(message, file=sys.stderr)
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _ceiling_source(args: argparse.Namespace, measured: list[Measured]) -> Callable[[dict[str, Any]], CeilingRecord]:
+    """What the runner asks for the machine's ceilings: the history's latest peak for the machine (read even
+    with --no-history), else measured at the start of the run; a measurement is appended to `measured`, for
+    the history to keep with the run."""
+    from harness import ceiling, history
+
+    def source(fingerprint: dict[str, Any]) -> CeilingRecord:
+        machine = history.machine_id(fingerprint)
+        found = ceiling.for_run(machine, _history_path(args), say=_say)
+        if found.measured is not None:
+            measured.append((machine, *found.measured))
+        return found.record
+
+    return source
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def _tidy(results: Path, history_path: Path | None) -> None:
@@ -130,13 +153,16 @@ def _history_path(args: argparse.Namespace) -> Path:
     return Path(args.history) if args.history else history.default_path(getattr(args, "results", None))
 
 
-def _record(run: RunRecord, run_file: Path, history_path: Path) -> None:
-    """Append a written run to the history; a failure there never loses the run file."""
+def _record(run: RunRecord, run_file: Path, history_path: Path, measured: list[Measured]) -> None:
+    """Append a written run to the history, and the ceilings measured at its start (so later runs read
+    them instead of measuring again); a failure there never loses the run file."""
     from harness import history
 
     try:
         with history.History(history_path) as h:
             h.append(run, imported_from=str(run_file.resolve()))
+            for machine, flops, moved in measured:
+                h.record_peak(machine, flops, moved)
         print(f"run appended to the history {history_path}", file=sys.stderr)
     except (history.HistoryError, OSError, KeyboardInterrupt) as e:
         reason = "interrupted" if isinstance(e, KeyboardInterrupt) else str(e)
@@ -254,18 +280,21 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_peak(args: argparse.Namespace) -> int:
     from harness import peak
 
+    size = None if args.bandwidth_mib is None else int(args.bandwidth_mib * 2**20)
     try:
-        result = peak.measure(seconds=args.seconds, threads=args.threads)
+        flops = peak.measure(seconds=args.seconds, threads=args.threads)
+        print(peak.describe(flops))
+        moved = peak.measure_bandwidth(size, threads=args.threads, passes=args.passes)
+        print(peak.describe_bandwidth(moved))
     except peak.PeakError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    print(peak.describe(result))
     if not args.no_history:
         from harness import fingerprint, history
 
         try:
             with history.History(_history_path(args)) as h:
-                h.record_peak(history.machine_id(fingerprint.collect()), result.as_dict())
+                h.record_peak(history.machine_id(fingerprint.collect()), flops.as_dict(), moved.as_dict())
         except (history.HistoryError, OSError) as e:
             print(f"warning: peak not recorded in the history: {e}", file=sys.stderr)
     return EXIT_OK
@@ -319,10 +348,27 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=("md", "csv"), default="md")
     rep.set_defaults(handler=cmd_report)
 
-    pk = sub.add_parser("peak", help="measure the machine's FP32 peak with an FMA loop (needs clang or cc)")
-    pk.add_argument("--seconds", type=_number(float, 0.001, 3600), default=0.5, help="duration of each measurement")
+    pk = sub.add_parser(
+        "peak",
+        help="measure the machine's FP32 peak (an FMA loop) and memory bandwidth (a streaming read; needs clang or cc)",
+    )
     pk.add_argument(
-        "--threads", type=_number(int, 1, 4096), help="threads for the all-core measurement (default: usable cores)"
+        "--seconds", type=_number(float, 0.001, 3600), default=0.5, help="duration of each FP32 peak measurement"
+    )
+    pk.add_argument(
+        "--threads", type=_number(int, 1, 4096), help="threads for the all-core measurements (default: usable cores)"
+    )
+    pk.add_argument(
+        "--bandwidth-mib",
+        type=_number(float, 1, 2**20),
+        metavar="MIB",
+        help="size of the array the bandwidth probe reads (default: 256 MiB or 4x the last-level cache, if more)",
+    )
+    pk.add_argument(
+        "--passes",
+        type=_number(int, 1, 10_000),
+        default=10,
+        help="bandwidth passes per thread count; the best counts (default %(default)s)",
     )
     _history_option(pk)
     pk.add_argument("--no-history", action="store_true", help="do not record the peak in the results history")

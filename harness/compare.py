@@ -17,7 +17,8 @@ from typing import cast
 
 import numpy as np
 
-from harness.record import CellRecord, FingerprintRecord, PooledCell, RunRecord
+from harness.ceiling import CellCeiling, read_cell
+from harness.record import CeilingRecord, CellRecord, FingerprintRecord, PooledCell, RunRecord
 from harness.stats import Interval, Summary, bootstrap_medians, ratio_interval, summarize
 
 RESAMPLES = 2000
@@ -54,6 +55,7 @@ class Row:
     exact_ratio: float | None = None  # max |out - exact| / bound over the sampled outputs
     exact_samples: int | None = None  # how many outputs the exact check covered
     exact_bound: str | None = None  # which bound the exact check used: "D" or "K"
+    ceiling: CellCeiling | None = None  # the cell against the machine's FP32 peak or bandwidth (harness/ceiling.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +82,8 @@ class Table:
     notes: tuple[str, ...]
     reproduce: str  # command line that reruns a scenario: format with scenario and seed
     machine: str  # one line from the fingerprint
+    ceiling: CeilingRecord | None = None  # the ceilings the run recorded (None: a run from before them)
+    unstated_threads: tuple[str, ...] = ()  # engines read against all threads because they do not state theirs
 
     @property
     def agreement_ok(self) -> bool:
@@ -241,6 +245,7 @@ def build_table(run: RunRecord) -> Table:
     subject_name, single_name = lab.get("subject"), lab.get("subject_single_thread")
     pooled = pool(run["cells"])
     ratios = Ratios(pooled)
+    ceiling, threads = run.get("ceiling"), lab.get("threads", {})
     rows: list[Row] = []
     verdicts: list[Verdict] = []
     for scenario in run["scenarios"]:
@@ -282,6 +287,7 @@ def build_table(run: RunRecord) -> Table:
                     exact_ratio=judged.exact_ratio,
                     exact_samples=judged.exact_samples,
                     exact_bound=judged.exact_bound,
+                    ceiling=read_cell(scenario, threads.get(engine), summary.median if summary else None, ceiling),
                 )
             )
             if ok is False:
@@ -316,4 +322,6 @@ def build_table(run: RunRecord) -> Table:
         notes=tuple(notes),
         reproduce=reproduce,
         machine=machine_line(run.get("fingerprint", {})),
+        ceiling=ceiling,
+        unstated_threads=tuple(dict.fromkeys(r.engine for r in rows if r.ceiling and not r.ceiling.stated)),
     )

@@ -9,7 +9,9 @@ Tables (all samples are kept, so any statistic can be recomputed later):
   cells      one row per (run, scenario, engine, round): scenario version hash, engine, mode, status,
              and the cell's other facts (agreement, first call, ...) as JSON
   samples    every warm-up and timed sample of every cell, in seconds per call
-  peaks      the machine's measured FP32 peak (`python -m harness peak`), by machine id
+  peaks      the machine's measured FP32 peak and memory bandwidth (`python -m harness peak`), by machine
+             id; the bandwidth rides in the `detail` JSON (key "bandwidth"), so the table is the one
+             older databases have, and their rows (FP32 peak only) read back without a bandwidth
 
 Every record is validated against the run record's schema (harness.record) when it is appended and
 again when it is read back, so a malformed run file is refused at import and a tampered database is
@@ -286,7 +288,10 @@ class History:
         rows += [(cursor.lastrowid, "sample", i, float(s)) for i, s in enumerate(cell.get("samples") or [])]
         db.executemany("INSERT INTO samples VALUES (?, ?, ?, ?)", rows)
 
-    def record_peak(self, machine: str, peak: dict[str, Any]) -> None:
+    def record_peak(self, machine: str, peak: dict[str, Any], bandwidth: dict[str, Any] | None = None) -> None:
+        """One measurement of the machine's ceilings: harness.peak's Peak.as_dict() and, where it was measured,
+        Bandwidth.as_dict() (kept in `detail` under "bandwidth")."""
+        detail = {**peak, "bandwidth": bandwidth} if bandwidth is not None else peak
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO peaks (machine_id, measured, threads, gflops_one_thread, gflops_all_threads, detail)"
@@ -297,7 +302,7 @@ class History:
                     int(peak["threads"]),
                     float(peak["gflops_one_thread"]),
                     float(peak["gflops_all_threads"]),
-                    json.dumps(peak, default=str),
+                    json.dumps(detail, default=str),
                 ),
             )
 
@@ -362,7 +367,8 @@ class History:
         return record
 
     def peak(self, machine: str) -> dict[str, Any] | None:
-        """The most recent peak measured on this machine id, or None."""
+        """The most recent peak measured on this machine id (with "measured", and "bandwidth" where it was
+        measured too: rows recorded before the bandwidth probe have none), or None."""
         row = self.db.execute(
             "SELECT detail, measured FROM peaks WHERE machine_id = ? ORDER BY measured DESC, id DESC LIMIT 1",
             (machine,),

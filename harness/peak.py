@@ -1,15 +1,24 @@
-"""The machine's FP32 peak, measured: a C loop of independent vector FMAs compiled at run time.
+"""The machine's ceilings, measured: the FP32 peak (an FMA loop) and the streaming-read memory bandwidth.
 
-Ten independent accumulators hide the FMA latency (4 cycles x 2 ports needs 8 in flight); GCC/clang
-vector extensions keep the source free of intrinsics headers (no immintrin.h: faster to compile). The
-vector is 16 floats wide where the CPU has AVX-512, else 8. One measurement on one thread and one
-with a thread per usable core. This is the ceiling a GEMM's GFLOPS can be read against.
+Both are small C programs in harness/probes/, compiled here at run time with -O3 -march=native and run on
+one thread and on one thread per usable core.
+
+peak.c: ten independent accumulators hide the FMA latency (4 cycles x 2 ports needs 8 in flight); GCC/clang
+vector extensions keep the source free of intrinsics headers (no immintrin.h: faster to compile). The vector
+is 16 floats wide where the CPU has AVX-512, else 8. This is the ceiling a GEMM's GFLOPS is read against.
+
+bandwidth.c: every thread sums its own contiguous slice of one float32 array several times the size of the
+last-level cache (256 MiB, or 4x the cache when that is larger), with eight vector accumulators so the adds
+never limit the loads; best of several passes. GB/s are 1e9 bytes per second. This is the ceiling a
+memory-bound cell (a matrix-vector product) is read against.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -18,66 +27,13 @@ from typing import Any
 
 from harness.fingerprint import cpu_flags, cpu_model
 
-ACCUMULATORS = 10
-
-SOURCE = r"""
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-
-typedef float vec __attribute__((vector_size(WIDTH * 4)));
-
-static volatile float seed_x = 0.999999f, seed_y = 1e-7f;
-static long iterations;
-static volatile double sinks[256];  /* volatile: the work must not be dead code */
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static void *work(void *arg) {
-    long id = (long)arg;
-    vec x, y, acc[ACC];
-    for (int l = 0; l < WIDTH; l++) { x[l] = seed_x; y[l] = seed_y; }
-    for (int i = 0; i < ACC; i++) acc[i] = y * (float)(i + 1);
-    for (long n = 0; n < iterations; n++) {
-#pragma GCC unroll 16
-        for (int i = 0; i < ACC; i++) acc[i] = acc[i] * x + y;
-    }
-    double sum = 0;
-    for (int i = 0; i < ACC; i++) for (int l = 0; l < WIDTH; l++) sum += acc[i][l];
-    sinks[id % 256] = sum;
-    return NULL;
-}
-
-static double run(int threads) {
-    pthread_t handles[256];
-    double start = now();
-    for (long t = 0; t < threads; t++) pthread_create(&handles[t], NULL, work, (void *)t);
-    for (int t = 0; t < threads; t++) pthread_join(handles[t], NULL);
-    return now() - start;
-}
-
-int main(int argc, char **argv) {
-    int threads = atoi(argv[1]);
-    double seconds = atof(argv[2]);
-    iterations = 1000;
-    while (run(1) < 0.05 && iterations < (1L << 40)) iterations *= 2;  /* calibrate on one thread */
-    iterations = (long)(iterations * seconds / 0.05);
-    double flops_per_thread = 2.0 * WIDTH * ACC * (double)iterations;
-    double best1 = 1e30, bestn = 1e30;
-    for (int r = 0; r < 3; r++) {
-        double t1 = run(1), tn = run(threads);
-        if (t1 < best1) best1 = t1;
-        if (tn < bestn) bestn = tn;
-    }
-    printf("%.6e %.6e %d\n", flops_per_thread / best1, flops_per_thread * threads / bestn, threads);
-    return 0;
-}
-"""
+PROBES = Path(__file__).resolve().parent / "probes"
+ACCUMULATORS = 10  # FMA chains per thread in peak.c
+READ_ACCUMULATORS = 8  # vector sums per thread in bandwidth.c
+BANDWIDTH_MIN_BYTES = 256 * 2**20
+BANDWIDTH_CACHE_FACTOR = 4  # the array is at least this many times the last-level cache
+BANDWIDTH_PASSES = 10
+MAX_THREADS = 256  # the probes' fixed thread tables
 
 
 class PeakError(RuntimeError):
@@ -97,6 +53,21 @@ class Peak:
         return dataclasses.asdict(self)
 
 
+@dataclasses.dataclass(frozen=True)
+class Bandwidth:
+    cpu: str
+    compiler: str
+    width: int  # floats per vector load
+    threads: int
+    bytes: int  # bytes one pass reads (the array's size)
+    passes: int  # passes per thread count; the best is kept
+    gbps_one_thread: float  # 1e9 bytes per second
+    gbps_all_threads: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 def find_compiler() -> str:
     for name in ("clang", "cc", "gcc"):
         path = shutil.which(name)
@@ -105,25 +76,113 @@ def find_compiler() -> str:
     raise PeakError("no C compiler found (clang, cc or gcc); `make sysdeps` installs clang")
 
 
-def measure(seconds: float = 0.5, threads: int | None = None) -> Peak:
-    compiler = find_compiler()
-    width = 16 if "avx512f" in cpu_flags() else 8
+def vector_width() -> int:
+    return 16 if "avx512f" in cpu_flags() else 8
+
+
+def usable_threads(threads: int | None = None) -> int:
+    """`threads`, or one per usable core; within 1..MAX_THREADS."""
     if threads is None:
         threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    threads = max(1, min(threads, 256))
+    return max(1, min(threads, MAX_THREADS))
+
+
+def _build(compiler: str, probe: str, defines: dict[str, int], folder: Path) -> Path:
+    """Compile harness/probes/<probe>.c into `folder`; the binary's path."""
+    source, binary = PROBES / f"{probe}.c", folder / probe
+    if not source.is_file():
+        raise PeakError(f"the probe's source {source} is missing")
+    flags = ["-O3", "-march=native", "-ffp-contract=fast", *(f"-D{name}={value}" for name, value in defines.items())]
+    command = [compiler, *flags, "-o", str(binary), str(source), "-lpthread"]
+    built = subprocess.run(command, capture_output=True, text=True, check=False)
+    if built.returncode != 0:
+        raise PeakError(f"compiling {source.name} failed ({' '.join(command)}):\n{built.stderr[-2000:]}")
+    return binary
+
+
+def _execute(binary: Path, arguments: list[str], fields: int, timeout_s: float) -> list[float]:
+    """Run a probe; the numbers of its one line of output (PeakError when it fails or prints anything else)."""
+    command = [str(binary), *arguments]
+    try:
+        ran = subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise PeakError(f"{binary.name} did not finish within {timeout_s:.0f} s") from None
+    if ran.returncode != 0:
+        raise PeakError(f"{binary.name} failed with code {ran.returncode}: {ran.stderr[-2000:]}")
+    try:
+        numbers = [float(word) for word in ran.stdout.split()]
+    except ValueError:
+        numbers = []
+    if len(numbers) != fields or not all(math.isfinite(x) and x > 0 for x in numbers):
+        raise PeakError(f"{binary.name} printed {ran.stdout.strip()!r}, not {fields} positive numbers")
+    return numbers
+
+
+def measure(seconds: float = 0.5, threads: int | None = None) -> Peak:
+    compiler, width, threads = find_compiler(), vector_width(), usable_threads(threads)
     with tempfile.TemporaryDirectory(prefix="tgrad-peak-") as tmp:
-        source, binary = Path(tmp) / "peak.c", Path(tmp) / "peak"
-        source.write_text(SOURCE)
-        flags = ["-O3", "-march=native", "-ffp-contract=fast", f"-DWIDTH={width}", f"-DACC={ACCUMULATORS}"]
-        compile_cmd = [compiler, *flags, "-o", str(binary), str(source), "-lpthread"]
-        built = subprocess.run(compile_cmd, capture_output=True, text=True, check=False)
-        if built.returncode != 0:
-            raise PeakError(f"compiling the FMA loop failed ({' '.join(compile_cmd)}):\n{built.stderr[-2000:]}")
-        ran = subprocess.run([str(binary), str(threads), str(seconds)], capture_output=True, text=True, check=False)
-        if ran.returncode != 0:
-            raise PeakError(f"the FMA loop failed with code {ran.returncode}: {ran.stderr[-2000:]}")
-    one, all_threads, used = ran.stdout.split()
-    return Peak(cpu_model(), Path(compiler).name, width, int(used), float(one) / 1e9, float(all_threads) / 1e9)
+        binary = _build(compiler, "peak", {"WIDTH": width, "ACC": ACCUMULATORS}, Path(tmp))
+        # calibration plus three rounds of one and of all threads: about 6x `seconds`
+        one, all_threads, used = _execute(binary, [str(threads), str(seconds)], 3, 120 + 20 * seconds)
+    return Peak(cpu_model(), Path(compiler).name, width, int(used), one / 1e9, all_threads / 1e9)
+
+
+def last_level_cache_bytes() -> int | None:
+    """The machine's last-level cache in bytes, summed over its instances (each CCX of an EPYC has its
+    own L3); None when sysfs does not say."""
+    sizes: dict[str, int] = {}  # shared_cpu_list -> size, for the deepest level
+    deepest = 0
+    for index in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cache/index[0-9]*"):
+        try:
+            level = int((index / "level").read_text())
+            size = (index / "size").read_text().strip()
+            shared = (index / "shared_cpu_list").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        match = re.fullmatch(r"(\d+)([KMG]?)", size)
+        if match is None or level < deepest:
+            continue
+        if level > deepest:
+            deepest, sizes = level, {}
+        sizes[shared] = int(match.group(1)) * {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}[match.group(2)]
+    return sum(sizes.values()) or None
+
+
+def _available_memory_bytes() -> int | None:
+    try:
+        text = Path("/proc/meminfo").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^MemAvailable:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) * 1024 if match else None
+
+
+def default_bandwidth_bytes() -> int:
+    """256 MiB, or BANDWIDTH_CACHE_FACTOR times the last-level cache when that is more, but at most half
+    the available memory."""
+    wanted = max(BANDWIDTH_MIN_BYTES, BANDWIDTH_CACHE_FACTOR * (last_level_cache_bytes() or 0))
+    available = _available_memory_bytes()
+    return min(wanted, available // 2) if available else wanted
+
+
+def measure_bandwidth(size: int | None = None, threads: int | None = None, passes: int = BANDWIDTH_PASSES) -> Bandwidth:
+    """Streaming-read bandwidth of a `size`-byte float32 array (default_bandwidth_bytes()), best of `passes`
+    passes on one thread and on `threads` threads (default: one per usable core)."""
+    compiler, width, threads = find_compiler(), vector_width(), usable_threads(threads)
+    size = default_bandwidth_bytes() if size is None else size
+    smallest, available = 4 * width * READ_ACCUMULATORS * threads, _available_memory_bytes()
+    if size < smallest or passes < 1:
+        raise PeakError(f"the bandwidth probe needs at least {smallest} bytes and one pass; got {size} and {passes}")
+    if available is not None and size > available:
+        raise PeakError(f"the bandwidth probe's {size} bytes are more than the available memory ({available} bytes)")
+    with tempfile.TemporaryDirectory(prefix="tgrad-bandwidth-") as tmp:
+        binary = _build(compiler, "bandwidth", {"WIDTH": width, "ACC": READ_ACCUMULATORS}, Path(tmp))
+        # 2 x passes reads of `size` bytes at no less than 0.1 GB/s, within an hour
+        limit_s = min(120 + 2 * passes * size / 1e8, 3600)
+        one, all_threads, used, read = _execute(binary, [str(threads), str(size), str(passes)], 4, limit_s)
+    return Bandwidth(
+        cpu_model(), Path(compiler).name, width, int(used), int(read), passes, one / 1e9, all_threads / 1e9
+    )
 
 
 def describe(peak: Peak) -> str:
@@ -132,4 +191,13 @@ def describe(peak: Peak) -> str:
         f"{ACCUMULATORS} accumulators):\n"
         f"  1 thread:  {peak.gflops_one_thread:7.1f} GFLOPS\n"
         f"  {peak.threads} threads: {peak.gflops_all_threads:7.1f} GFLOPS"
+    )
+
+
+def describe_bandwidth(bandwidth: Bandwidth) -> str:
+    return (
+        f"Memory bandwidth on {bandwidth.cpu} (streaming read of {bandwidth.bytes / 2**20:.0f} MiB, "
+        f"{bandwidth.width}-wide loads, {READ_ACCUMULATORS} accumulators, best of {bandwidth.passes} passes):\n"
+        f"  1 thread:  {bandwidth.gbps_one_thread:7.1f} GB/s\n"
+        f"  {bandwidth.threads} threads: {bandwidth.gbps_all_threads:7.1f} GB/s"
     )

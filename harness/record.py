@@ -59,6 +59,7 @@ Dim = Annotated[int, Bounds(low=1, high=MAX_DIM)]
 Ratio = Annotated[float, Bounds(low=0.0, inf_ok=True)]
 Timestamp = Annotated[str, IsoTime()]
 Status = Literal["ok", "unavailable", "unsupported", "skipped", "search-timeout", "timeout", "error"]
+Threads = Literal["one", "all"]  # the CPU threads an engine computes on: one, or one per usable core
 
 
 class OracleRecord(TypedDict):
@@ -207,6 +208,26 @@ class LabRecord(TypedDict, total=False):
     subject_single_thread: str | None
     reference: str | None
     descriptions: dict[str, str]
+    # the CPU threads each engine computes on, where the engine states it (Engine.threads): "one" or "all"
+    threads: dict[str, Threads]
+
+
+Positive = Annotated[float, Bounds(low=0.0, open_low=True)]
+
+
+class CeilingRecord(TypedDict, total=False):
+    """The machine's measured ceilings a run's table reads its cells against (harness/ceiling.py)."""
+
+    # history: the history's latest peak for the machine; measured: at the start of the run; none: neither
+    source: Required[Literal["history", "measured", "none"]]
+    reason: str  # why there is none
+    measured: Timestamp  # when the peak was measured
+    cpu: str
+    threads: Annotated[int, Bounds(low=1)]  # threads of the all-threads measurements
+    gflops_one_thread: Positive  # FP32 peak (harness/probes/peak.c)
+    gflops_all_threads: Positive
+    gbps_one_thread: Positive  # streaming-read bandwidth (harness/probes/bandwidth.c); absent: not measured
+    gbps_all_threads: Positive
 
 
 class ScenarioFileRecord(TypedDict):
@@ -229,6 +250,7 @@ class RunRecord(TypedDict, total=False):
     fingerprint: Required[FingerprintRecord]
     scenarios: Required[list[ScenarioRecord]]
     cells: Required[list[CellRecord]]
+    ceiling: CeilingRecord  # absent in runs recorded before the ceilings were
 
 
 class SchemaError(ValueError):

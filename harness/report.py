@@ -52,6 +52,15 @@ def fmt_agreement(row: Row) -> str:
     return text
 
 
+def fmt_ceiling(row: Row) -> str:
+    """The cell's share of its ceiling: "83% peak", "41% bw", with " 1t" when read against one thread."""
+    cell = row.ceiling
+    if cell is None or cell.fraction is None:
+        return "—"
+    kind = "peak" if cell.kind == "peak" else "bw"
+    return f"{100 * cell.fraction:.3g}% {kind}" + (" 1t" if cell.threads == "one" else "")
+
+
 def fmt_certified(row: Row) -> str:
     return "—" if row.certified is None else row.certified.replace("|", "/")
 
@@ -78,7 +87,7 @@ def _cells(row: Row) -> list[str]:
         first_call = fmt_time(row.first_call_s)
         if row.status == "search-timeout" and row.search_s is not None:
             first_call = f"> {fmt_time(row.search_s)}"
-        return [label, row.engine, status, "—", "—", "—", "—", first_call, "—", fmt_certified(row), _note(row)]
+        return [label, row.engine, status, "—", "—", "—", "—", "—", first_call, "—", fmt_certified(row), _note(row)]
     s = row.summary
     return [
         label,
@@ -86,6 +95,7 @@ def _cells(row: Row) -> list[str]:
         fmt_time(s.median),
         fmt_range(s.p10, s.p90),
         f"{row.gflops:.3g}" if row.gflops is not None else "—",
+        fmt_ceiling(row),
         fmt_ratio(row.speedup),
         fmt_ratio(row.speedup_single_thread),
         fmt_time(row.first_call_s),
@@ -132,6 +142,41 @@ def _emulated_lines(table: Table) -> list[str]:
     ]
 
 
+def ceiling_lines(table: Table) -> list[str]:
+    """The legend of the "of ceiling" column: which ceilings, where they came from, what each label means."""
+    ceiling = table.ceiling
+    if ceiling is None or ceiling["source"] == "none":
+        why = ceiling.get("reason", "") if ceiling else "this run recorded no ceilings"
+        return [f"of ceiling: — ({why}); run `make peak` to measure the machine's FP32 peak and memory bandwidth."]
+    where = (
+        f"the history's latest peak for this machine, measured {ceiling.get('measured', '?')[:16]}"
+        if ceiling["source"] == "history"
+        else "measured at the start of this run"
+    )
+    threads = ceiling.get("threads")
+    peaks = f"FP32 peak {ceiling.get('gflops_all_threads', 0):.4g} GFLOPS on {threads} threads, "
+    peaks += f"{ceiling.get('gflops_one_thread', 0):.4g} on 1"
+    lines = [f"of ceiling: each CPU cell against the machine's measured ceilings ({where}): {peaks};"]
+    if "gbps_all_threads" in ceiling:
+        balance = ceiling.get("gflops_all_threads", 0) / ceiling["gbps_all_threads"]
+        lines += [
+            f"streaming-read bandwidth {ceiling['gbps_all_threads']:.3g} GB/s on {threads} threads, "
+            f"{ceiling.get('gbps_one_thread', 0):.3g} on 1. peak: GFLOPS / FP32 peak. bw: bytes moved per second",
+            "(operands read and output written once) / bandwidth, for a memory-bound cell: fewer flops per byte",
+            f"than the machine balance (peak / bandwidth: {balance:.3g} on all threads); operands that fit in cache",
+            "can pass 100% bw.",
+        ]
+    else:
+        lines += [
+            "bandwidth not measured (a peak recorded before the bandwidth probe; run `make peak`), so a",
+            "matrix-vector product shows —. peak: GFLOPS / FP32 peak.",
+        ]
+    lines.append("1t: against the one-thread ceilings (a single-thread engine); other cells against all threads.")
+    if table.unstated_threads:
+        lines.append(f"{', '.join(table.unstated_threads)}: threads not stated, read against all threads.")
+    return lines
+
+
 def render_markdown(table: Table) -> str:
     subject = table.subject or "subject"
     single = table.subject_single_thread or "1 thread"
@@ -141,6 +186,7 @@ def render_markdown(table: Table) -> str:
         "median",
         "p10–p90",
         "GFLOPS",
+        "of ceiling",
         f"{subject} speedup [95% CI]",
         f"{single} speedup [95% CI]",
         "first call",
@@ -174,6 +220,7 @@ def render_markdown(table: Table) -> str:
         "Each cell ran in its own process: BEAM must be set before tinygrad is imported, and OpenBLAS's",
         "worker busy-waits ~0.11 s after each numpy call, which would slow whatever ran next in the process.",
         *_emulated_lines(table),
+        *ceiling_lines(table),
         "",
         "Agreement verdicts:",
         *verdict_lines(table),
@@ -187,7 +234,8 @@ def render_markdown(table: Table) -> str:
 CSV_COLUMNS = (
     "scenario title engine status reason n median_s p10_s p90_s gflops first_call_s search_s speedup speedup_lo "
     "speedup_hi speedup_1t speedup_1t_lo speedup_1t_hi agreement_ok agreement_ratio max_ulp reference_max_ulp "
-    "reference_max_abs emulated certified rounding_depth agreement_ratio_d exact_ratio exact_samples exact_bound"
+    "reference_max_abs emulated certified rounding_depth agreement_ratio_d exact_ratio exact_samples exact_bound "
+    "ceiling_kind ceiling_threads ceiling_fraction ceiling_achieved ceiling_value"
 ).split()
 
 
@@ -202,6 +250,8 @@ def _csv_values(row: Row) -> list[object]:
     values.append(row.emulated)
     values += [row.certified, row.rounding_depth, row.agreement_ratio_d]
     values += [row.exact_ratio, row.exact_samples, row.exact_bound]
+    cell = row.ceiling
+    values += [cell.kind, cell.threads, cell.fraction, cell.achieved, cell.ceiling] if cell else [None] * 5
     return ["" if v is None else v for v in values]
 
 

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -30,7 +31,7 @@ from harness.agreement import compare, difference
 from harness.engines import Engine, EngineContext, UnknownEngine, resolve
 from harness.engines.oracle import WholeBound, reference_model
 from harness.progress import Progress
-from harness.record import SCHEMA_VERSION, RunRecord
+from harness.record import SCHEMA_VERSION, CeilingRecord, RunRecord
 from harness.scenario import Scenario, ScenarioFile
 from harness.workload import Inputs, make_inputs
 
@@ -318,8 +319,15 @@ def _agreement(scenario: Scenario, cells: list[dict[str, Any]], inputs: Inputs, 
         cell["agreement"] = entry
 
 
-def run(sfile: ScenarioFile, options: RunOptions, argv: list[str] | None = None) -> RunRecord:
-    """Run every selected cell and return the run record (not yet written anywhere)."""
+def run(
+    sfile: ScenarioFile,
+    options: RunOptions,
+    argv: list[str] | None = None,
+    ceiling: Callable[[dict[str, Any]], CeilingRecord] | None = None,
+) -> RunRecord:
+    """Run every selected cell and return the run record (not yet written anywhere). `ceiling`, given the
+    run's fingerprint before any cell runs, returns the machine ceilings the table reads the cells against
+    (harness/ceiling.py: the history's latest peak, or one measured then); without it the run has none."""
     scenarios, planned = select(sfile, options)
     started = datetime.datetime.now(datetime.UTC)
     host = socket.gethostname().split(".")[0] or "host"
@@ -340,12 +348,15 @@ def run(sfile: ScenarioFile, options: RunOptions, argv: list[str] | None = None)
             "subject_single_thread": names.get(lab.subject_single_thread or "", lab.subject_single_thread),
             "reference": names.get(lab.reference or "", lab.reference),
             "descriptions": {p.engine.name: p.engine.description for p in planned},
+            "threads": {p.engine.name: p.engine.threads for p in planned if p.engine.threads},
         },
         "options": options.as_dict(),
         "fingerprint": fingerprint.collect(),
         "scenarios": [s.to_dict() for s in scenarios],
         "cells": [],
     }
+    if ceiling is not None and any(s.device.upper() == "CPU" for s in scenarios):  # the CPU's ceilings only
+        record["ceiling"] = ceiling(record["fingerprint"])
     progress = Progress(len(scenarios) * len(planned) * options.rounds, enabled=options.progress)
     try:
         guard.sweep_workdirs()  # work folders of runners that were killed

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from harness.record import Threads
 from harness.scenario import Budget
 from harness.workload import Inputs
 
@@ -61,6 +62,10 @@ class Engine(abc.ABC):
     # (a GPU emulator, OpenCL on the CPU): its outputs are judged like any other, but its times are CPU
     # times, not GPU timings. The runner copies it into each cell (`emulated`) and the table flags it.
     emulated: ClassVar[str | None] = None
+    # the CPU threads a cell computes on: "one", "all" (one per usable core), or None when the engine does
+    # not say; the table reads a cell against the machine's one-thread or all-thread ceiling accordingly
+    # (harness/ceiling.py), and against all threads, with a note, when it is not stated
+    threads: ClassVar[Threads | None] = None
 
     def check_device(self, device: str) -> None:
         """Raise Unsupported when this engine does not run on the scenario's device."""

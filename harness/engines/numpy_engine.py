@@ -41,6 +41,7 @@ class NumpyStep:
 
 class Numpy(Engine):
     name = "numpy"
+    threads = "all"
     family = "numpy"
     description = "numpy a @ b in the scenario's dtype (BLAS for float32, all threads)"
     devices = ("CPU",)

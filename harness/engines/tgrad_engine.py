@@ -18,10 +18,11 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from harness.engines.base import EngineContext, Unavailable
 from harness.engines.tensor_api import TensorApiEngine
+from harness.record import Threads
 
 OTHER_ENV = "TGRAD_LAB_OTHER"
 
@@ -33,6 +34,7 @@ class Tgrad(TensorApiEngine):
     module_name = "tgrad"
     jit = False
     devices = ("CPU",)
+    threads: ClassVar[Threads | None] = "all"
 
     def environment(self, context: EngineContext) -> dict[str, str]:
         return {"TGRAD_CACHE": "off", "TGRAD_BEAM": "0", "TGRAD_DEVICE": "CPU"}
@@ -41,6 +43,7 @@ class Tgrad(TensorApiEngine):
 class TgradSingleThread(Tgrad):
     name = "tgrad-1t"
     description = "tgrad restricted to one thread (TGRAD_THREADS=1)"
+    threads = "one"
 
     def environment(self, context: EngineContext) -> dict[str, str]:
         return {**super().environment(context), "TGRAD_THREADS": "1"}

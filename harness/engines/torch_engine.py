@@ -74,6 +74,7 @@ class TorchStep:
 
 class Torch(Engine):
     name = "torch"
+    threads = "all"
     family = "torch"
     description = (
         "torch a @ b: on the CPU with torch.set_num_threads(usable cores); on CUDA cuBLAS with TF32 off and"

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -127,3 +130,20 @@ def synthetic_history(
             }
         )
     return records
+
+
+def old_peak_row(path: Path, machine: str) -> None:
+    """A history at `path` holding a peak row as histories held it before the bandwidth probe (its detail
+    without "bandwidth"), written with SQL as the older harness wrote it."""
+    from harness import history
+
+    with history.History(path):
+        pass
+    detail = {"cpu": "AMD EPYC", "compiler": "clang", "width": 16, "threads": 2}
+    detail |= {"gflops_one_thread": 117.0, "gflops_all_threads": 233.0}
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "INSERT INTO peaks (machine_id, measured, threads, gflops_one_thread, gflops_all_threads, detail)"
+            " VALUES (?, '2026-12-01T05:41:51+00:00', 2, 117.0, 233.0, ?)",
+            (machine, json.dumps(detail)),
+        )

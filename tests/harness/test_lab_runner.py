@@ -24,7 +24,7 @@ from lab_fakes import (
     write_scenarios,
 )
 
-from harness import cli, compare, report, store
+from harness import cli, compare, history, report, store
 from harness.engines.tgrad_engine import Tgrad
 from harness.stats import bootstrap_ratio_of_medians
 
@@ -119,6 +119,25 @@ def test_run_file_is_traceable(known_run: tuple[int, dict, Path]) -> None:
     assert {s["name"]: len(s["version"]) for s in run["scenarios"]} == {"T1": 16, "T2": 16}
     assert run["fingerprint"]["python"] and run["fingerprint"]["cpu"]
     assert "blas" in run["fingerprint"] and "git" in run["fingerprint"]
+
+
+def test_the_run_reads_its_cells_against_the_ceilings_it_records(known_run: tuple[int, dict, Path]) -> None:
+    """The results folder had no history: the run measured the machine's ceilings at its start, recorded
+    them in the run file and kept them in the history for the next run (no compiler: it says why not)."""
+    _, run, results = known_run
+    recorded = run["ceiling"]
+    rows = [r for r in compare.build_table(run).rows if r.summary is not None]
+    if recorded["source"] == "none":
+        assert "measuring one failed" in recorded["reason"]
+        assert all(r.ceiling is not None and r.ceiling.fraction is None for r in rows)
+        return
+    assert recorded["source"] == "measured" and recorded["gbps_all_threads"] > 0 and recorded["gflops_one_thread"] > 0
+    assert rows and all(r.ceiling is not None and r.ceiling.fraction is not None for r in rows)
+    assert all(r.ceiling is not None and not r.ceiling.stated for r in rows)  # the fakes do not state threads
+    with history.History(results / "history.sqlite") as h:
+        kept = h.peak(history.machine_id(run["fingerprint"]))
+    assert kept is not None and kept["gflops_all_threads"] == recorded["gflops_all_threads"]
+    assert kept["bandwidth"]["gbps_all_threads"] == recorded["gbps_all_threads"]
 
 
 def test_report_command_rebuilds_the_table(known_run: tuple[int, dict, Path], capsys: pytest.CaptureFixture) -> None:
