@@ -1,8 +1,9 @@
 """tgrad, the Rust rewrite, through its tinygrad-compatible API: all threads, one thread, and with
 its BEAM search.
 
-tinygrad's CPU backend runs a kernel on one thread, so `tgrad-1t` (TGRAD_THREADS=1) shows kernel
-quality on equal terms and `tgrad` shows what parallelism adds. Like the eager and JIT tinygrad cells
+`tgrad` runs on every usable core, as tinygrad 0.14's CPU backend does (its kernels split over
+NUM_CPU_THREADS); `tgrad-1t` (TGRAD_THREADS=1) shows kernel quality on one core, so the two show what
+parallelism adds. Like the eager and JIT tinygrad cells
 (CACHELEVEL=0), the plain tgrad cells start with an empty kernel cache (TGRAD_CACHE=off: a private
 directory removed at exit), so their first call shows the real compile time. `tgrad-beam` keeps its
 search results in a cache of its own under the lab's cache dir, as `tinygrad-beam` does.
