@@ -28,15 +28,10 @@ impl VectorIsa {
     pub fn detect() -> VectorIsa {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return VectorIsa::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return VectorIsa::Avx2Fma;
-            }
-            VectorIsa::Sse2
+            [VectorIsa::Avx512, VectorIsa::Avx2Fma]
+                .into_iter()
+                .find(|isa| isa.runs_here())
+                .unwrap_or(VectorIsa::Sse2)
         }
         #[cfg(target_arch = "aarch64")]
         {
@@ -54,10 +49,14 @@ impl VectorIsa {
         #[cfg(target_arch = "x86_64")]
         {
             match self {
-                VectorIsa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+                VectorIsa::Avx512 => {
+                    std::arch::is_x86_feature_detected!("avx512f")
+                        && std::arch::is_x86_feature_detected!("f16c")
+                }
                 VectorIsa::Avx2Fma => {
                     std::arch::is_x86_feature_detected!("avx2")
                         && std::arch::is_x86_feature_detected!("fma")
+                        && std::arch::is_x86_feature_detected!("f16c")
                 }
                 VectorIsa::Sse2 | VectorIsa::Portable => true,
                 VectorIsa::Neon => false,
@@ -106,8 +105,8 @@ impl VectorIsa {
     /// newer x86-64 level adds nothing the check does not see.
     pub fn compile_flags(self) -> &'static [&'static str] {
         match self {
-            VectorIsa::Avx512 => &["-march=x86-64", "-mavx512f", "-mavx2", "-mfma"],
-            VectorIsa::Avx2Fma => &["-march=x86-64", "-mavx2", "-mfma"],
+            VectorIsa::Avx512 => &["-march=x86-64", "-mavx512f", "-mavx2", "-mfma", "-mf16c"],
+            VectorIsa::Avx2Fma => &["-march=x86-64", "-mavx2", "-mfma", "-mf16c"],
             VectorIsa::Sse2 => &["-march=x86-64"],
             // NEON and FMA are part of the aarch64 baseline
             VectorIsa::Neon | VectorIsa::Portable => &[],

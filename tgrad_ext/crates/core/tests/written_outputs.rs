@@ -10,8 +10,7 @@ mod common;
 use common::{read_f32, tensor_f32};
 use tgrad_core::graph::{BinaryOp, ReduceOp};
 use tgrad_core::ops::index::{cat, pad};
-use tgrad_core::runtime::buffer::{Access, Buffer};
-use tgrad_core::{tensor, DType};
+use tgrad_core::tensor;
 
 /// Small integers: every sum and product below is exact in f32.
 fn ints(n: usize, offset: usize) -> Vec<f32> {
@@ -33,6 +32,8 @@ fn assert_exact(what: &str, got: &[f32], want: &[f32]) {
 #[test]
 #[cfg(debug_assertions)]
 fn memory_handed_out_for_writing_is_poisoned_in_debug_builds() {
+    use tgrad_core::runtime::buffer::{Access, Buffer};
+    use tgrad_core::DType;
     let b = Buffer::unallocated(DType::F32, 5).unwrap();
     let p = b.host_ptr(Access::Write).unwrap();
     // SAFETY: the buffer holds 5 f32s, and nothing else uses it.

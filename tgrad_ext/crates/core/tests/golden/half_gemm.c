@@ -3,9 +3,23 @@
 static inline int64_t tg_min(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline float tg_f32_bits(int32_t b) { union { int32_t i; float f; } u = { b }; return u.f; }
 static inline double tg_f64_bits(int64_t b) { union { int64_t i; double d; } u = { b }; return u.d; }
-/* Half-precision conversions for C kernels, bit-exact round-to-nearest-even (no F16C needed). */
+/* Half-precision conversions for C kernels, round-to-nearest-even: the F16C instructions where the
+   target has them (one instruction each, no branches: a half GEMM converts every packed operand and
+   every output), else in software, bit for bit the same on every non-NaN value. */
 #include <stdint.h>
 
+#if defined(__F16C__)
+typedef short tg_h8 __attribute__((vector_size(16)));
+typedef float tg_f4 __attribute__((vector_size(16)));
+/* lane 0 is read through a union: the values stay in registers, no memory is addressed */
+static inline float tg_h2f(uint16_t h) {
+  tg_h8 v = {(short)h}; union { tg_f4 v; float f; } r = { __builtin_ia32_vcvtph2ps(v) }; return r.f;
+}
+/* immediate 0: round to nearest even, whatever MXCSR says */
+static inline uint16_t tg_f2h(float f) {
+  tg_f4 v = {f}; union { tg_h8 v; uint16_t h; } r = { __builtin_ia32_vcvtps2ph(v, 0) }; return r.h;
+}
+#else
 static inline float tg_h2f(uint16_t h) {
   uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, bits;
   if (e == 0) { float f = (float)m * 5.9604644775390625e-8f; return s ? -f : f; }
@@ -32,6 +46,7 @@ static inline uint16_t tg_f2h(float f) {
   if (rem > 0x1000u || (rem == 0x1000u && (hm & 1u))) r++;
   return (uint16_t)r;
 }
+#endif
 
 static inline float tg_hround(float x) { return tg_h2f(tg_f2h(x)); }
 /* r_64_64_64 : gemm|cpu/avx2+fma/2t|vw8mr6nr16|in-place|acc:float|a1:half|b2:half|out:half|ACC */
