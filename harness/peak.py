@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -25,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness.fingerprint import cpu_flags, cpu_model
+from harness.fingerprint import cpu_flags, cpu_model, usable_cores
 
 PROBES = Path(__file__).resolve().parent / "probes"
 ACCUMULATORS = 10  # FMA chains per thread in peak.c
@@ -83,7 +82,7 @@ def vector_width() -> int:
 def usable_threads(threads: int | None = None) -> int:
     """`threads`, or one per usable core; within 1..MAX_THREADS."""
     if threads is None:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = usable_cores()
     return max(1, min(threads, MAX_THREADS))
 
 

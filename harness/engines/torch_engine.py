@@ -17,22 +17,15 @@ user's setting cannot leak in); float16 uses tensor cores with float32 accumulat
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
 from harness.engines.base import Engine, EngineContext, Unavailable, Unsupported
+from harness.fingerprint import usable_cores
 from harness.workload import Inputs
 
 INSTALL = "pip install '.[torch-cpu]' (make setup-torch)"
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (the affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def _import_torch() -> Any:
