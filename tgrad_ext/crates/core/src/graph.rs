@@ -5,6 +5,7 @@
 //! Movement ops never stack: a `View` node always sits directly on a non-view node, because a
 //! new movement op is applied to the existing view (see `tensor.rs`).
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::dtype::DType;
@@ -169,11 +170,12 @@ pub enum Moves {
 }
 
 impl Origin {
-    /// The ops, in order, that take `src` to the node of shape `shape` this is the origin of.
-    pub fn ops(&self, shape: &[usize]) -> Vec<MoveOp> {
+    /// The ops, in order, that take `src` to the node of shape `shape` this is the origin of
+    /// (recorded ops are borrowed, implied ones built).
+    pub fn ops(&self, shape: &[usize]) -> Cow<'_, [MoveOp]> {
         match &self.moves {
-            Moves::Ops(ops) => ops.clone(),
-            Moves::Reshape => vec![MoveOp::Reshape(shape.to_vec())],
+            Moves::Ops(ops) => Cow::Borrowed(ops),
+            Moves::Reshape => Cow::Owned(vec![MoveOp::Reshape(shape.to_vec())]),
             &Moves::Broadcast { axis, swap_last } => {
                 let mut s = self.src.shape.clone();
                 let mut ops = Vec::with_capacity(3);
@@ -187,7 +189,7 @@ impl Origin {
                 s.insert(axis, 1);
                 ops.push(MoveOp::Reshape(s));
                 ops.push(MoveOp::Expand(shape.to_vec()));
-                ops
+                Cow::Owned(ops)
             }
         }
     }
