@@ -184,6 +184,34 @@ def test_keep_packed_is_a_flag_and_both_settings_agree(tg):
         np.testing.assert_allclose(k, x.astype(np.float64) @ w.astype(np.float64), rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.tgrad_only(reason="SCACHE is tgrad's schedule cache (tinygrad's has its own switch)")
+def test_repeated_graphs_replay_and_agree_with_scheduling(tg):
+    """A training-step-like graph realized again on new data replays its schedule (TGRAD_SCACHE=1, the default) and
+    gives bitwise what scheduling it again gives (TGRAD_SCACHE=0); integer-valued data makes the values exact."""
+    from tgrad import _native
+
+    g = rng()
+    w = tg.Tensor(g.integers(-3, 4, (24, 16)).astype(np.float32)).realize()
+    b = tg.Tensor(g.integers(-3, 4, (16,)).astype(np.float32)).realize()
+
+    def step(x: np.ndarray):
+        t = tg.Tensor(x)
+        return ((t @ w + b).relu().sum(axis=1) * 0.5).numpy()
+
+    xs = [g.integers(-3, 4, (8, 24)).astype(np.float32) for _ in range(3)]
+    hits = _native.stats()["schedule_cache_hits"]
+    cached = [step(x) for x in xs]
+    assert _native.stats()["schedule_cache_hits"] - hits >= 2, "the repeated graph was scheduled every time"
+    with tg.Context(SCACHE=0):
+        hits = _native.stats()["schedule_cache_hits"]
+        scheduled = [step(x) for x in xs]
+        assert _native.stats()["schedule_cache_hits"] == hits, "SCACHE=0 still replayed"
+    wn, bn = w.numpy().astype(np.float64), b.numpy().astype(np.float64)
+    for c, s, x in zip(cached, scheduled, xs, strict=True):
+        np.testing.assert_array_equal(c, s)
+        np.testing.assert_array_equal(c, np.maximum(x.astype(np.float64) @ wn + bn, 0).sum(axis=1) * 0.5)
+
+
 DEVICE_BODY = """
     from tgrad import _native
     out = {"default": tg.Device.DEFAULT, "native": _native.default_device(), "why": tg.Device.why_not_cuda()}

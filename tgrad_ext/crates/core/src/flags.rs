@@ -127,6 +127,11 @@ pub const SETTINGS: &[Setting] = &[
         doc: "1: GEMMs of the common families run kernels built into tgrad ahead of time (no C compiler, no compile wait; `TGRAD_DEBUG=2` names them, see docs/aot.md); 0: compile every kernel at run time. Kernels built ahead of time stand only for the default flags: with `TGRAD_COPT` set, everything is compiled",
     },
     Setting {
+        name: "SCACHE",
+        kind: Kind::Int { default: 1, min: 0, max: 1 },
+        doc: "1: a graph realized before (same ops, shapes, dtypes and views over buffers of the same sizes) replays its kernels without being scheduled again, as tinygrad's SCACHE; 0: schedule every realize",
+    },
+    Setting {
         name: "DEVICE",
         kind: Kind::Choice(&["CPU", "CUDA", "CUDA_EMU", "METAL_EMU"]),
         doc: "where kernels run: `CPU`, `CUDA` (an NVIDIA GPU), `CUDA_EMU` or `METAL_EMU` (the CUDA or Metal kernels executed on the CPU by the GPU emulator); unset: CUDA where a GPU is usable and passes a self-check against the CPU engine, else CPU (`Device.why_not_cuda()` says why; see `docs/gpu.md`)",
@@ -179,9 +184,10 @@ pub enum Flag {
     Verify,
     CacheMaxMb,
     Aot,
+    Scache,
 }
 
-const INT_FLAGS: usize = 8;
+const INT_FLAGS: usize = 9;
 
 impl Flag {
     pub const ALL: [Flag; INT_FLAGS] = [
@@ -193,6 +199,7 @@ impl Flag {
         Flag::Verify,
         Flag::CacheMaxMb,
         Flag::Aot,
+        Flag::Scache,
     ];
 
     pub fn setting(self) -> &'static Setting {

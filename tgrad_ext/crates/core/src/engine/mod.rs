@@ -11,6 +11,7 @@ pub mod aot;
 pub mod beam;
 pub mod check;
 pub mod jit;
+mod schedule_cache;
 pub mod select;
 
 use std::collections::HashMap;
@@ -27,7 +28,7 @@ use crate::kernel::Kernel;
 use crate::render::{self, Renderer};
 use crate::runtime::buffer::Buffer;
 use crate::runtime::device::{Device, Origin, Program as DeviceProgram};
-use crate::schedule::{schedule, ScheduleItem};
+use crate::schedule::{schedule, Schedule, ScheduleItem};
 use crate::target::Target;
 use check::LaunchCheck;
 
@@ -72,6 +73,8 @@ pub struct Stats {
     pub beam_cache_hits: u64,
     pub beam_seconds: f64,
     pub beam_rejected: u64,
+    /// Realizes replayed by the schedule cache (TGRAD_SCACHE).
+    pub schedule_cache_hits: u64,
 }
 
 fn stats_cell() -> &'static Mutex<Stats> {
@@ -87,7 +90,7 @@ pub fn stats() -> Stats {
     lock(stats_cell()).clone()
 }
 
-/// A planned, compiled kernel without its buffers: what `prepare` caches per kernel AST, so a
+/// A planned, compiled kernel without its buffers: what `planned` caches per kernel AST, so a
 /// repeated op skips planning, rendering and signature building on the hot path.
 #[derive(Debug)]
 struct Planned {
@@ -114,6 +117,7 @@ pub struct Engine {
     renderer: &'static dyn Renderer,
     programs: Mutex<HashMap<String, Arc<Compiled>>>,
     plans: Mutex<PlanCache>,
+    graphs: Mutex<schedule_cache::Cache>,
 }
 
 impl Engine {
@@ -124,6 +128,7 @@ impl Engine {
             renderer,
             programs: Mutex::default(),
             plans: Mutex::default(),
+            graphs: Mutex::default(),
         }
     }
 
@@ -223,46 +228,44 @@ impl Engine {
         })
     }
 
-    fn prepare(&self, item: &ScheduleItem) -> Result<Launch> {
-        let flags = (
-            Flag::Beam.get(),
-            Flag::NoOpt.get(),
-            flags::threads(),
-            Flag::Verify.get(),
-        );
+    /// The cached plan for a scheduled kernel, planned and compiled on a miss.
+    fn planned(&self, item: &ScheduleItem, flags: PlanFlags) -> Result<Arc<Planned>> {
         let hash = plan_key_hash(&item.kernel, flags);
         let hit = lock(&self.plans).get(&hash).and_then(|v| {
             v.iter()
                 .find(|((k, b, n, t, v), _)| (*b, *n, *t, *v) == flags && *k == item.kernel)
                 .map(|(_, p)| p.clone())
         });
-        let planned = if let Some(p) = hit {
-            p
-        } else {
-            let p = Arc::new(self.plan_and_compile(item)?);
-            let mut plans = lock(&self.plans);
-            if plans.len() > PLAN_CACHE_LIMIT {
-                plans.clear();
-            }
-            plans.entry(hash).or_default().push((
-                (item.kernel.clone(), flags.0, flags.1, flags.2, flags.3),
-                p.clone(),
-            ));
-            p
-        };
+        if let Some(p) = hit {
+            return Ok(p);
+        }
+        let p = Arc::new(self.plan_and_compile(item)?);
+        let mut plans = lock(&self.plans);
+        if plans.len() > PLAN_CACHE_LIMIT {
+            plans.clear();
+        }
+        plans.entry(hash).or_default().push((
+            (item.kernel.clone(), flags.0, flags.1, flags.2, flags.3),
+            p.clone(),
+        ));
+        Ok(p)
+    }
+
+    /// Bind a plan to its buffers.
+    fn bind(&self, planned: &Planned, bufs: Vec<Arc<Buffer>>) -> Launch {
         if flags::debug() >= 2 {
             eprintln!("tgrad: {} {}", planned.name, planned.describe);
         }
-        Ok(Launch {
+        Launch {
             name: planned.name.clone(),
             compiled: planned.compiled.clone(),
             params: planned.params.clone(),
-            bufs: item.bufs.clone(),
+            bufs,
             dims: planned.dims,
             flops: planned.flops,
             device: self.device.name(),
             check: planned.check.clone(),
-        })
+        }
     }
 
     fn plan_and_compile(&self, item: &ScheduleItem) -> Result<Planned> {
@@ -310,20 +313,84 @@ impl Engine {
         run_launch(l, keep)
     }
 
-    /// Realize every root on this engine's device: schedule, then run the kernels in order.
+    /// Realize every root on this engine's device: schedule (or replay a graph seen before,
+    /// see `schedule_cache`), then run the kernels in order.
     pub fn realize(&self, roots: &[LazyRef]) -> Result<()> {
+        let flags = plan_flags();
+        if Flag::Scache.get() == 0 {
+            self.run_schedule(schedule(roots)?, flags)?;
+            return Ok(());
+        }
+        let graph = schedule_cache::encode(roots, flags);
+        let hit = lock(&self.graphs).get(&graph.key).cloned();
+        if let Some(recipe) = hit {
+            #[cfg(debug_assertions)]
+            {
+                let again = schedule_cache::Layout::of(&schedule(roots)?, &graph);
+                assert!(
+                    again.as_ref() == Some(&recipe.layout),
+                    "the schedule cache replays {:?}, but the scheduler gives {again:?}",
+                    recipe.layout
+                );
+            }
+            lock(stats_cell()).schedule_cache_hits += 1;
+            return self.replay(&recipe, &graph);
+        }
         let sched = schedule(roots)?;
-        for item in &sched.items {
-            let launch = self.prepare(item)?;
+        let layout = schedule_cache::Layout::of(&sched, &graph);
+        let plans = self.run_schedule(sched, flags)?;
+        if let Some(layout) = layout {
+            let mut graphs = lock(&self.graphs);
+            if graphs.len() >= schedule_cache::LIMIT {
+                graphs.clear();
+            }
+            graphs.insert(
+                graph.key,
+                Arc::new(schedule_cache::Recipe { layout, plans }),
+            );
+        }
+        Ok(())
+    }
+
+    /// Plan and run a schedule's kernels in order (each planned just before it runs: BEAM
+    /// times candidates on the buffers earlier kernels wrote), then mark its nodes realized.
+    fn run_schedule(&self, sched: Schedule, flags: PlanFlags) -> Result<Vec<Arc<Planned>>> {
+        let mut plans = Vec::with_capacity(sched.items.len());
+        for item in sched.items {
+            let planned = self.planned(&item, flags)?;
+            let launch = self.bind(&planned, item.bufs);
             // buffers are written once, by the kernel that creates them
             run_launch(&launch, true)?;
             jit::record(&launch);
+            plans.push(planned);
         }
-        if !sched.items.is_empty() {
+        if !plans.is_empty() {
             self.device.synchronize()?;
         }
         for (node, buf) in sched.realized {
             node.set_realized(buf);
+        }
+        Ok(plans)
+    }
+
+    /// Run a cached graph's kernels on this graph's buffers, as `run_schedule` would.
+    fn replay(
+        &self,
+        recipe: &schedule_cache::Recipe,
+        graph: &schedule_cache::Encoded,
+    ) -> Result<()> {
+        let fresh = recipe.layout.allocate()?;
+        for (planned, slots) in recipe.plans.iter().zip(&recipe.layout.params) {
+            let bufs = slots.iter().map(|&s| graph.buffer(s, &fresh)).collect();
+            let launch = self.bind(planned, bufs);
+            run_launch(&launch, true)?;
+            jit::record(&launch);
+        }
+        if !recipe.plans.is_empty() {
+            self.device.synchronize()?;
+        }
+        for &(node, slot) in &recipe.layout.realized {
+            graph.nodes[node as usize].set_realized(graph.buffer(slot, &fresh));
         }
         Ok(())
     }
@@ -338,10 +405,23 @@ impl Engine {
     pub fn clear_memory_cache(&self) {
         lock(&self.programs).clear();
         lock(&self.plans).clear();
+        lock(&self.graphs).clear();
     }
 }
 
-fn plan_key_hash(k: &Kernel, flags: (i64, i64, usize, i64)) -> u64 {
+/// (BEAM, NOOPT, threads, VERIFY): the flags a plan depends on.
+type PlanFlags = (i64, i64, usize, i64);
+
+fn plan_flags() -> PlanFlags {
+    (
+        Flag::Beam.get(),
+        Flag::NoOpt.get(),
+        flags::threads(),
+        Flag::Verify.get(),
+    )
+}
+
+fn plan_key_hash(k: &Kernel, flags: PlanFlags) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = crate::fxhash::FxHasher::default();
     k.hash(&mut h);
