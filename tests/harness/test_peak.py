@@ -4,7 +4,9 @@ harness/probes/*.c), and the history's peaks, old rows without a bandwidth among
 from __future__ import annotations
 
 import math
+import platform
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,26 @@ def test_the_peak_probe_compiles_and_measures_positive_finite_gflops() -> None:
     assert measured.threads == 2 and measured.width in (8, 16)
     for value in (measured.gflops_one_thread, measured.gflops_all_threads):
         assert math.isfinite(value) and value > 0.1, measured
+
+
+@needs_compiler
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="AVX-512 is x86-64's")
+def test_the_avx512_peak_probe_keeps_its_fmas_512_bits_wide_under_intel_tuning(tmp_path: Path) -> None:
+    """Compiled with the probe's flags for an Intel CPU with AVX-512 (-march=sapphirerapids in place of native, so
+    any x86-64 host checks it), every FMA of the 16-wide probe is a 512-bit one: split into 256-bit halves (clang's
+    Intel tuning without -mprefer-vector-width=512) the probe measured half the peak, and cells read "139% peak"."""
+    flags = [
+        ("-march=sapphirerapids" if f == "-march=native" else f) for f in peak.probe_flags({"WIDTH": 16, "ACC": 10})
+    ]
+    asm = tmp_path / "peak.s"
+    built = subprocess.run(
+        [str(COMPILER), *flags, "-S", "-o", str(asm), str(peak.PROBES / "peak.c")], capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stderr
+    code = [line.split("#")[0].split() for line in asm.read_text().splitlines()]
+    packed = [" ".join(ins) for ins in code if ins and ins[0].startswith("vfmadd") and ins[0].endswith("ps")]
+    wide = [ins for ins in packed if "%zmm" in ins]
+    assert len(wide) >= 10 and len(wide) == len(packed), packed
 
 
 @needs_compiler

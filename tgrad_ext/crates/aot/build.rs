@@ -73,6 +73,7 @@ fn compile(lib: &str, isa: VectorIsa, files: &[PathBuf], cc: Option<&Path>) {
         .split_whitespace()
         .chain(SEMANTIC_FLAGS)
         .chain(isa.compile_flags().iter().copied())
+        .chain(isa.vector_flags().iter().copied())
     {
         b.flag(f);
     }

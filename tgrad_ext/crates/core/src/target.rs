@@ -113,6 +113,17 @@ impl VectorIsa {
         }
     }
 
+    /// Code-generation flags kernels for this ISA need whatever `-march` says. With
+    /// `-march=native` on Intel CPUs with AVX-512, clang's tuning prefers 256-bit vectors and
+    /// splits every 512-bit vector operation of a kernel into two 256-bit halves, which halves a
+    /// GEMM's FMA rate on cores with two 512-bit FMA units.
+    pub fn vector_flags(self) -> &'static [&'static str] {
+        match self {
+            VectorIsa::Avx512 => &["-mprefer-vector-width=512"],
+            _ => &[],
+        }
+    }
+
     /// Vector register width in bytes.
     pub fn vector_bytes(self) -> usize {
         match self {

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 use crate::flags;
+use crate::target::VectorIsa;
 
 /// Optimisation flags of CPU kernels where TGRAD_COPT does not say otherwise: -O2 without loop
 /// unrolling, since the renderer unrolls the microkernel already and the compiler's unroller only
@@ -23,6 +24,17 @@ pub const SEMANTIC_FLAGS: [&str; 4] = [
     "-fno-math-errno",
     "-fno-trapping-math",
 ];
+
+/// The flags of run-time compiled CPU kernels on a host whose best vector ISA is `isa`:
+/// optimisation (`opt`), the host's own instruction set and tuning, the ISA's vector flags, and
+/// the semantic flags.
+pub fn kernel_flags(opt: &str, isa: VectorIsa) -> Vec<&str> {
+    let mut f: Vec<&str> = opt.split_whitespace().collect();
+    f.extend(["-march=native", "-fPIC", "-shared"]);
+    f.extend(isa.vector_flags());
+    f.extend(SEMANTIC_FLAGS);
+    f
+}
 
 #[derive(Debug, Clone)]
 pub struct Compiler {
@@ -102,9 +114,7 @@ impl Compiler {
         static CC: OnceLock<Result<Compiler>> = OnceLock::new();
         CC.get_or_init(|| {
             let opt = flags::text("COPT").unwrap_or(DEFAULT_COPT);
-            let mut f: Vec<&str> = opt.split_whitespace().collect();
-            f.extend(["-march=native", "-fPIC", "-shared"]);
-            f.extend(SEMANTIC_FLAGS);
+            let f = kernel_flags(opt, VectorIsa::detect());
             find(flags::text("CC"), &["clang", "cc", "gcc"], &f, "c")
         })
         .as_ref()
