@@ -53,7 +53,8 @@ def fmt_agreement(row: Row) -> str:
 
 
 # a compute-bound cell above this fraction of the measured FP32 peak exposes a wrong peak, not a fast kernel (clock
-# boost between the probe's run and the cell's, and timer resolution, stay well inside it)
+# boost between the probe's run and the cell's, and timer resolution, stay well inside it); a memory-bound one
+# above it of the streaming-read bandwidth is marked too
 PEAK_SLACK = 1.05
 
 
@@ -67,6 +68,10 @@ def fmt_ceiling(row: Row) -> str:
     if cell.kind == "peak" and cell.fraction > PEAK_SLACK:
         # no kernel outruns the FMA units: the probe under-measured the peak (make peak measures it again)
         text += " (above the measured peak: the peak probe is wrong)"
+    elif cell.kind == "bandwidth" and cell.fraction > PEAK_SLACK:
+        # the probe streams arrays several times the last-level cache from one or all threads; a cell can beat it
+        # where its operands fit a cache or its access pattern prefetches better
+        text += " (above the measured streaming bandwidth)"
     return text
 
 
