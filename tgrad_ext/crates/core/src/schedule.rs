@@ -86,6 +86,8 @@ pub fn compose(iv: &View, node_shape: &[usize], v: &View) -> Option<View> {
 struct Scheduler {
     out: Schedule,
     memo: FxHashMap<usize, Arc<Buffer>>,
+    /// How many ops of the graph read each unrealized node (by key).
+    uses: FxHashMap<usize, u32>,
 }
 
 impl Scheduler {
@@ -305,6 +307,33 @@ struct Lowerer<'a> {
 }
 
 impl Lowerer<'_> {
+    /// Whether to realize `node`, a permutation of the reduction `src`, in its own layout (the
+    /// reduction's kernel storing through the permutation, `transposed_reduction`) rather than
+    /// read `src` through it: where this kernel walks `node` in order along its innermost axis
+    /// but would walk `src` with a stride (an SGD update reading a weight's gradient, which
+    /// autograd builds as a permuted reduction), and nothing else reads `src`, so it is not
+    /// computed twice. A strided walk over a large gradient costs a cache miss per element.
+    fn store_permuted(&self, node: &LazyRef, src: &LazyRef, map: &View, m: &View) -> bool {
+        let inner = |v: &View| v.strides.last().copied();
+        if inner(map) != Some(1)
+            || inner(m) == Some(1)
+            || self.sched.uses.get(&src.key()) != Some(&1)
+        {
+            return false;
+        }
+        if self.red.as_ref().is_some_and(|r| r.key() == src.key()) && *m == self.out_map {
+            return false;
+        }
+        let is_reduce = src.with_state(|s| matches!(s, State::Lazy(LazyOp::Reduce(..))));
+        is_reduce
+            && node.with_state(|s| match s {
+                State::Lazy(LazyOp::View(_, v, _)) => {
+                    !v.is_contiguous() && v.inverse(&src.shape).is_some()
+                }
+                _ => false,
+            })
+    }
+
     fn load(&mut self, buf: Arc<Buffer>, map: &View) -> Expr {
         let dtype = buf.dtype;
         let idx = if let Some(i) = self.bufs.iter().position(|b| b.id == buf.id) {
@@ -345,6 +374,9 @@ impl Lowerer<'_> {
         });
         let op = match step {
             Step::Op(op) => op,
+            Step::View(src, Some(m)) if self.store_permuted(node, &src, map, &m) => {
+                return self.realized_load(node, map)
+            }
             Step::View(src, Some(m)) => return self.lower(&src, &m),
             Step::View(_, None) if node.key() == self.root => {
                 self.unmappable = true;
@@ -396,11 +428,33 @@ impl Lowerer<'_> {
     }
 }
 
+/// How many ops under `roots` read each unrealized node.
+fn count_uses(roots: &[LazyRef]) -> FxHashMap<usize, u32> {
+    let mut uses = FxHashMap::with_capacity_and_hasher(16, FxBuildHasher::default());
+    let mut stack: Vec<LazyRef> = roots.to_vec();
+    let mut seen = FxHashSet::with_capacity_and_hasher(16, FxBuildHasher::default());
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n.key()) {
+            continue;
+        }
+        n.with_state(|s| {
+            if let State::Lazy(op) = s {
+                for src in op.sources() {
+                    *uses.entry(src.key()).or_insert(0) += 1;
+                    stack.push(src);
+                }
+            }
+        });
+    }
+    uses
+}
+
 /// Schedule everything needed to realize `roots`.
 pub fn schedule(roots: &[LazyRef]) -> Result<Schedule> {
     let mut s = Scheduler {
         out: Schedule::default(),
         memo: FxHashMap::with_capacity_and_hasher(8, FxBuildHasher::default()),
+        uses: count_uses(roots),
     };
     for r in roots {
         s.realize(r)?;
@@ -458,6 +512,57 @@ mod tests {
         let s = schedule(&[tensor::contiguous(&flipped)]).unwrap();
         assert_eq!(s.items.len(), 2);
         assert!(s.items.iter().all(|i| i.kernel.store.is_none()));
+    }
+
+    #[test]
+    fn an_update_reading_a_permuted_gradient_gets_it_in_its_own_layout() {
+        // An SGD step w - 0.01 * grad(w) for y = x @ w. Autograd builds grad(w) as a sum over the
+        // batch whose natural layout is w's transpose, then permuted to w's shape. The reduction
+        // stores through that permutation, so the update reads every buffer in order. The weight
+        // is square so the update's index space maps onto the reduction's and would otherwise
+        // read the gradient through the transpose.
+        let (x, g, w) = (buf(&[8, 16]), buf(&[8, 16]), buf(&[16, 16]));
+        let y = tensor::dot(&x, &w).unwrap();
+        let gw = crate::autograd::gradient(&y, Some(&g), std::slice::from_ref(&w)).unwrap();
+        let grad_t = gw[0].clone().unwrap(); // (16, 16)
+        let grad = match grad_t.state() {
+            State::Lazy(LazyOp::View(base, ..)) => base,
+            _ => panic!("the gradient is a permuted view of its reduction"),
+        };
+        let step = |gt: &LazyRef| {
+            let lr = tensor::constant(0.01, DType::F32, vec![16, 16]).unwrap();
+            let scaled = tensor::binary(BinaryOp::Mul, &lr, gt).unwrap();
+            tensor::binary(BinaryOp::Sub, &w, &scaled).unwrap()
+        };
+        let s = schedule(&[step(&grad_t)]).unwrap();
+        let update = s.items.last().unwrap();
+        assert!(update.kernel.reduction.is_none());
+        for (_, v) in update.kernel.loads() {
+            assert_eq!(
+                v.strides.last(),
+                Some(&1),
+                "a strided read: {:?}",
+                update.kernel
+            );
+        }
+        let stored = s.items.iter().filter(|i| i.kernel.reduction.is_some());
+        assert_eq!(stored.clone().count(), 1);
+        assert!(stored.clone().all(|i| i.kernel.store.is_some()));
+        // read twice (also in its own layout), the reduction is computed once and read through
+        // the permutation
+        let both = tensor::binary(
+            BinaryOp::Add,
+            &step(&grad_t),
+            &tensor::reshape(&tensor::permute(&grad, &[2, 1, 0]).unwrap(), &[16, 16]).unwrap(),
+        );
+        let s = schedule(&[both.unwrap()]).unwrap();
+        assert_eq!(
+            s.items
+                .iter()
+                .filter(|i| i.kernel.reduction.is_some())
+                .count(),
+            1
+        );
     }
 
     #[test]

@@ -67,8 +67,8 @@ impl Contraction {
         let ExprOp::Binary(BinaryOp::Mul, ea, eb) = &r.src.op else {
             return None;
         };
-        let (abuf, adt, av) = load_of(ea)?;
-        let (bbuf, bdt, bv) = load_of(eb)?;
+        let (mut abuf, mut adt, mut av) = load_of(ea)?;
+        let (mut bbuf, mut bdt, mut bv) = load_of(eb)?;
         let fits = |d: DType| d.is_float() && (d.compute() == acc || d == DType::F16);
         if !fits(adt) || !fits(bdt) || !k.buf_dtypes[0].is_float() {
             return None;
@@ -88,6 +88,18 @@ impl Contraction {
             || batch_ax.len() > MAX_BATCH
         {
             return None;
+        }
+        // Targets store C a row of N at a time (vectors along N). When the output is contiguous
+        // along the M axis instead (a weight's gradient, a product stored transposed), compute
+        // C^T = B^T A^T: the operands trade places, and every element is the same sum of the same
+        // products in the same order (a * b == b * a exactly).
+        let out = k.out_view();
+        let unit = |ax: &[usize]| ax.first().is_some_and(|&d| out.strides[d] == 1);
+        if unit(&m_ax) && !unit(&n_ax) && !n_ax.is_empty() {
+            std::mem::swap(&mut m_ax, &mut n_ax);
+            std::mem::swap(&mut abuf, &mut bbuf);
+            std::mem::swap(&mut adt, &mut bdt);
+            std::mem::swap(&mut av, &mut bv);
         }
         let mut epi_views: Vec<(usize, DType, View)> = vec![];
         k.body
@@ -173,5 +185,35 @@ impl Contraction {
 
     pub fn flops(&self) -> f64 {
         2.0 * (self.batch * self.m * self.n * self.k) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::buffer::Buffer;
+    use crate::schedule::schedule;
+    use crate::tensor;
+
+    fn buf(shape: &[usize]) -> crate::graph::LazyRef {
+        let n = crate::shape::numel(shape);
+        tensor::from_buffer(Buffer::new(DType::F32, n, true).unwrap(), shape.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn an_output_contiguous_along_m_trades_the_operands() {
+        // (x @ w).T stored contiguously: the kernel's output runs along x's rows, so the GEMM
+        // computes w.T @ x.T, whose rows of C are contiguous (vector stores, not scattered ones)
+        let (x, w) = (buf(&[8, 16]), buf(&[16, 4]));
+        let y = tensor::dot(&x, &w).unwrap();
+        let yt = tensor::contiguous(&tensor::transpose(&y, 0, 1).unwrap());
+        let s = schedule(&[yt]).unwrap();
+        let c = Contraction::recognise(&s.items[0].kernel).expect("a GEMM");
+        assert_eq!((c.m, c.n, c.k), (4, 8, 16));
+        assert_eq!(c.operands[0].sn, 1, "C's rows must run along N");
+        // the plain product keeps its operands in order
+        let s = schedule(&[y]).unwrap();
+        let c = Contraction::recognise(&s.items[0].kernel).expect("a GEMM");
+        assert_eq!((c.m, c.n, c.k, c.operands[0].sn), (8, 4, 16, 1));
     }
 }

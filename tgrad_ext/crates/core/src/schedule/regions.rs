@@ -12,9 +12,9 @@ use crate::runtime::buffer::Buffer;
 use crate::shape::{contiguous_strides, View};
 
 impl Scheduler {
-    /// A permuted view of a reduction not computed yet (the gradient of a weight is one): the
-    /// reduction's kernel stores straight into the view's layout instead of computing the
-    /// reduction and copying it.
+    /// A permuted view of a reduction not computed yet and read by nothing else (the gradient of
+    /// a weight is one): the reduction's kernel stores straight into the view's layout instead
+    /// of computing the reduction and copying it.
     pub(super) fn transposed_reduction(
         &mut self,
         node: &LazyRef,
@@ -29,7 +29,9 @@ impl Scheduler {
             return Ok(None);
         };
         let is_reduce = base.with_state(|s| matches!(s, State::Lazy(LazyOp::Reduce(..))));
-        if !is_reduce || self.buffer_of(&base).is_some() {
+        // a reduction something else reads too is computed once, in its own layout
+        let shared = self.uses.get(&base.key()).is_some_and(|&n| n > 1);
+        if !is_reduce || shared || self.buffer_of(&base).is_some() {
             return Ok(None);
         }
         self.lower_kernel(&base, out, Some(&store))
