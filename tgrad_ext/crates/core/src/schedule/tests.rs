@@ -61,9 +61,8 @@ fn an_update_reading_a_permuted_gradient_gets_it_in_its_own_layout() {
     let y = tensor::dot(&x, &w).unwrap();
     let gw = crate::autograd::gradient(&y, Some(&g), std::slice::from_ref(&w)).unwrap();
     let grad_t = gw[0].clone().unwrap(); // (16, 16)
-    let grad = match grad_t.state() {
-        State::Lazy(LazyOp::View(base, ..)) => base,
-        _ => panic!("the gradient is a permuted view of its reduction"),
+    let State::Lazy(LazyOp::View(grad, ..)) = grad_t.state() else {
+        panic!("the gradient is a permuted view of its reduction")
     };
     let step = |gt: &LazyRef| {
         let lr = tensor::constant(0.01, DType::F32, vec![16, 16]).unwrap();
