@@ -291,7 +291,7 @@ fn ukr(s: &mut String, c: &Contraction, g: &CpuGemm, ps: &Paths, reads: Reads, r
     if ps.c_accumulates {
         let _ = writeln!(
             s,
-            "  if (!first) for (int r = 0; r < {rows}; r++) __builtin_prefetch(c + r*csm, 1);"
+            "  if (!first) for (int r = 0; r < {rows}; r++) for (int v = 0; v < {nv}; v++) __builtin_prefetch(c + r*csm + v*VW*csn, 1);"
         );
     }
     let (a_step, b_step, bty) = match reads {

@@ -56,7 +56,7 @@ static inline float tg_epilogue(const tg_epi* e, float x, int64_t m, int64_t n) 
 static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* restrict a, int64_t lda, const float* restrict b, int64_t ldb, float* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
   (void)lda; (void)ldb;
   tg_v c0_0 = {0}, c0_1 = {0}, c1_0 = {0}, c1_1 = {0}, c2_0 = {0}, c2_1 = {0}, c3_0 = {0}, c3_1 = {0}, c4_0 = {0}, c4_1 = {0}, c5_0 = {0}, c5_1 = {0};
-  if (!first) for (int r = 0; r < 6; r++) __builtin_prefetch(c + r*csm, 1);
+  if (!first) for (int r = 0; r < 6; r++) for (int v = 0; v < 2; v++) __builtin_prefetch(c + r*csm + v*VW*csn, 1);
   for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
     const tg_v b0 = *(const tg_v*)(b + 0); /* @tg:ukr.b */
     const tg_v b1 = *(const tg_v*)(b + 8); /* @tg:ukr.b */
@@ -104,7 +104,7 @@ static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* r
 static __attribute__((noinline)) void ukr_h(int64_t kc, const float* restrict a, int64_t lda, const float* restrict b, int64_t ldb, float* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
   (void)lda; (void)ldb;
   tg_v c0_0 = {0}, c0_1 = {0}, c1_0 = {0}, c1_1 = {0}, c2_0 = {0}, c2_1 = {0};
-  if (!first) for (int r = 0; r < 3; r++) __builtin_prefetch(c + r*csm, 1);
+  if (!first) for (int r = 0; r < 3; r++) for (int v = 0; v < 2; v++) __builtin_prefetch(c + r*csm + v*VW*csn, 1);
   for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
     const tg_v b0 = *(const tg_v*)(b + 0); /* @tg:ukr_h.b */
     const tg_v b1 = *(const tg_v*)(b + 8); /* @tg:ukr_h.b */
