@@ -271,7 +271,7 @@ static void pack_a_tr8(int64_t kc, const float* restrict a, int64_t sm, float* r
 #define TG_PACK_A_ROWS(kc, a, sm, ap) pack_a_tr8(kc, a, sm, ap)
 #else
 #define TG_PACK_A_ROWS(kc, a, sm, ap) \
-  for (int64_t i = 0; i < MR; i++) for (int64_t k = 0; k < (kc); k++) (ap)[k*MR+i] = TG_LOAD_A((a)[i*(sm) + k]) /* @tg:pack_a.rows */
+  for (int64_t k = 0; k < (kc); k++) for (int64_t i = 0; i < MR; i++) (ap)[k*MR+i] = TG_LOAD_A((a)[i*(sm) + k]) /* @tg:pack_a.rows */
 #endif
 
 static void pack_a(int64_t mc, int64_t kc, const TG_TA* restrict a, int64_t sm, int64_t sk, TG_ACC* restrict ap) {
