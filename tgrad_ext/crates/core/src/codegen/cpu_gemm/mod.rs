@@ -206,14 +206,30 @@ mod tests {
         assert!(!b_rows_crowd_l1(384, 256)); // 32 sets, 8 lines each
         assert!(b_rows_crowd_l1(384, 512)); // 16 lines a set: 32 KiB of rows
         assert!(!b_rows_crowd_l1(4 * 77, 512)); // not line-aligned: spread over every set
-        assert_eq!(Packing::heuristic(64, 128, 128, 128, 4), Packing::Both);
-        assert_eq!(Packing::heuristic(64, 64, 64, 64, 4), Packing::Neither);
-        assert_eq!(Packing::heuristic(32, 96, 96, 96, 4), Packing::Neither);
+        assert_eq!(Packing::heuristic(64, 128, 128, 128, 4, 32), Packing::Both);
+        assert_eq!(Packing::heuristic(64, 64, 64, 64, 4, 32), Packing::Neither);
+        assert_eq!(Packing::heuristic(32, 96, 96, 96, 4, 32), Packing::Neither);
         // cached operands read in place whatever the stride; one big matrix is packed
-        assert_eq!(Packing::heuristic(1, 128, 128, 128, 4), Packing::Neither);
-        assert_eq!(Packing::heuristic(1, 512, 512, 512, 4), Packing::Both);
+        assert_eq!(
+            Packing::heuristic(1, 128, 128, 128, 4, 32),
+            Packing::Neither
+        );
+        assert_eq!(Packing::heuristic(1, 512, 512, 512, 4, 32), Packing::Both);
         // a batch whose matrices are too big to prefetch is packed
-        assert_eq!(Packing::heuristic(16, 128, 128, 512, 4), Packing::Both);
+        assert_eq!(Packing::heuristic(16, 128, 128, 512, 4, 32), Packing::Both);
+    }
+
+    #[test]
+    fn a_is_read_in_place_where_c_is_at_most_two_tiles_wide() {
+        // a batch of 8 (100 x 63) against one shared 63 x 31 matrix, folded into M = 800
+        assert_eq!(Packing::heuristic(1, 800, 31, 63, 4, 32), Packing::Neither);
+        assert_eq!(Packing::heuristic(1, 800, 64, 63, 4, 32), Packing::Neither);
+        // B's rows 256 bytes apart over 512 rows crowd L1 sets: B stays packed, A in place
+        assert_eq!(Packing::heuristic(1, 4000, 64, 512, 4, 32), Packing::BOnly);
+        assert_eq!(Packing::heuristic(1, 4000, 64, 512, 4, 16), Packing::Both);
+        // three columns of tiles, or K too deep for an in-place panel: packed
+        assert_eq!(Packing::heuristic(1, 800, 96, 63, 4, 32), Packing::Both);
+        assert_eq!(Packing::heuristic(1, 4000, 31, 513, 4, 32), Packing::Both);
     }
 
     #[test]

@@ -106,9 +106,34 @@ impl Packing {
     /// 1404 us), except where B's rows, a power-of-two stride apart, crowd into a few L1 sets:
     /// 64 x 128^3 2.40 / 2.50 / 2.65 ms on a slow host (B only won by 4-8% on a fast one, lost
     /// by 5% on a slow one), so that stays packed.
-    pub fn heuristic(batch: usize, m: usize, n: usize, k: usize, elem_bytes: usize) -> Packing {
+    /// A packed into MR-row micro-panels is read once per NR-wide column of tiles, so where C
+    /// has at most `NARROW_N_TILES` such columns the copy costs more than its aligned panels
+    /// save, and A's rows are read in place at any M (B as well, unless its rows crowd L1 sets).
+    /// Side by side (gemm_sweep, two threads, medians, packed / B only / in place): 800x31x63
+    /// (a batch of 8 against one shared matrix, folded) 32.8 / 14.9 / 14.3 us, 4000x31x256 481 /
+    /// 244 us (B only), 800x64x63 64.8 / 39.2 / 38.1 us, 4000x64x512 2.50 / 1.69 / 1.79 ms; three
+    /// columns gain less (800x96x63 66.5 / 57.2 us).
+    pub fn heuristic(
+        batch: usize,
+        m: usize,
+        n: usize,
+        k: usize,
+        elem_bytes: usize,
+        nr: usize,
+    ) -> Packing {
         const CACHED_OPERANDS: usize = 2 << 20;
-        if k > INPLACE_MAX_K || m * n > 128 * 128 {
+        const NARROW_N_TILES: usize = 2;
+        if k > INPLACE_MAX_K {
+            return Packing::Both;
+        }
+        if n <= NARROW_N_TILES * nr {
+            return if b_rows_crowd_l1(n * elem_bytes, k) {
+                Packing::BOnly
+            } else {
+                Packing::Neither
+            };
+        }
+        if m * n > 128 * 128 {
             return Packing::Both;
         }
         let matrix_bytes = (m * k + k * n) * elem_bytes;
@@ -286,7 +311,7 @@ impl Tuning {
                 nchunks = n / opts.nr;
             }
         }
-        let packing = Packing::heuristic(batch, m, n, k, acc.itemsize());
+        let packing = Packing::heuristic(batch, m, n, k, acc.itemsize(), opts.nr);
         // The barrier mode measured no faster than split chunks here (512^2: 169 vs 168 GFLOPS,
         // 2048^2: 165 vs 168, 256x1024x1024: 117 vs 127, side by side), so only BEAM tries it.
         let mut parallel = Parallel::Chunks;
