@@ -270,8 +270,16 @@ static void pack_a_tr8(int64_t kc, const float* restrict a, int64_t sm, float* r
 }
 #define TG_PACK_A_ROWS(kc, a, sm, ap) pack_a_tr8(kc, a, sm, ap)
 #else
+/* k outside, the panel's rows unrolled inside (kernels build with -fno-unroll-loops): each k
+   stores MR contiguous floats. Vectorized along k, the copy becomes 16-lane scatters, slower
+   than the scalar stores, so clang is told not to. */
+#ifdef __clang__
+#define TG_NO_VECTORIZE _Pragma("clang loop vectorize(disable)")
+#else
+#define TG_NO_VECTORIZE
+#endif
 #define TG_PACK_A_ROWS(kc, a, sm, ap) \
-  for (int64_t k = 0; k < (kc); k++) for (int64_t i = 0; i < MR; i++) (ap)[k*MR+i] = TG_LOAD_A((a)[i*(sm) + k]) /* @tg:pack_a.rows */
+  TG_NO_VECTORIZE for (int64_t k = 0; k < (kc); k++) _Pragma("GCC unroll 16") for (int64_t i = 0; i < MR; i++) (ap)[k*MR+i] = TG_LOAD_A((a)[i*(sm) + k]) /* @tg:pack_a.rows */
 #endif
 
 static void pack_a(int64_t mc, int64_t kc, const TG_TA* restrict a, int64_t sm, int64_t sk, TG_ACC* restrict ap) {
