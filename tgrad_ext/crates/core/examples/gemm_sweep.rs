@@ -3,7 +3,8 @@
 //!
 //! cargo run --release --example gemm_sweep -- M N K ROUNDS "vw mr nr kc mc nc threads mch nch" ...
 //! With no tunings it compares the heuristic with the candidates of every BEAM stage.
-//! BATCH=64 in the environment makes it a batched GEMM (64 x M x K @ 64 x K x N).
+//! BATCH=64 in the environment makes it a batched GEMM (64 x M x K @ 64 x K x N); BT=1 stores B
+//! as N x K and multiplies by its transpose.
 //! Alternating launches never keep packed B between launches (`Scratch::derived_from`): REPEAT=1
 //! runs each launch once untimed right before its timed run, as a loop over one op does, and a
 //! tuning written "F:..." packs B afresh on every launch even then.
@@ -49,7 +50,13 @@ fn main() {
         }
     };
     let a = tensor::from_buffer(fill(batch * m * k), dims(m, k)).unwrap();
-    let b = tensor::from_buffer(fill(batch * k * n), dims(k, n)).unwrap();
+    // BT=1: B stored N x K and read through its transpose (a weight used as x @ w.T)
+    let b = if std::env::var("BT").is_ok_and(|v| v == "1") {
+        let bt = tensor::from_buffer(fill(batch * k * n), dims(n, k)).unwrap();
+        tensor::transpose(&bt, -2, -1).unwrap()
+    } else {
+        tensor::from_buffer(fill(batch * k * n), dims(k, n)).unwrap()
+    };
     let c = tensor::dot(&a, &b).unwrap();
     let sched = schedule(std::slice::from_ref(&c)).unwrap();
     let item = &sched.items[0];
