@@ -8,7 +8,9 @@ PY         := $(VENV)/bin/python
 PIP        := $(PY) -m pip
 CARGO      ?= cargo
 STAMP      := $(VENV)/.stamp
-RUST_SRC   := $(shell find tgrad_ext -path tgrad_ext/target -prune -o \( -name '*.rs' -o -name 'Cargo.toml' -o -name 'Cargo.lock' \) -print 2>/dev/null)
+# every file the crates read: Rust sources, manifests, and the C, CUDA, Metal and certificate-model
+# templates they include (include_str!), so editing a template rebuilds the wheel
+RUST_SRC   := $(shell find tgrad_ext/Cargo.toml tgrad_ext/Cargo.lock tgrad_ext/crates \( -path '*/target' -o -path '*/tests' -o -path '*/examples' \) -prune -o -type f -print 2>/dev/null)
 PY_SRC     := $(shell find tgrad_ext/python -name '*.py' -o -name '*.pyi' -o -name 'py.typed' 2>/dev/null)
 CARGO_MANIFEST := tgrad_ext/Cargo.toml
 
