@@ -116,6 +116,30 @@ def test_matmul_2d_layouts(tg, check_matmul, m, k, n, a_layout, b_layout, dtype,
     check_matmul(out, a, b)
 
 
+# ---------------------------------------------------------------- tall, narrow outputs
+
+# Outputs at most two register tiles wide read A's rows in place at any M (the CPU heuristic's narrow-N rule):
+# many row blocks, both threads, K up to the in-place limit, and row strides that are no multiple of a line.
+
+
+@PROPERTY
+@given(
+    m=st.one_of(st.sampled_from([300, 1000, 2053]), st.integers(150, 2500)),
+    k=st.one_of(st.sampled_from([1, 63, 256, 257, 512]), st.integers(1, 512)),
+    n=st.one_of(st.sampled_from([1, 16, 31, 32, 33, 64]), st.integers(1, 64)),
+    a_layout=st.sampled_from(["contiguous", "transposed"]),
+    b_layout=st.sampled_from(["contiguous", "transposed"]),
+    dtype=dtypes,
+    kind=st.sampled_from(["normal", "integers", "mixed_scale"]),
+    seed=seeds,
+)
+def test_matmul_tall_narrow(tg, check_matmul, m, k, n, a_layout, b_layout, dtype, kind, seed):
+    gen = np.random.default_rng(seed)
+    ta, a = make_operand(tg, gen, m, k, a_layout, kind, dtype, k)
+    tb, b = make_operand(tg, gen, k, n, b_layout, kind, dtype, k)
+    check_matmul((ta @ tb).numpy(), a, b)
+
+
 # ---------------------------------------------------------------- batched, broadcast and permuted
 
 
