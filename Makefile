@@ -141,7 +141,7 @@ report: setup ## plots (PNG) and an HTML page of the newest run in the history, 
 	$(PY) -m harness plots
 
 # ---------------------------------------------------------------- hygiene
-lint: $(STAMP)/deps ## ruff, mypy (harness/, strict), cargo clippy -D warnings, cargo fmt --check, the line budget
+lint: $(STAMP)/tgrad ## ruff, mypy (harness/, strict), cargo clippy -D warnings, cargo fmt --check, the line budget
 	$(PY) tools/line_budget.py
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use tgrad_core::abi::LaunchDims;
 use tgrad_core::codegen::{self, search, GemmSchedule, Strategy, Tuning};
+use tgrad_core::graph::LazyRef;
 use tgrad_core::runtime::buffer::Buffer;
 use tgrad_core::schedule::schedule;
 use tgrad_core::target::Target;
@@ -26,37 +27,8 @@ fn main() {
         .map(|s| s.parse().expect("M N K ROUNDS"))
         .collect();
     let (m, n, k, rounds) = (dims[0], dims[1], dims[2], dims[3]);
-    let fill = |count: usize| {
-        let mut b = Buffer::new(DType::F32, count, false).unwrap();
-        for (x, r) in b
-            .as_mut_slice::<f32>()
-            .unwrap()
-            .iter_mut()
-            .zip(rng::uniform(count))
-        {
-            *x = r as f32;
-        }
-        b
-    };
-    let batch: usize = std::env::var("BATCH")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    let dims = |x: usize, y: usize| {
-        if batch > 1 {
-            vec![batch, x, y]
-        } else {
-            vec![x, y]
-        }
-    };
-    let a = tensor::from_buffer(fill(batch * m * k), dims(m, k)).unwrap();
-    // BT=1: B stored N x K and read through its transpose (a weight used as x @ w.T)
-    let b = if std::env::var("BT").is_ok_and(|v| v == "1") {
-        let bt = tensor::from_buffer(fill(batch * k * n), dims(n, k)).unwrap();
-        tensor::transpose(&bt, -2, -1).unwrap()
-    } else {
-        tensor::from_buffer(fill(batch * k * n), dims(k, n)).unwrap()
-    };
+    let batch = batch();
+    let (a, b) = operands(batch, m, n, k);
     let c = tensor::dot(&a, &b).unwrap();
     let sched = schedule(std::slice::from_ref(&c)).unwrap();
     let item = &sched.items[0];
@@ -142,4 +114,45 @@ fn report(tunings: &[Tuning], fresh: &[bool], times: &mut [Vec<f64>], flops: f64
             flops / med / 1e9
         );
     }
+}
+
+/// A (M x K) and B (K x N) filled with uniform values, each with a leading batch dimension when
+/// `batch` > 1; BT=1 in the environment stores B as N x K and reads it through its transpose (a
+/// weight used as x @ w.T).
+fn operands(batch: usize, m: usize, n: usize, k: usize) -> (LazyRef, LazyRef) {
+    let fill = |count: usize| {
+        let mut b = Buffer::new(DType::F32, count, false).unwrap();
+        for (x, r) in b
+            .as_mut_slice::<f32>()
+            .unwrap()
+            .iter_mut()
+            .zip(rng::uniform(count))
+        {
+            *x = r as f32;
+        }
+        b
+    };
+    let dims = |x: usize, y: usize| {
+        if batch > 1 {
+            vec![batch, x, y]
+        } else {
+            vec![x, y]
+        }
+    };
+    let a = tensor::from_buffer(fill(batch * m * k), dims(m, k)).unwrap();
+    let b = if std::env::var("BT").is_ok_and(|v| v == "1") {
+        let bt = tensor::from_buffer(fill(batch * k * n), dims(n, k)).unwrap();
+        tensor::transpose(&bt, -2, -1).unwrap()
+    } else {
+        tensor::from_buffer(fill(batch * k * n), dims(k, n)).unwrap()
+    };
+    (a, b)
+}
+
+/// BATCH in the environment (1 when unset).
+fn batch() -> usize {
+    std::env::var("BATCH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
 }
