@@ -307,31 +307,22 @@ struct Lowerer<'a> {
 }
 
 impl Lowerer<'_> {
-    /// Whether to realize `node`, a permutation of the reduction `src`, in its own layout (the
-    /// reduction's kernel storing through the permutation, `transposed_reduction`) rather than
-    /// read `src` through it: where this kernel walks `node` in order along its innermost axis
-    /// but would walk `src` with a stride (an SGD update reading a weight's gradient, which
-    /// autograd builds as a permuted reduction), and nothing else reads `src`, so it is not
-    /// computed twice. A strided walk over a large gradient costs a cache miss per element.
+    /// Whether to realize `node`, a `permuted_reduction` of `src`, in its own layout (the
+    /// reduction's kernel storing through the permutation) rather than read `src` through it:
+    /// where this kernel walks `node` in order along its innermost axis but would walk `src`
+    /// with a stride (an SGD update reading a weight's gradient, which autograd builds as a
+    /// permuted reduction). A strided walk over a large gradient costs a cache miss per element.
     fn store_permuted(&self, node: &LazyRef, src: &LazyRef, map: &View, m: &View) -> bool {
         let inner = |v: &View| v.strides.last().copied();
-        if inner(map) != Some(1)
-            || inner(m) == Some(1)
-            || self.sched.uses.get(&src.key()) != Some(&1)
-        {
+        if inner(map) != Some(1) || inner(m) == Some(1) {
             return false;
         }
         if self.red.as_ref().is_some_and(|r| r.key() == src.key()) && *m == self.out_map {
             return false;
         }
-        let is_reduce = src.with_state(|s| matches!(s, State::Lazy(LazyOp::Reduce(..))));
-        is_reduce
-            && node.with_state(|s| match s {
-                State::Lazy(LazyOp::View(_, v, _)) => {
-                    !v.is_contiguous() && v.inverse(&src.shape).is_some()
-                }
-                _ => false,
-            })
+        self.sched
+            .permuted_reduction(node)
+            .is_some_and(|(base, store)| base.key() == src.key() && !store.is_contiguous())
     }
 
     fn load(&mut self, buf: Arc<Buffer>, map: &View) -> Expr {

@@ -12,28 +12,32 @@ use crate::runtime::buffer::Buffer;
 use crate::shape::{contiguous_strides, View};
 
 impl Scheduler {
-    /// A permuted view of a reduction not computed yet and read by nothing else (the gradient of
-    /// a weight is one): the reduction's kernel stores straight into the view's layout instead
-    /// of computing the reduction and copying it.
+    /// `node` as a permuted view of a reduction not computed yet and read by nothing else (the
+    /// gradient of a weight is one): the reduction, and the view through which its kernel stores
+    /// straight into `node`'s layout.
+    pub(super) fn permuted_reduction(&self, node: &LazyRef) -> Option<(LazyRef, View)> {
+        let (base, store) = node.with_state(|s| match s {
+            State::Lazy(LazyOp::View(base, v, _)) => {
+                v.inverse(&base.shape).map(|st| (base.clone(), st))
+            }
+            _ => None,
+        })?;
+        let is_reduce = base.with_state(|s| matches!(s, State::Lazy(LazyOp::Reduce(..))));
+        // a reduction something else reads too is computed once, in its own layout
+        let shared = self.uses.get(&base.key()).is_some_and(|&n| n > 1);
+        (is_reduce && !shared && self.buffer_of(&base).is_none()).then_some((base, store))
+    }
+
+    /// The reduction's kernel of a `permuted_reduction`, storing into `out` in `node`'s layout
+    /// instead of computing the reduction and copying it.
     pub(super) fn transposed_reduction(
         &mut self,
         node: &LazyRef,
         out: &Arc<Buffer>,
     ) -> Result<Option<ScheduleItem>> {
-        let Some((base, store)) = node.with_state(|s| match s {
-            State::Lazy(LazyOp::View(base, v, _)) => {
-                v.inverse(&base.shape).map(|st| (base.clone(), st))
-            }
-            _ => None,
-        }) else {
+        let Some((base, store)) = self.permuted_reduction(node) else {
             return Ok(None);
         };
-        let is_reduce = base.with_state(|s| matches!(s, State::Lazy(LazyOp::Reduce(..))));
-        // a reduction something else reads too is computed once, in its own layout
-        let shared = self.uses.get(&base.key()).is_some_and(|&n| n > 1);
-        if !is_reduce || shared || self.buffer_of(&base).is_some() {
-            return Ok(None);
-        }
         self.lower_kernel(&base, out, Some(&store))
     }
 
