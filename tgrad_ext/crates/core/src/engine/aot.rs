@@ -71,7 +71,8 @@ pub const DTYPES: [(DType, &[Epilogue]); 3] = [
     (DType::F64, &[Epilogue::None]),
 ];
 
-/// The packings the heuristic chooses (`Packing::BOnly` only comes from BEAM or a forced tuning).
+/// The packings whose sources are built (`Packing::BOnly` renders to `Packing::Neither`'s source:
+/// one kernel serves both, choosing its loops from the run-time packing code).
 pub const PACKINGS: [Packing; 2] = [Packing::Both, Packing::Neither];
 
 /// The vector ISAs kernels are built for on an architecture (`target_arch` names).
@@ -272,5 +273,52 @@ mod tests {
             }
         }
         assert_eq!(checked, all.len() * 3);
+    }
+
+    /// The first-call promise at every shape, not only the families' own: whatever packing the
+    /// heuristic picks (in-place reads come from the shape, BOnly from B's rows crowding L1), the
+    /// plan renders to a kernel built ahead of time, so no GEMM of a family's dtype and epilogue
+    /// waits for the run-time compiler.
+    #[test]
+    fn every_heuristic_gemm_plan_renders_to_a_family_source() {
+        let keys: Vec<String> = sources("x86_64")
+            .unwrap()
+            .into_iter()
+            .map(|s| s.key)
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for isa in [VectorIsa::Avx512, VectorIsa::Avx2Fma] {
+            for batch in [1, 64] {
+                for m in [7, 150, 4000] {
+                    for n in [31, 64, 129, 512] {
+                        for k in [63, 256, 512, 600] {
+                            let zeros = |shape: Vec<usize>| {
+                                let count: usize = shape.iter().product();
+                                let buf =
+                                    Buffer::from_bytes(DType::F32, &vec![0u8; count * 4]).unwrap();
+                                tensor::from_buffer(buf, shape).unwrap()
+                            };
+                            let y =
+                                tensor::dot(&zeros(vec![batch, m, k]), &zeros(vec![batch, k, n]))
+                                    .unwrap();
+                            let item = &schedule(std::slice::from_ref(&y)).unwrap().items[0];
+                            let target = Target::Cpu(CpuTarget { isa, threads: 2 });
+                            let p = codegen::plan(&item.kernel, &target).unwrap();
+                            let Strategy::Gemm(g) = &p.strategy else {
+                                panic!("{batch}x{m}x{k}x{n} planned as loops");
+                            };
+                            seen.insert(g.cpu().unwrap().packing);
+                            let src = render::for_target(&target).render(&p);
+                            assert!(
+                                keys.contains(&key(&src)),
+                                "{} at {batch}x{m}x{k}x{n} has no kernel built ahead of time",
+                                p.signature
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(seen.len(), Packing::ALL.len(), "{seen:?}");
     }
 }

@@ -25,7 +25,11 @@ struct Paths {
     vec_epi: bool,
     /// One output row or column through the vector products (C, A and B in the accumulator's type).
     vector: bool,
+    /// A's full MR-row tiles read in place (`Packing::BOnly` and `Packing::Neither`).
     a_inplace: bool,
+    /// Whole tiles read both operands in place. Compiled for `Packing::BOnly` as well: the kernel
+    /// picks its loops from the run-time packing code, so the two packings share one source and
+    /// one kernel built ahead of time.
     b_inplace: bool,
     /// f32 A panels packed with 8x8 register transposes (MR from 4 to 8).
     tr8: bool,
@@ -39,7 +43,7 @@ fn paths(c: &Contraction, g: &CpuGemm) -> Paths {
         vec_epi: c_accumulates && vector_epilogue(&c.epilogue, c.acc),
         vector: inplace_ok,
         a_inplace: inplace_ok && g.packing != Packing::Both,
-        b_inplace: inplace_ok && g.packing == Packing::Neither,
+        b_inplace: inplace_ok && g.packing != Packing::Both,
         // the 8-wide column stores of `pack_a_tr8` overlap the next column's; at the end of a
         // panel the last full group's stores reach past it unless two columns (2 MR floats)
         // cover a vector, so MR < 4 packs with scalar stores
