@@ -188,10 +188,7 @@ fn check_isa(isa: VectorIsa) -> usize {
             for b in blocks {
                 for split in SPLITS {
                     let t: Tuning = f.tuning(b, split);
-                    let target = Target::Cpu(CpuTarget {
-                        isa,
-                        threads: split.0,
-                    });
+                    let target = Target::Cpu(CpuTarget::new(isa, split.0));
                     let Ok(p) = codegen::plan_tuned(&item.kernel, &target, Some(&t)) else {
                         continue; // barriers with more threads than cores are refused
                     };

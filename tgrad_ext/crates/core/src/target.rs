@@ -156,19 +156,81 @@ impl VectorIsa {
     }
 }
 
-/// A CPU: the ISA kernels are built for and the threads they run on.
+/// A CPU: the ISA kernels are built for, the threads they run on, and the L1 data cache the
+/// plan's heuristic reads operands through.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CpuTarget {
     pub isa: VectorIsa,
     pub threads: usize,
+    pub l1d: L1d,
 }
 
 impl CpuTarget {
+    /// A target with the classic L1 (`L1d::CLASSIC`): what plans assume of a CPU not measured.
+    pub fn new(isa: VectorIsa, threads: usize) -> CpuTarget {
+        CpuTarget {
+            isa,
+            threads,
+            l1d: L1d::CLASSIC,
+        }
+    }
+
     pub fn host() -> CpuTarget {
         CpuTarget {
             isa: VectorIsa::detect(),
             threads: crate::flags::threads(),
+            l1d: L1d::detect(),
         }
+    }
+}
+
+/// The geometry of an L1 data cache with 64-byte lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct L1d {
+    pub sets: usize,
+    pub ways: usize,
+}
+
+impl L1d {
+    /// 32 KiB, 8 ways: Zen 1-4 and Intel cores before Ice Lake; assumed where the host does not say.
+    pub const CLASSIC: L1d = L1d { sets: 64, ways: 8 };
+
+    /// The host's L1 data cache as Linux describes it (`/sys/devices/system/cpu/cpu0/cache`),
+    /// `CLASSIC` where that is missing or unreadable.
+    pub fn detect() -> L1d {
+        static HOST: std::sync::OnceLock<L1d> = std::sync::OnceLock::new();
+        *HOST.get_or_init(|| {
+            let dir = std::path::Path::new("/sys/devices/system/cpu/cpu0/cache");
+            (0..8)
+                .find_map(|i| {
+                    let read = |f: &str| std::fs::read_to_string(dir.join(format!("index{i}/{f}")));
+                    L1d::from_sysfs(
+                        &read("level").ok()?,
+                        &read("type").ok()?,
+                        &read("number_of_sets").ok()?,
+                        &read("ways_of_associativity").ok()?,
+                        &read("coherency_line_size").ok()?,
+                    )
+                })
+                .unwrap_or(L1d::CLASSIC)
+        })
+    }
+
+    /// One sysfs cache entry (`level`, `type`, `number_of_sets`, `ways_of_associativity`,
+    /// `coherency_line_size`) as an L1d, if it is a level-1 data cache with 64-byte lines.
+    pub fn from_sysfs(level: &str, kind: &str, sets: &str, ways: &str, line: &str) -> Option<L1d> {
+        let num = |s: &str| s.trim().parse::<usize>().ok().filter(|&v| v > 0);
+        if level.trim() != "1" || kind.trim() != "Data" || num(line)? != 64 {
+            return None;
+        }
+        Some(L1d {
+            sets: num(sets)?,
+            ways: num(ways)?,
+        })
+    }
+
+    pub fn bytes(self) -> usize {
+        self.sets * self.ways * 64
     }
 }
 

@@ -51,10 +51,7 @@ fn compile_alone(header: &str, label: &str) {
 
 #[test]
 fn each_static_source_compiles_on_its_own() {
-    let t = Target::Cpu(CpuTarget {
-        isa: VectorIsa::Avx2Fma,
-        threads: 2,
-    });
+    let t = Target::Cpu(CpuTarget::new(VectorIsa::Avx2Fma, 2));
     let (x, w, b) = (
         input(&[64, 96], DType::F32),
         input(&[96, 80], DType::F32),
@@ -96,10 +93,7 @@ fn each_static_source_compiles_on_its_own() {
 #[cfg(target_arch = "x86_64")]
 fn avx512_gemm_fmas_stay_512_bits_wide_under_intel_tuning() {
     let cc = Compiler::c().expect("a C compiler");
-    let t = Target::Cpu(CpuTarget {
-        isa: VectorIsa::Avx512,
-        threads: 2,
-    });
+    let t = Target::Cpu(CpuTarget::new(VectorIsa::Avx512, 2));
     let y = tensor::dot(
         &input(&[512, 512], DType::F32),
         &input(&[512, 512], DType::F32),

@@ -136,7 +136,7 @@ fn planner_and_beam_configurations_are_in_the_family() {
             unreachable!()
         };
         for isa in VectorIsa::ALL {
-            let target = CpuTarget { isa, threads: 2 };
+            let target = CpuTarget::new(isa, 2);
             let base = Tuning::heuristic(&target, g.c.acc, g.c.batch, g.c.m, g.c.n, g.c.k);
             for t in search::reachable(&base, isa, 2) {
                 let (q, cpu) = config::retiled(
@@ -162,10 +162,7 @@ fn input(shape: &[usize]) -> LazyRef {
 
 #[test]
 fn rendered_loop_programs_show_the_skeleton_and_tag_every_access() {
-    let target = Target::Cpu(CpuTarget {
-        isa: VectorIsa::Avx2Fma,
-        threads: 2,
-    });
+    let target = Target::Cpu(CpuTarget::new(VectorIsa::Avx2Fma, 2));
     let site = |check: &str, tag: &str| Site {
         func: "tgrad_kernel".into(),
         check: check.into(),

@@ -17,10 +17,7 @@ fn input(shape: &[usize]) -> tgrad_core::graph::LazyRef {
 }
 
 fn cpu() -> Target {
-    Target::Cpu(CpuTarget {
-        isa: VectorIsa::Sse2,
-        threads: 2,
-    })
+    Target::Cpu(CpuTarget::new(VectorIsa::Sse2, 2))
 }
 
 #[test]

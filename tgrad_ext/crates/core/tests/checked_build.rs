@@ -118,14 +118,8 @@ fn gemm(
 }
 
 fn sweep() -> usize {
-    let target = Target::Cpu(CpuTarget {
-        isa: VectorIsa::Sse2,
-        threads: 2,
-    });
-    let avx2 = Target::Cpu(CpuTarget {
-        isa: VectorIsa::Avx2Fma,
-        threads: 2,
-    });
+    let target = Target::Cpu(CpuTarget::new(VectorIsa::Sse2, 2));
+    let avx2 = Target::Cpu(CpuTarget::new(VectorIsa::Avx2Fma, 2));
     let mut runs = 0;
     for t in tunings() {
         let tgt = if t.opts.vw == 8 { &avx2 } else { &target };

@@ -20,13 +20,7 @@ fn input(shape: &[usize], dtype: DType) -> LazyRef {
 /// Fixed targets, so the text does not depend on the machine running the test.
 fn targets() -> [(&'static str, Target); 3] {
     [
-        (
-            "c",
-            Target::Cpu(CpuTarget {
-                isa: VectorIsa::Avx2Fma,
-                threads: 2,
-            }),
-        ),
+        ("c", Target::Cpu(CpuTarget::new(VectorIsa::Avx2Fma, 2))),
         ("cu", Target::Gpu(GpuTarget::cuda(9, 0))),
         ("metal", Target::Gpu(GpuTarget::metal())),
     ]

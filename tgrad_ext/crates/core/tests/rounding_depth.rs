@@ -17,10 +17,7 @@ fn gamma(d: usize, u: f64) -> f64 {
 }
 
 fn target() -> Target {
-    Target::Cpu(CpuTarget {
-        isa: VectorIsa::Sse2,
-        threads: 2,
-    })
+    Target::Cpu(CpuTarget::new(VectorIsa::Sse2, 2))
 }
 
 /// (vw, mr, nv, kc, packing, threads, mchunks, nchunks, parallel) on SSE2 (runs on every x86-64).

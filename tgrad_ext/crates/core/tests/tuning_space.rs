@@ -66,7 +66,7 @@ fn report(failures: &[String], checked: usize) {
 fn every_tile_kc_packing_and_split_on_every_isa_is_exact() {
     let (mut failures, mut checked) = (vec![], 0);
     for isa in isas() {
-        let target = Target::Cpu(CpuTarget { isa, threads: 2 });
+        let target = Target::Cpu(CpuTarget::new(isa, 2));
         let vw = isa.vector_bytes() / 4;
         for tile in tiles(isa, 4) {
             for kc in [vw - 1, vw, vw + 1, 2 * vw, 3 * vw + 1] {
@@ -93,7 +93,7 @@ fn every_tile_kc_packing_and_split_on_every_isa_is_exact() {
 fn batches_transposes_and_random_values_within_the_bound() {
     let (mut failures, mut checked) = (vec![], 0);
     for isa in isas() {
-        let target = Target::Cpu(CpuTarget { isa, threads: 2 });
+        let target = Target::Cpu(CpuTarget::new(isa, 2));
         let vw = isa.vector_bytes() / 4;
         for tile in tiles(isa, 4) {
             let specs = [
@@ -142,7 +142,7 @@ fn batches_transposes_and_random_values_within_the_bound() {
 fn half_and_double_on_every_tile_of_the_host_isa() {
     let (mut failures, mut checked) = (vec![], 0);
     let isa = VectorIsa::detect();
-    let target = Target::Cpu(CpuTarget { isa, threads: 2 });
+    let target = Target::Cpu(CpuTarget::new(isa, 2));
     for (dtype, acc_bytes) in [(DType::F16, 4), (DType::F64, 8)] {
         let vw = isa.vector_bytes() / acc_bytes;
         for tile in tiles(isa, acc_bytes) {
@@ -175,10 +175,7 @@ fn small_register_tiles_with_kc_a_multiple_of_eight_stay_inside_their_panels() {
     if !VectorIsa::Avx2Fma.runs_here() {
         return;
     }
-    let target = Target::Cpu(CpuTarget {
-        isa: VectorIsa::Avx2Fma,
-        threads: 1,
-    });
+    let target = Target::Cpu(CpuTarget::new(VectorIsa::Avx2Fma, 1));
     let case = Case::new(Spec {
         integer: false,
         bias_relu: false,

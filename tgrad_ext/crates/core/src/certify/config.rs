@@ -173,10 +173,7 @@ pub fn program(root: &LazyRef) -> Result<Program> {
         .items
         .last()
         .ok_or_else(|| Error::Internal("no kernel".into()))?;
-    let target = Target::Cpu(CpuTarget {
-        isa: VectorIsa::Avx2Fma,
-        threads: 2,
-    });
+    let target = Target::Cpu(CpuTarget::new(VectorIsa::Avx2Fma, 2));
     let p = codegen::plan_tuned(&item.kernel, &target, None)?;
     match p.strategy {
         Strategy::Gemm(_) => Ok(p),
@@ -234,10 +231,7 @@ pub fn retiled(
         packing,
         parallel,
     };
-    let target = CpuTarget {
-        isa: VectorIsa::Avx2Fma,
-        threads: 2,
-    };
+    let target = CpuTarget::new(VectorIsa::Avx2Fma, 2);
     let mut cpu = CpuGemm::plan(&g.c, &target, Some(&t));
     cpu.parallel = parallel;
     let plan = GemmPlan {

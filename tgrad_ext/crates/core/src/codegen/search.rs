@@ -190,10 +190,7 @@ mod tests {
 
     fn base() -> Tuning {
         Tuning::heuristic(
-            &CpuTarget {
-                isa: VectorIsa::Avx2Fma,
-                threads: 2,
-            },
+            &CpuTarget::new(VectorIsa::Avx2Fma, 2),
             DType::F32,
             1,
             256,

@@ -165,10 +165,7 @@ impl Family {
         };
         let h = GemmOpts::heuristic(self.isa, self.dtype.compute().itemsize());
         let tuning = self.tuning((h.kc, h.mc, h.nc), (1, 1, 1, Parallel::Chunks));
-        let target = Target::Cpu(CpuTarget {
-            isa: self.isa,
-            threads: 1,
-        });
+        let target = Target::Cpu(CpuTarget::new(self.isa, 1));
         let p = codegen::plan_tuned(&item.kernel, &target, Some(&tuning))?;
         match &p.strategy {
             Strategy::Gemm(g) if g.cpu().is_some_and(|c| c.packing == self.packing) => Ok(p),
@@ -252,10 +249,7 @@ mod tests {
                 let y = tensor::dot(&a, &zeros(shape(k, n))).unwrap();
                 let y = f.epilogue.apply(&y, &zeros(vec![n])).unwrap();
                 let item = &schedule(std::slice::from_ref(&y)).unwrap().items[0];
-                let target = Target::Cpu(CpuTarget {
-                    isa: f.isa,
-                    threads,
-                });
+                let target = Target::Cpu(CpuTarget::new(f.isa, threads));
                 let p = codegen::plan(&item.kernel, &target).unwrap();
                 let Strategy::Gemm(g) = &p.strategy else {
                     panic!("{} planned as loops", f.name());
@@ -302,7 +296,7 @@ mod tests {
                                 tensor::dot(&zeros(vec![batch, m, k]), &zeros(vec![batch, k, n]))
                                     .unwrap();
                             let item = &schedule(std::slice::from_ref(&y)).unwrap().items[0];
-                            let target = Target::Cpu(CpuTarget { isa, threads: 2 });
+                            let target = Target::Cpu(CpuTarget::new(isa, 2));
                             let p = codegen::plan(&item.kernel, &target).unwrap();
                             let Strategy::Gemm(g) = &p.strategy else {
                                 panic!("{batch}x{m}x{k}x{n} planned as loops");

@@ -196,40 +196,107 @@ pub fn balanced_block(nominal: usize, k: usize) -> usize {
 mod tests {
     use super::tuning::b_rows_crowd_l1;
     use super::{balanced_block, Packing};
+    use crate::target::L1d;
 
     #[test]
     fn streamed_batches_read_in_place_unless_b_rows_crowd_l1_sets() {
         // power-of-two rows of 512 bytes hit 8 of 64 sets: 128 rows is 16 lines a set
-        assert!(b_rows_crowd_l1(512, 128));
-        assert!(!b_rows_crowd_l1(512, 64));
-        assert!(!b_rows_crowd_l1(256, 128)); // 16 sets, 8 lines each: fits
-        assert!(!b_rows_crowd_l1(384, 256)); // 32 sets, 8 lines each
-        assert!(b_rows_crowd_l1(384, 512)); // 16 lines a set: 32 KiB of rows
-        assert!(!b_rows_crowd_l1(4 * 77, 512)); // not line-aligned: spread over every set
-        assert_eq!(Packing::heuristic(64, 128, 128, 128, 4, 32), Packing::Both);
-        assert_eq!(Packing::heuristic(64, 64, 64, 64, 4, 32), Packing::Neither);
-        assert_eq!(Packing::heuristic(32, 96, 96, 96, 4, 32), Packing::Neither);
-        // cached operands read in place whatever the stride; one big matrix is packed
+        assert!(b_rows_crowd_l1(512, 128, L1d::CLASSIC));
+        assert!(!b_rows_crowd_l1(512, 64, L1d::CLASSIC));
+        assert!(!b_rows_crowd_l1(256, 128, L1d::CLASSIC)); // 16 sets, 8 lines each: fits
+        assert!(!b_rows_crowd_l1(384, 256, L1d::CLASSIC)); // 32 sets, 8 lines each
+        assert!(b_rows_crowd_l1(384, 512, L1d::CLASSIC)); // 16 lines a set: 32 KiB of rows
+        assert!(!b_rows_crowd_l1(4 * 77, 512, L1d::CLASSIC)); // not line-aligned: spread over every set
         assert_eq!(
-            Packing::heuristic(1, 128, 128, 128, 4, 32),
+            Packing::heuristic(64, 128, 128, 128, 4, 32, L1d::CLASSIC),
+            Packing::Both
+        );
+        assert_eq!(
+            Packing::heuristic(64, 64, 64, 64, 4, 32, L1d::CLASSIC),
             Packing::Neither
         );
-        assert_eq!(Packing::heuristic(1, 512, 512, 512, 4, 32), Packing::Both);
+        assert_eq!(
+            Packing::heuristic(32, 96, 96, 96, 4, 32, L1d::CLASSIC),
+            Packing::Neither
+        );
+        // cached operands read in place whatever the stride; one big matrix is packed
+        assert_eq!(
+            Packing::heuristic(1, 128, 128, 128, 4, 32, L1d::CLASSIC),
+            Packing::Neither
+        );
+        assert_eq!(
+            Packing::heuristic(1, 512, 512, 512, 4, 32, L1d::CLASSIC),
+            Packing::Both
+        );
         // a batch whose matrices are too big to prefetch is packed
-        assert_eq!(Packing::heuristic(16, 128, 128, 512, 4, 32), Packing::Both);
+        assert_eq!(
+            Packing::heuristic(16, 128, 128, 512, 4, 32, L1d::CLASSIC),
+            Packing::Both
+        );
+    }
+
+    #[test]
+    fn wide_l1s_read_crowding_rows_in_place() {
+        let wide = L1d { sets: 64, ways: 12 };
+        assert!(!b_rows_crowd_l1(512, 128, wide));
+        assert!(!b_rows_crowd_l1(256, 512, wide));
+        assert_eq!(
+            Packing::heuristic(64, 128, 128, 128, 4, 32, wide),
+            Packing::Neither
+        );
+        assert_eq!(
+            Packing::heuristic(1, 4000, 64, 512, 4, 32, wide),
+            Packing::Neither
+        );
+        // the other rules stay: one big matrix, or matrices too big to prefetch, are packed
+        assert_eq!(
+            Packing::heuristic(1, 512, 512, 512, 4, 32, wide),
+            Packing::Both
+        );
+        assert_eq!(
+            Packing::heuristic(16, 128, 128, 512, 4, 32, wide),
+            Packing::Both
+        );
+        // the host's L1 from Linux's description of cpu0's caches
+        let l1 = |level, kind, sets, ways, line| L1d::from_sysfs(level, kind, sets, ways, line);
+        assert_eq!(l1("1\n", "Data\n", "64\n", "12\n", "64\n"), Some(wide));
+        assert_eq!(l1("1", "Instruction", "64", "8", "64"), None);
+        assert_eq!(l1("2", "Unified", "1024", "16", "64"), None);
+        assert_eq!(l1("1", "Data", "64", "", "64"), None);
+        assert_eq!(l1("1", "Data", "0", "8", "64"), None);
+        assert_eq!(l1("1", "Data", "64", "8", "128"), None);
+        assert_eq!(wide.bytes(), 48 * 1024);
     }
 
     #[test]
     fn a_is_read_in_place_where_c_is_at_most_two_tiles_wide() {
         // a batch of 8 (100 x 63) against one shared 63 x 31 matrix, folded into M = 800
-        assert_eq!(Packing::heuristic(1, 800, 31, 63, 4, 32), Packing::Neither);
-        assert_eq!(Packing::heuristic(1, 800, 64, 63, 4, 32), Packing::Neither);
+        assert_eq!(
+            Packing::heuristic(1, 800, 31, 63, 4, 32, L1d::CLASSIC),
+            Packing::Neither
+        );
+        assert_eq!(
+            Packing::heuristic(1, 800, 64, 63, 4, 32, L1d::CLASSIC),
+            Packing::Neither
+        );
         // B's rows 256 bytes apart over 512 rows crowd L1 sets: B stays packed, A in place
-        assert_eq!(Packing::heuristic(1, 4000, 64, 512, 4, 32), Packing::BOnly);
-        assert_eq!(Packing::heuristic(1, 4000, 64, 512, 4, 16), Packing::Both);
+        assert_eq!(
+            Packing::heuristic(1, 4000, 64, 512, 4, 32, L1d::CLASSIC),
+            Packing::BOnly
+        );
+        assert_eq!(
+            Packing::heuristic(1, 4000, 64, 512, 4, 16, L1d::CLASSIC),
+            Packing::Both
+        );
         // three columns of tiles, or K too deep for an in-place panel: packed
-        assert_eq!(Packing::heuristic(1, 800, 96, 63, 4, 32), Packing::Both);
-        assert_eq!(Packing::heuristic(1, 4000, 31, 513, 4, 32), Packing::Both);
+        assert_eq!(
+            Packing::heuristic(1, 800, 96, 63, 4, 32, L1d::CLASSIC),
+            Packing::Both
+        );
+        assert_eq!(
+            Packing::heuristic(1, 4000, 31, 513, 4, 32, L1d::CLASSIC),
+            Packing::Both
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt;
 
 use crate::abi::Join;
 use crate::dtype::DType;
-use crate::target::{CpuTarget, VectorIsa};
+use crate::target::{CpuTarget, L1d, VectorIsa};
 
 /// GEMM blocking (BLIS names): an MR x NR register tile of accumulators, KC-deep packed panels,
 /// MC rows of A per packed block, NC columns of B per packed panel; VW lanes per vector.
@@ -105,7 +105,7 @@ impl Packing {
     /// and 514 / - / 411 us on a slow host, 64 x 128x64x128 990 / 839 / 801 us and 1539 / - /
     /// 1404 us), except where B's rows, a power-of-two stride apart, crowd into a few L1 sets:
     /// 64 x 128^3 2.40 / 2.50 / 2.65 ms on a slow host (B only won by 4-8% on a fast one, lost
-    /// by 5% on a slow one), so that stays packed.
+    /// by 5% on a slow one), so that stays packed on such hosts (see `b_rows_crowd_l1`).
     /// A packed into MR-row micro-panels is read once per NR-wide column of tiles, so where C
     /// has at most `NARROW_N_TILES` such columns the copy costs more than its aligned panels
     /// save, and A's rows are read in place at any M (B as well, unless its rows crowd L1 sets).
@@ -120,6 +120,7 @@ impl Packing {
         k: usize,
         elem_bytes: usize,
         nr: usize,
+        l1d: L1d,
     ) -> Packing {
         const CACHED_OPERANDS: usize = 2 << 20;
         const NARROW_N_TILES: usize = 2;
@@ -127,7 +128,7 @@ impl Packing {
             return Packing::Both;
         }
         if n <= NARROW_N_TILES * nr {
-            return if b_rows_crowd_l1(n * elem_bytes, k) {
+            return if b_rows_crowd_l1(n * elem_bytes, k, l1d) {
                 Packing::BOnly
             } else {
                 Packing::Neither
@@ -143,7 +144,7 @@ impl Packing {
         if batch < 2 || matrix_bytes > PREFETCH_NEXT_MAX_BYTES {
             return Packing::Both;
         }
-        if b_rows_crowd_l1(n * elem_bytes, k) {
+        if b_rows_crowd_l1(n * elem_bytes, k, l1d) {
             Packing::Both
         } else {
             Packing::Neither
@@ -220,18 +221,21 @@ const SHARED_SINGLE_K_BLOCK_BYTES: usize = 64 * 1024;
 /// one matrix together fit this (beside the current ones in a 512 KiB - 1 MiB L2).
 pub const PREFETCH_NEXT_MAX_BYTES: usize = 192 * 1024;
 
-/// Whether `k` rows read in place `row_bytes` apart map to so few sets of a 32 KiB, 8-way L1 (64
-/// sets of 64-byte lines) that more than its 8 ways of lines land in one set: a micro-panel of B
-/// then misses L1 on every tile, however small it is.
-pub(super) fn b_rows_crowd_l1(row_bytes: usize, k: usize) -> bool {
-    const SETS: usize = 64;
-    const WAYS: usize = 8;
-    if row_bytes == 0 || !row_bytes.is_multiple_of(64) {
+/// Whether `k` rows read in place `row_bytes` apart map to so few sets of the L1 that more lines
+/// than it has ways land in one set: a micro-panel of B then misses L1 on every tile, however
+/// small it is. That costs only on narrow L1s (fewer than `WIDE_L1_WAYS` ways: 32 KiB, 8 ways).
+/// On the 48 KiB, 12-way L1s of Zen 5 and Golden Cove, in-place reads won at every crowding
+/// measured (gemm_sweep, two threads, Zen 5, medians, packed / B only / in place: 64 x 128^3 753
+/// / 650 / 598 us, 64 x 128x256x128 1.90 / 1.55 / 1.51 ms, 64 x 96x128x128 603 / 536 / 495 us,
+/// 4000x64x512 708 / 541 / 538 us; 16 to 32 lines a set), where the refills from L2 hide.
+pub(super) fn b_rows_crowd_l1(row_bytes: usize, k: usize, l1d: L1d) -> bool {
+    const WIDE_L1_WAYS: usize = 12;
+    if l1d.ways >= WIDE_L1_WAYS || row_bytes == 0 || !row_bytes.is_multiple_of(64) {
         return false;
     }
     let stride_lines = row_bytes / 64;
-    let sets_touched = SETS / gcd(stride_lines, SETS);
-    k.div_ceil(sets_touched) > WAYS
+    let sets_touched = l1d.sets / gcd(stride_lines, l1d.sets);
+    k.div_ceil(sets_touched) > l1d.ways
 }
 
 fn gcd(a: usize, b: usize) -> usize {
@@ -311,7 +315,7 @@ impl Tuning {
                 nchunks = n / opts.nr;
             }
         }
-        let packing = Packing::heuristic(batch, m, n, k, acc.itemsize(), opts.nr);
+        let packing = Packing::heuristic(batch, m, n, k, acc.itemsize(), opts.nr, target.l1d);
         // The barrier mode measured no faster than split chunks here (512^2: 169 vs 168 GFLOPS,
         // 2048^2: 165 vs 168, 256x1024x1024: 117 vs 127, side by side), so only BEAM tries it.
         let mut parallel = Parallel::Chunks;
