@@ -228,10 +228,6 @@ impl L1d {
             ways: num(ways)?,
         })
     }
-
-    pub fn bytes(self) -> usize {
-        self.sets * self.ways * 64
-    }
 }
 
 /// The source language a GPU target takes.

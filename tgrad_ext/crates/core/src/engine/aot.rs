@@ -148,11 +148,7 @@ impl Family {
     /// for its ISA.
     pub fn program(&self) -> Result<Program> {
         let (m, k, n) = (8, 8, 8);
-        let operand = |shape: Vec<usize>| {
-            let count: usize = shape.iter().product();
-            let buf = Buffer::from_bytes(self.dtype, &vec![0u8; count * self.dtype.itemsize()])?;
-            tensor::from_buffer(buf, shape)
-        };
+        let operand = |shape: Vec<usize>| zeros(self.dtype, shape);
         let y = tensor::dot(&operand(vec![m, k])?, &operand(vec![k, n])?)?;
         let y = self.epilogue.apply(&y, &operand(vec![n])?)?;
         let items = schedule(std::slice::from_ref(&y))?.items;
@@ -176,6 +172,14 @@ impl Family {
             ))),
         }
     }
+}
+
+/// A tensor of zeros: the operands programs are planned and rendered for (a GEMM's source does
+/// not depend on its operands' values or sizes).
+fn zeros(dtype: DType, shape: Vec<usize>) -> Result<LazyRef> {
+    let count: usize = shape.iter().product();
+    let buf = Buffer::from_bytes(dtype, &vec![0u8; count * dtype.itemsize()])?;
+    tensor::from_buffer(buf, shape)
 }
 
 /// A family's rendered source and its key.
@@ -235,19 +239,14 @@ mod tests {
                         vec![r, c]
                     }
                 };
-                let zeros = |shape: Vec<usize>| {
-                    let count: usize = shape.iter().product();
-                    let buf = Buffer::from_bytes(f.dtype, &vec![0u8; count * f.dtype.itemsize()])
-                        .unwrap();
-                    tensor::from_buffer(buf, shape).unwrap()
-                };
+                let operand = |shape: Vec<usize>| zeros(f.dtype, shape).unwrap();
                 let a = if transposed {
-                    tensor::transpose(&zeros(shape(k, m)), -1, -2).unwrap()
+                    tensor::transpose(&operand(shape(k, m)), -1, -2).unwrap()
                 } else {
-                    zeros(shape(m, k))
+                    operand(shape(m, k))
                 };
-                let y = tensor::dot(&a, &zeros(shape(k, n))).unwrap();
-                let y = f.epilogue.apply(&y, &zeros(vec![n])).unwrap();
+                let y = tensor::dot(&a, &operand(shape(k, n))).unwrap();
+                let y = f.epilogue.apply(&y, &operand(vec![n])).unwrap();
                 let item = &schedule(std::slice::from_ref(&y)).unwrap().items[0];
                 let target = Target::Cpu(CpuTarget::new(f.isa, threads));
                 let p = codegen::plan(&item.kernel, &target).unwrap();
@@ -286,15 +285,9 @@ mod tests {
                 for m in [7, 150, 4000] {
                     for n in [31, 64, 129, 512] {
                         for k in [63, 256, 512, 600] {
-                            let zeros = |shape: Vec<usize>| {
-                                let count: usize = shape.iter().product();
-                                let buf =
-                                    Buffer::from_bytes(DType::F32, &vec![0u8; count * 4]).unwrap();
-                                tensor::from_buffer(buf, shape).unwrap()
-                            };
-                            let y =
-                                tensor::dot(&zeros(vec![batch, m, k]), &zeros(vec![batch, k, n]))
-                                    .unwrap();
+                            let a = zeros(DType::F32, vec![batch, m, k]).unwrap();
+                            let b = zeros(DType::F32, vec![batch, k, n]).unwrap();
+                            let y = tensor::dot(&a, &b).unwrap();
                             let item = &schedule(std::slice::from_ref(&y)).unwrap().items[0];
                             let target = Target::Cpu(CpuTarget::new(isa, 2));
                             let p = codegen::plan(&item.kernel, &target).unwrap();
