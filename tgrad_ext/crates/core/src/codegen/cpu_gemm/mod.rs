@@ -199,7 +199,7 @@ mod tests {
     use crate::target::L1d;
 
     #[test]
-    fn streamed_batches_read_in_place_unless_b_rows_crowd_l1_sets() {
+    fn streamed_batches_read_in_place_even_where_b_rows_crowd_l1_sets() {
         // power-of-two rows of 512 bytes hit 8 of 64 sets: 128 rows is 16 lines a set
         assert!(b_rows_crowd_l1(512, 128, L1d::CLASSIC));
         assert!(!b_rows_crowd_l1(512, 64, L1d::CLASSIC));
@@ -207,9 +207,15 @@ mod tests {
         assert!(!b_rows_crowd_l1(384, 256, L1d::CLASSIC)); // 32 sets, 8 lines each
         assert!(b_rows_crowd_l1(384, 512, L1d::CLASSIC)); // 16 lines a set: 32 KiB of rows
         assert!(!b_rows_crowd_l1(4 * 77, 512, L1d::CLASSIC)); // not line-aligned: spread over every set
+
+        // B4: 128 rows of B 512 bytes apart crowd 8 sets, and in place still wins
         assert_eq!(
             Packing::heuristic(64, 128, 128, 128, 4, 32, L1d::CLASSIC),
-            Packing::Both
+            Packing::Neither
+        );
+        assert_eq!(
+            Packing::heuristic(64, 128, 128, 128, 4, 32, L1d { sets: 64, ways: 12 }),
+            Packing::Neither
         );
         assert_eq!(
             Packing::heuristic(64, 64, 64, 64, 4, 32, L1d::CLASSIC),
@@ -236,16 +242,19 @@ mod tests {
     }
 
     #[test]
-    fn wide_l1s_read_crowding_rows_in_place() {
+    fn crowding_counts_the_l1s_ways() {
         let wide = L1d { sets: 64, ways: 12 };
-        assert!(!b_rows_crowd_l1(512, 128, wide));
-        assert!(!b_rows_crowd_l1(256, 512, wide));
-        assert_eq!(
-            Packing::heuristic(64, 128, 128, 128, 4, 32, wide),
-            Packing::Neither
-        );
+        // 512-byte rows hit 8 sets: 96 rows are 12 lines a set, 128 rows 16
+        assert!(b_rows_crowd_l1(512, 96, L1d::CLASSIC));
+        assert!(!b_rows_crowd_l1(512, 96, wide));
+        assert!(b_rows_crowd_l1(512, 128, wide));
+        // narrow C whose B rows crowd the L1 keeps B packed on either geometry
         assert_eq!(
             Packing::heuristic(1, 4000, 64, 512, 4, 32, wide),
+            Packing::BOnly
+        );
+        assert_eq!(
+            Packing::heuristic(1, 4000, 64, 96, 4, 32, L1d { sets: 64, ways: 32 }),
             Packing::Neither
         );
         // the other rules stay: one big matrix, or matrices too big to prefetch, are packed

@@ -103,9 +103,10 @@ impl Packing {
     /// (`PREFETCH_NEXT_MAX_BYTES`), and then reading in place wins too (two threads, medians,
     /// packed / B only / in place: 64 x 64^3 254 / 217 / 192 us, 32 x 96^3 378 / 335 / 311 us
     /// and 514 / - / 411 us on a slow host, 64 x 128x64x128 990 / 839 / 801 us and 1539 / - /
-    /// 1404 us), except where B's rows, a power-of-two stride apart, crowd into a few L1 sets:
-    /// 64 x 128^3 2.40 / 2.50 / 2.65 ms on a slow host (B only won by 4-8% on a fast one, lost
-    /// by 5% on a slow one), so that stays packed on such hosts (see `b_rows_crowd_l1`).
+    /// 1404 us), also where B's rows, a power-of-two stride apart, crowd into a few L1 sets: the
+    /// prefetched rows refill from L2 faster than a tile's FMAs consume them (64 x 128^3, 16
+    /// lines a set: Zen 4, 8-way L1, ten alternating triples, median ratios packed 1.19x and B
+    /// only 1.09x in place's time; Zen 5, 12-way: 753 / 650 / 598 us).
     /// A packed into MR-row micro-panels is read once per NR-wide column of tiles, so where C
     /// has at most `NARROW_N_TILES` such columns the copy costs more than its aligned panels
     /// save, and A's rows are read in place at any M (B as well, unless its rows crowd L1 sets).
@@ -142,9 +143,6 @@ impl Packing {
             return Packing::Neither;
         }
         if batch < 2 || matrix_bytes > PREFETCH_NEXT_MAX_BYTES {
-            return Packing::Both;
-        }
-        if b_rows_crowd_l1(n * elem_bytes, k, l1d) {
             Packing::Both
         } else {
             Packing::Neither
@@ -223,14 +221,13 @@ pub const PREFETCH_NEXT_MAX_BYTES: usize = 192 * 1024;
 
 /// Whether `k` rows read in place `row_bytes` apart map to so few sets of the L1 that more lines
 /// than it has ways land in one set: a micro-panel of B then misses L1 on every tile, however
-/// small it is. That costs only on narrow L1s (fewer than `WIDE_L1_WAYS` ways: 32 KiB, 8 ways).
-/// On the 48 KiB, 12-way L1s of Zen 5 and Golden Cove, in-place reads won at every crowding
-/// measured (gemm_sweep, two threads, Zen 5, medians, packed / B only / in place: 64 x 128^3 753
-/// / 650 / 598 us, 64 x 128x256x128 1.90 / 1.55 / 1.51 ms, 64 x 96x128x128 603 / 536 / 495 us,
-/// 4000x64x512 708 / 541 / 538 us; 16 to 32 lines a set), where the refills from L2 hide.
+/// small it is. That matters where A streams through in place as well and nothing else keeps the
+/// loads busy: for narrow C (at most two NR-wide columns of tiles), B is then packed. gemm_sweep,
+/// two threads, medians, packed / B only / in place, 4000x64x512 (512 rows, 32 lines a set):
+/// Golden Cove 2.50 / 1.69 / 1.79 ms, Zen 5 708 / 541 / 538 us, Zen 4 B only 1.02x in place's
+/// time (six alternating pairs).
 pub(super) fn b_rows_crowd_l1(row_bytes: usize, k: usize, l1d: L1d) -> bool {
-    const WIDE_L1_WAYS: usize = 12;
-    if l1d.ways >= WIDE_L1_WAYS || row_bytes == 0 || !row_bytes.is_multiple_of(64) {
+    if row_bytes == 0 || !row_bytes.is_multiple_of(64) {
         return false;
     }
     let stride_lines = row_bytes / 64;
