@@ -168,6 +168,35 @@ fn half_and_double_on_every_tile_of_the_host_isa() {
     report(&failures, checked);
 }
 
+/// Edge micro-panels of every width, on each ISA's heuristic tile and every parallel mode: widths
+/// up to one vector run the narrow edge kernel (`ukr_n`, one vector per row), wider ones the full
+/// kernel, short edge rows `ukr_h`; a width sent to the wrong kernel leaves columns unwritten.
+#[test]
+fn edge_panels_of_every_width_take_a_kernel_that_covers_them() {
+    let (mut failures, mut checked) = (vec![], 0);
+    for isa in isas() {
+        let target = Target::Cpu(CpuTarget::new(isa, 2));
+        let h = GemmOpts::heuristic(isa, 4);
+        let tile = (h.mr, h.nr / h.vw);
+        let mut widths = vec![1, h.vw - 1, h.vw, h.vw + 1, h.nr - 1];
+        widths.dedup();
+        for w in widths {
+            for m in [3 * h.mr + 1, 3 * h.mr + h.mr / 2 + 1] {
+                let case = Case::new(Spec::new(m, 2 * h.vw + 3, 2 * h.nr + w));
+                for split in [SPLITS[0], SPLITS[3], SPLITS[4]] {
+                    let t = common::tuning(h.vw, tile, h.vw + 1, Packing::Both, split);
+                    checked += 1;
+                    if let Err(e) = case.check(&target, Some(&t)) {
+                        failures.push(format!("edge width {w}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+    report(&failures, checked);
+    assert!(checked >= 5 * 2 * 3, "{checked} runs");
+}
+
 /// The defect this suite was written for: f32 A packed with 8-wide transposing stores ran past
 /// a panel of MR <= 3 rows when KC % 8 was 0 or 1, into the packed B beside it.
 #[test]

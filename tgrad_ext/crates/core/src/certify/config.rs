@@ -38,7 +38,7 @@ pub const CONSTANTS: [&str; 12] = [
 ];
 
 /// Names that vary between programs: the configuration symbols (`NV` is NR / VW).
-pub const SYMBOLS: [&str; 18] = [
+pub const SYMBOLS: [&str; 19] = [
     "MR",
     "NR",
     "VW",
@@ -54,18 +54,20 @@ pub const SYMBOLS: [&str; 18] = [
     "TG_VEC_EPI",
     "TG_C_ACC",
     "TG_EDGE",
+    "TG_NEDGE",
     "TG_EPI_LOADS",
     "P->packing",
     "P->parallel",
 ];
 
 /// Parts of the generated header the model's `#if`s name besides its defines: the microkernel's
-/// whole-vector epilogue, C read back on later K blocks, the short edge-tile kernel, and
-/// epilogue loads.
-const FEATURES: [(&str, &str); 4] = [
+/// whole-vector epilogue, C read back on later K blocks, the short and the narrow edge-tile
+/// kernels, and epilogue loads.
+const FEATURES: [(&str, &str); 5] = [
     ("TG_VEC_EPI", "csn == 1 && e->vec_ok) {"),
     ("TG_C_ACC", "if (!first) x += *cp;"),
     ("TG_EDGE", "void ukr_h("),
+    ("TG_NEDGE", "void ukr_n("),
     ("TG_EPI_LOADS", "e->p0 = "),
 ];
 

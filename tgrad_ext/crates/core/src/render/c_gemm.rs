@@ -247,41 +247,64 @@ fn ukr_params(acc: &str, tc: &str) -> String {
 
 fn microkernels(s: &mut String, c: &Contraction, g: &CpuGemm, ps: &Paths) {
     let (acc, tc) = (C.compute(c.acc), C.storage(c.out_dtype));
-    ukr(s, c, g, ps, Reads::Packed, g.opts.mr);
+    let nv = g.opts.nr / g.opts.vw;
+    ukr(s, c, g, ps, Reads::Packed, g.opts.mr, nv);
     // packed edge tiles of at most MR/2 rows run a kernel that computes only MR/2 rows instead
-    // of MR rows of which most are zero padding
+    // of MR rows of which most are zero padding; edge tiles at most one vector wide (the last
+    // micro-panel of N = NR*j + 1..VW) compute one vector per row instead of NR/VW
     let edge_rows = g.opts.mr / 2;
+    let mut arms = Vec::new();
     if edge_rows >= 2 {
-        ukr(s, c, g, ps, Reads::Packed, edge_rows);
+        ukr(s, c, g, ps, Reads::Packed, edge_rows, nv);
+        arms.push((format!("mr <= {edge_rows}"), "ukr_h"));
+    }
+    if nv >= 2 {
+        ukr(s, c, g, ps, Reads::Packed, g.opts.mr, 1);
+        arms.push((format!("nr <= {}", g.opts.vw), "ukr_n"));
+    }
+    if arms.is_empty() {
+        s.push_str("#define tg_ukr ukr\n");
+    } else {
+        let args = "kc, a, lda, b, ldb, c, csm, csn, mr, nr, first, last, e, m, n";
         let _ = writeln!(
             s,
-            "static inline __attribute__((always_inline)) void tg_ukr({}) {{\n\
-             \x20 if (mr <= {edge_rows}) ukr_h(kc, a, lda, b, ldb, c, csm, csn, mr, nr, first, last, e, m, n);\n\
-             \x20 else ukr(kc, a, lda, b, ldb, c, csm, csn, mr, nr, first, last, e, m, n);\n\
-             }}",
+            "static inline __attribute__((always_inline)) void tg_ukr({}) {{",
             ukr_params(acc, tc)
         );
-    } else {
-        s.push_str("#define tg_ukr ukr\n");
+        for (i, (cond, f)) in arms.iter().enumerate() {
+            let kw = if i == 0 { "if" } else { "else if" };
+            let _ = writeln!(s, "  {kw} ({cond}) {f}({args});");
+        }
+        let _ = writeln!(s, "  else ukr({args});\n}}");
     }
     if ps.a_inplace {
-        ukr(s, c, g, ps, Reads::AInPlace, g.opts.mr);
+        ukr(s, c, g, ps, Reads::AInPlace, g.opts.mr, nv);
     }
     if ps.b_inplace {
-        ukr(s, c, g, ps, Reads::InPlace, g.opts.mr);
+        ukr(s, c, g, ps, Reads::InPlace, g.opts.mr, nv);
     }
 }
 
-/// One microkernel: `rows` x (NR/VW) vector accumulators over `kc` steps of k, then the store:
+/// One microkernel: `rows` x `nv` vector accumulators over `kc` steps of k, then the store:
 /// accumulated into C on later K blocks, the epilogue applied on the last one (on whole vectors
-/// for full tiles). `rows` < MR renders `ukr_h`, the kernel of short packed edge tiles.
-fn ukr(s: &mut String, c: &Contraction, g: &CpuGemm, ps: &Paths, reads: Reads, rows: usize) {
+/// for full tiles). `rows` < MR renders `ukr_h`, the kernel of short packed edge tiles, and `nv`
+/// < NR/VW `ukr_n`, the kernel of narrow ones.
+fn ukr(
+    s: &mut String,
+    c: &Contraction,
+    g: &CpuGemm,
+    ps: &Paths,
+    reads: Reads,
+    rows: usize,
+    nv: usize,
+) {
     let o = &g.opts;
     let (acc, tc) = (C.compute(c.acc), C.storage(c.out_dtype));
-    let nv = o.nr / o.vw;
-    let full = rows == o.mr;
+    let full = rows == o.mr && nv == o.nr / o.vw;
+    let edge = "static __attribute__((noinline))";
     let (name, inline) = match (full, reads) {
-        (false, _) => ("ukr_h", "static __attribute__((noinline))"),
+        (false, _) if rows < o.mr => ("ukr_h", edge),
+        (false, _) => ("ukr_n", edge),
         (true, Reads::Packed) => ("ukr", "static inline __attribute__((always_inline))"),
         (true, Reads::AInPlace) => ("ukr_a", "static inline __attribute__((always_inline))"),
         (true, Reads::InPlace) => ("ukr_u", "static inline __attribute__((always_inline))"),

@@ -152,8 +152,34 @@ static __attribute__((noinline)) void ukr_h(int64_t kc, const float* restrict a,
     *cp = tg_f2h(x); /* @tg:ukr_h.c */
   }
 }
+static __attribute__((noinline)) void ukr_n(int64_t kc, const float* restrict a, int64_t lda, const float* restrict b, int64_t ldb, uint16_t* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
+  (void)lda; (void)ldb;
+  tg_v c0_0 = {0}, c1_0 = {0}, c2_0 = {0}, c3_0 = {0}, c4_0 = {0}, c5_0 = {0};
+  for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
+    const tg_v b0 = *(const tg_v*)(b + 0); /* @tg:ukr_n.b */
+    { const float a0 = a[0]; c0_0 += a0 * b0; } /* @tg:ukr_n.a */
+    { const float a1 = a[1]; c1_0 += a1 * b0; } /* @tg:ukr_n.a */
+    { const float a2 = a[2]; c2_0 += a2 * b0; } /* @tg:ukr_n.a */
+    { const float a3 = a[3]; c3_0 += a3 * b0; } /* @tg:ukr_n.a */
+    { const float a4 = a[4]; c4_0 += a4 * b0; } /* @tg:ukr_n.a */
+    { const float a5 = a[5]; c5_0 += a5 * b0; } /* @tg:ukr_n.a */
+  }
+  float t[MR*NR] __attribute__((aligned(64)));
+  *(tg_v*)(t + 0) = c0_0; /* @tg:ukr_n.spill */
+  *(tg_v*)(t + 16) = c1_0; /* @tg:ukr_n.spill */
+  *(tg_v*)(t + 32) = c2_0; /* @tg:ukr_n.spill */
+  *(tg_v*)(t + 48) = c3_0; /* @tg:ukr_n.spill */
+  *(tg_v*)(t + 64) = c4_0; /* @tg:ukr_n.spill */
+  *(tg_v*)(t + 80) = c5_0; /* @tg:ukr_n.spill */
+  for (int64_t i = 0; i < mr; i++) for (int64_t j = 0; j < nr; j++) {
+    uint16_t* cp = c + i*csm + j*csn; float x = t[i*NR + j]; (void)first; /* @tg:ukr_n.t */
+    if (last) x = tg_epilogue(e, x, m + i, n + j);
+    *cp = tg_f2h(x); /* @tg:ukr_n.c */
+  }
+}
 static inline __attribute__((always_inline)) void tg_ukr(int64_t kc, const float* restrict a, int64_t lda, const float* restrict b, int64_t ldb, uint16_t* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
   if (mr <= 3) ukr_h(kc, a, lda, b, ldb, c, csm, csn, mr, nr, first, last, e, m, n);
+  else if (nr <= 8) ukr_n(kc, a, lda, b, ldb, c, csm, csn, mr, nr, first, last, e, m, n);
   else ukr(kc, a, lda, b, ldb, c, csm, csn, mr, nr, first, last, e, m, n);
 }
 /* CPU GEMM, static part: spinning, the barrier of Parallel::Barrier GEMMs, and the prefetch
