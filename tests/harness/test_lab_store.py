@@ -18,6 +18,12 @@ from harness import store
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _interruptible() -> None:
+    """Ctrl-C reaches the runner even where pytest runs as a background job, whose shell starts it
+    with SIGINT ignored (a disposition children inherit)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_write_new_never_overwrites(tmp_path: Path) -> None:
     first = store.write_new(tmp_path, "run", "one")
     second = store.write_new(tmp_path, "run", "two")
@@ -65,7 +71,13 @@ def test_interrupted_run_leaves_earlier_results_intact(tmp_path: Path) -> None:
     pid_file = tmp_path / "worker.pid"
     env = {**os.environ, "LAB_FAKE_PIDFILE": str(pid_file)}
     process = subprocess.Popen(
-        [*command, str(slow)], cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        [*command, str(slow)],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=_interruptible,
     )
     try:
         deadline = time.monotonic() + 60
