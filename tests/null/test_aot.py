@@ -70,8 +70,12 @@ def test_benchmarks_odd_shapes_and_f16_scenarios_need_no_compiler(run_isolated, 
     stats = report["value"]["stats"]
     assert stats["programs_compiled"] == 0 and stats["programs_from_disk"] == 0, stats
     # one program per plan signature: float32 plain read in place (B1) and packed (the others), float32
-    # bias+relu; half plain as planned in place (H1) and packed (one source: half is always packed), half bias+relu
-    assert stats["programs_aot"] == 6, stats
+    # bias+relu; half plain as planned in place (H1) and packed (one source: half is always packed), half
+    # bias+relu. AMD's AVX-512 cores run six rows of four vectors, except where that computes more columns:
+    # O5's 31 columns read in place take twelve rows of two, a seventh program.
+    build = report["value"]["build"]
+    wide_tile = build["isa"] == "avx512" and build["vendor"] == "amd"
+    assert stats["programs_aot"] == (7 if wide_tile else 6), (stats, build)
     assert stats["kernels_run"] == len(checked), stats
     assert report["value"]["build"]["aot_kernels"] >= stats["programs_aot"]
     assert not [p for p in cache.rglob("*") if p.suffix == ".so"], "nothing was compiled into the cache"

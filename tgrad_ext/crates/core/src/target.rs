@@ -156,22 +156,26 @@ impl VectorIsa {
     }
 }
 
-/// A CPU: the ISA kernels are built for, the threads they run on, and the L1 data cache the
-/// plan's heuristic reads operands through.
+/// A CPU: the ISA kernels are built for, the threads they run on, the L1 data cache the plan's
+/// heuristic reads operands through, and the vendor whose cores the heuristic's register tile is
+/// tuned for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CpuTarget {
     pub isa: VectorIsa,
     pub threads: usize,
     pub l1d: L1d,
+    pub vendor: CpuVendor,
 }
 
 impl CpuTarget {
-    /// A target with the classic L1 (`L1d::CLASSIC`): what plans assume of a CPU not measured.
+    /// A target with the classic L1 (`L1d::CLASSIC`) and no known vendor: what plans assume of a
+    /// CPU not measured.
     pub fn new(isa: VectorIsa, threads: usize) -> CpuTarget {
         CpuTarget {
             isa,
             threads,
             l1d: L1d::CLASSIC,
+            vendor: CpuVendor::Other,
         }
     }
 
@@ -180,6 +184,58 @@ impl CpuTarget {
             isa: VectorIsa::detect(),
             threads: crate::flags::threads(),
             l1d: L1d::detect(),
+            vendor: CpuVendor::detect(),
+        }
+    }
+}
+
+/// Who designed the CPU's cores, as CPUID's vendor string says: register tiles run at different
+/// speeds on different vendors' cores with the same ISA, so the GEMM heuristic prefers a tile per
+/// vendor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CpuVendor {
+    Intel,
+    Amd,
+    /// Any other vendor, an architecture without CPUID, or a CPU not measured.
+    Other,
+}
+
+impl CpuVendor {
+    pub const ALL: [CpuVendor; 3] = [CpuVendor::Intel, CpuVendor::Amd, CpuVendor::Other];
+
+    /// The running CPU's vendor (CPUID leaf 0 on x86-64; `Other` elsewhere).
+    pub fn detect() -> CpuVendor {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // CPUID leaf 0 exists on every x86-64 CPU; it returns the vendor in EBX, EDX, ECX
+            #[allow(unused_unsafe)]
+            let r = unsafe { std::arch::x86_64::__cpuid(0) };
+            let mut id = [0u8; 12];
+            id[..4].copy_from_slice(&r.ebx.to_le_bytes());
+            id[4..8].copy_from_slice(&r.edx.to_le_bytes());
+            id[8..].copy_from_slice(&r.ecx.to_le_bytes());
+            CpuVendor::from_cpuid(&id)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            CpuVendor::Other
+        }
+    }
+
+    /// The vendor a 12-byte CPUID vendor string names.
+    pub fn from_cpuid(id: &[u8]) -> CpuVendor {
+        match id {
+            b"GenuineIntel" => CpuVendor::Intel,
+            b"AuthenticAMD" => CpuVendor::Amd,
+            _ => CpuVendor::Other,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuVendor::Intel => "intel",
+            CpuVendor::Amd => "amd",
+            CpuVendor::Other => "other",
         }
     }
 }

@@ -27,12 +27,14 @@ fn isas() -> Vec<VectorIsa> {
     .collect()
 }
 
-/// (MR, vectors per row) of every tile BEAM tries on `isa`, and the heuristic's.
-fn tiles(isa: VectorIsa, elem: usize) -> Vec<(usize, usize)> {
-    let h = GemmOpts::heuristic(isa, elem);
+/// (MR, vectors per row) of every tile BEAM tries on `isa`, and the heuristic's on any vendor's
+/// cores.
+fn tiles(isa: VectorIsa) -> Vec<(usize, usize)> {
     let mut t = search::tiles(isa);
-    if !t.contains(&(h.mr, h.nr / h.vw)) {
-        t.push((h.mr, h.nr / h.vw));
+    for h in GemmOpts::all_tiles(isa) {
+        if !t.contains(&h) {
+            t.push(h);
+        }
     }
     t
 }
@@ -68,7 +70,7 @@ fn every_tile_kc_packing_and_split_on_every_isa_is_exact() {
     for isa in isas() {
         let target = Target::Cpu(CpuTarget::new(isa, 2));
         let vw = isa.vector_bytes() / 4;
-        for tile in tiles(isa, 4) {
+        for tile in tiles(isa) {
             for kc in [vw - 1, vw, vw + 1, 2 * vw, 3 * vw + 1] {
                 // edges in M and N, MC = 2 MR and NC = 2 NR blocks, K = 2 KC + 1: a short last block
                 let (mr, nr) = (tile.0, tile.1 * vw);
@@ -95,7 +97,7 @@ fn batches_transposes_and_random_values_within_the_bound() {
     for isa in isas() {
         let target = Target::Cpu(CpuTarget::new(isa, 2));
         let vw = isa.vector_bytes() / 4;
-        for tile in tiles(isa, 4) {
+        for tile in tiles(isa) {
             let specs = [
                 Spec {
                     batch: 3,
@@ -145,7 +147,7 @@ fn half_and_double_on_every_tile_of_the_host_isa() {
     let target = Target::Cpu(CpuTarget::new(isa, 2));
     for (dtype, acc_bytes) in [(DType::F16, 4), (DType::F64, 8)] {
         let vw = isa.vector_bytes() / acc_bytes;
-        for tile in tiles(isa, acc_bytes) {
+        for tile in tiles(isa) {
             for integer in [true, false] {
                 let spec = Spec {
                     dtype,
@@ -168,16 +170,18 @@ fn half_and_double_on_every_tile_of_the_host_isa() {
     report(&failures, checked);
 }
 
-/// Edge micro-panels of every width, on each ISA's heuristic tile and every parallel mode: widths
+/// Edge micro-panels of every width, on each heuristic tile of each ISA and every parallel mode: widths
 /// up to one vector run the narrow edge kernel (`ukr_n`, one vector per row), wider ones the full
 /// kernel, short edge rows `ukr_h`; a width sent to the wrong kernel leaves columns unwritten.
 #[test]
 fn edge_panels_of_every_width_take_a_kernel_that_covers_them() {
     let (mut failures, mut checked) = (vec![], 0);
-    for isa in isas() {
+    for (isa, tile) in isas()
+        .into_iter()
+        .flat_map(|i| GemmOpts::all_tiles(i).into_iter().map(move |t| (i, t)))
+    {
         let target = Target::Cpu(CpuTarget::new(isa, 2));
-        let h = GemmOpts::heuristic(isa, 4);
-        let tile = (h.mr, h.nr / h.vw);
+        let h = GemmOpts::for_tile(isa, 4, tile);
         let mut widths = vec![1, h.vw - 1, h.vw, h.vw + 1, h.nr - 1];
         widths.dedup();
         for w in widths {

@@ -447,6 +447,7 @@ fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     )?;
     let t = tgrad_core::target::CpuTarget::host();
     d.set_item("isa", t.isa.name())?;
+    d.set_item("vendor", t.vendor.name())?;
     d.set_item("threads", t.threads)?;
     d.set_item(
         "cache_dir",

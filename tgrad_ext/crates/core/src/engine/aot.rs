@@ -1,7 +1,8 @@
 //! The program families whose kernels are built into tgrad ahead of time, as data: common GEMMs
-//! (dtype x epilogue x packing) for every vector ISA of an architecture. A family's program is
-//! planned and rendered by the same pipeline as a user's kernel (a small graph, scheduled, planned
-//! with the heuristic's register tile for the ISA), and a GEMM's source does not depend on its
+//! (dtype x epilogue x packing) for every vector ISA of an architecture and every register tile
+//! the heuristic picks on it. A family's program is planned and rendered by the same pipeline as
+//! a user's kernel (a small graph, scheduled, planned with the family's register tile), and a
+//! GEMM's source does not depend on its
 //! sizes, strides, blocks or threads (run-time parameters), so a user's GEMM of a family renders
 //! to the family's source at every size. The build (`crates/aot`) compiles these sources; the
 //! CPU device finds them by key (`runtime::cpu::aot`).
@@ -88,6 +89,8 @@ pub fn isas(arch: &str) -> &'static [VectorIsa] {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Family {
     pub isa: VectorIsa,
+    /// The register tile (MR, vectors per row): one of `GemmOpts::all_tiles(isa)`.
+    pub tile: (usize, usize),
     pub dtype: DType,
     pub epilogue: Epilogue,
     pub packing: Packing,
@@ -98,15 +101,18 @@ impl Family {
     pub fn all(arch: &str) -> Vec<Family> {
         let mut v = vec![];
         for &isa in isas(arch) {
-            for (dtype, epilogues) in DTYPES {
-                for &epilogue in epilogues {
-                    for packing in PACKINGS {
-                        v.push(Family {
-                            isa,
-                            dtype,
-                            epilogue,
-                            packing,
-                        });
+            for tile in GemmOpts::all_tiles(isa) {
+                for (dtype, epilogues) in DTYPES {
+                    for &epilogue in epilogues {
+                        for packing in PACKINGS {
+                            v.push(Family {
+                                isa,
+                                tile,
+                                dtype,
+                                epilogue,
+                                packing,
+                            });
+                        }
                     }
                 }
             }
@@ -116,22 +122,24 @@ impl Family {
 
     pub fn name(&self) -> String {
         format!(
-            "{}/{}/{}/{}",
+            "{}/{}x{}/{}/{}/{}",
             self.isa.name(),
+            self.tile.0,
+            self.tile.1,
             self.dtype.name(),
             self.epilogue.name(),
             self.packing.name()
         )
     }
 
-    /// The heuristic's register tile for the ISA and the family's packing, with the given
-    /// run-time choices (blocks and the thread split), as a forced tuning.
+    /// The family's register tile and packing, with the given run-time choices (blocks and the
+    /// thread split), as a forced tuning.
     pub fn tuning(
         &self,
         blocks: (usize, usize, usize),
         split: (usize, usize, usize, Parallel),
     ) -> Tuning {
-        let h = GemmOpts::heuristic(self.isa, self.dtype.compute().itemsize());
+        let h = self.opts();
         let (kc, mc, nc) = blocks;
         let (threads, mchunks, nchunks, parallel) = split;
         Tuning {
@@ -144,8 +152,13 @@ impl Family {
         }
     }
 
+    /// The family's tile with its nominal blocks.
+    pub fn opts(&self) -> GemmOpts {
+        GemmOpts::for_tile(self.isa, self.dtype.compute().itemsize(), self.tile)
+    }
+
     /// The family's program: `epilogue(a @ b, bias)` on small operands of its dtype, planned
-    /// for its ISA.
+    /// for its ISA and tile.
     pub fn program(&self) -> Result<Program> {
         let (m, k, n) = (8, 8, 8);
         let operand = |shape: Vec<usize>| zeros(self.dtype, shape);
@@ -159,7 +172,7 @@ impl Family {
                 items.len()
             )));
         };
-        let h = GemmOpts::heuristic(self.isa, self.dtype.compute().itemsize());
+        let h = self.opts();
         let tuning = self.tuning((h.kc, h.mc, h.nc), (1, 1, 1, Parallel::Chunks));
         let target = Target::Cpu(CpuTarget::new(self.isa, 1));
         let p = codegen::plan_tuned(&item.kernel, &target, Some(&tuning))?;
@@ -212,25 +225,31 @@ pub fn sources(arch: &str) -> Result<Vec<AotSource>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::CpuVendor;
 
     /// The design's premise: a user's GEMM of a family renders to the family's source whatever
     /// its sizes, layout, batch and thread count, and families differ from each other.
     #[test]
     fn user_gemms_of_a_family_render_to_its_source_at_any_size() {
         let all = sources("x86_64").unwrap();
-        // per ISA, float: every epilogue x packing; half: every epilogue once (always packed);
-        // double: the plain product x packing
-        assert_eq!(all.len(), 3 * (4 * 2 + 4 + 2), "{}", all.len());
+        // per ISA and tile (two on AVX-512), float: every epilogue x packing; half: every
+        // epilogue once (always packed); double: the plain product x packing
+        assert_eq!(all.len(), 4 * (4 * 2 + 4 + 2), "{}", all.len());
         let mut checked = 0;
         for s in &all {
             let f = s.family;
-            // shapes the heuristic plans with the family's packing: small operands are read in
-            // place, K past 512 is always packed
+            // shapes the heuristic plans with the family's packing (small operands are read in
+            // place, K past 512 is always packed) and, on the vendor that prefers it, its tile
+            // (no other tile computes fewer columns)
             let (m, k, n) = if f.packing == Packing::Neither {
-                (37, 53, 29)
+                (37, 53, 125)
             } else {
-                (5, 600, 7)
+                (5, 600, 67)
             };
+            let vendor = CpuVendor::ALL
+                .into_iter()
+                .find(|&v| GemmOpts::tiles(f.isa, v)[0] == f.tile)
+                .unwrap();
             for (batch, transposed, threads) in [(1, false, 2), (3, true, 1), (2, false, 7)] {
                 let shape = |r: usize, c: usize| {
                     if batch > 1 {
@@ -248,7 +267,10 @@ mod tests {
                 let y = tensor::dot(&a, &operand(shape(k, n))).unwrap();
                 let y = f.epilogue.apply(&y, &operand(vec![n])).unwrap();
                 let item = &schedule(std::slice::from_ref(&y)).unwrap().items[0];
-                let target = Target::Cpu(CpuTarget::new(f.isa, threads));
+                let target = Target::Cpu(CpuTarget {
+                    vendor,
+                    ..CpuTarget::new(f.isa, threads)
+                });
                 let p = codegen::plan(&item.kernel, &target).unwrap();
                 let Strategy::Gemm(g) = &p.strategy else {
                     panic!("{} planned as loops", f.name());
@@ -268,10 +290,11 @@ mod tests {
         assert_eq!(checked, all.len() * 3);
     }
 
-    /// The first-call promise at every shape, not only the families' own: whatever packing the
-    /// heuristic picks (in-place reads come from the shape, BOnly from B's rows crowding L1), the
-    /// plan renders to a kernel built ahead of time, so no GEMM of a family's dtype and epilogue
-    /// waits for the run-time compiler.
+    /// The first-call promise at every shape, not only the families' own: whatever packing and
+    /// tile the heuristic picks on any vendor's cores (in-place reads come from the shape, BOnly
+    /// from B's rows crowding L1, the tile from the vendor and N), the plan renders to a kernel
+    /// built ahead of time, so no GEMM of a family's dtype and epilogue waits for the run-time
+    /// compiler.
     #[test]
     fn every_heuristic_gemm_plan_renders_to_a_family_source() {
         let keys: Vec<String> = sources("x86_64")
@@ -280,32 +303,42 @@ mod tests {
             .map(|s| s.key)
             .collect();
         let mut seen = std::collections::HashSet::new();
+        let mut tiles = std::collections::HashSet::new();
         for isa in [VectorIsa::Avx512, VectorIsa::Avx2Fma] {
             for batch in [1, 64] {
                 for m in [7, 150, 4000] {
-                    for n in [31, 64, 129, 512] {
+                    for n in [31, 64, 96, 129, 512] {
                         for k in [63, 256, 512, 600] {
                             let a = zeros(DType::F32, vec![batch, m, k]).unwrap();
                             let b = zeros(DType::F32, vec![batch, k, n]).unwrap();
                             let y = tensor::dot(&a, &b).unwrap();
                             let item = &schedule(std::slice::from_ref(&y)).unwrap().items[0];
-                            let target = Target::Cpu(CpuTarget::new(isa, 2));
-                            let p = codegen::plan(&item.kernel, &target).unwrap();
-                            let Strategy::Gemm(g) = &p.strategy else {
-                                panic!("{batch}x{m}x{k}x{n} planned as loops");
-                            };
-                            seen.insert(g.cpu().unwrap().packing);
-                            let src = render::for_target(&target).render(&p);
-                            assert!(
-                                keys.contains(&key(&src)),
-                                "{} at {batch}x{m}x{k}x{n} has no kernel built ahead of time",
-                                p.signature
-                            );
+                            for vendor in CpuVendor::ALL {
+                                let target = Target::Cpu(CpuTarget {
+                                    vendor,
+                                    ..CpuTarget::new(isa, 2)
+                                });
+                                let p = codegen::plan(&item.kernel, &target).unwrap();
+                                let Strategy::Gemm(g) = &p.strategy else {
+                                    panic!("{batch}x{m}x{k}x{n} planned as loops");
+                                };
+                                let t = g.cpu().unwrap().tuning;
+                                seen.insert(t.packing);
+                                tiles.insert((isa, t.opts.mr, t.opts.nr / t.opts.vw));
+                                let src = render::for_target(&target).render(&p);
+                                assert!(
+                                    keys.contains(&key(&src)),
+                                    "{} at {batch}x{m}x{k}x{n} on {} has no kernel built ahead of time",
+                                    p.signature,
+                                    vendor.name()
+                                );
+                            }
                         }
                     }
                 }
             }
         }
         assert_eq!(seen.len(), Packing::ALL.len(), "{seen:?}");
+        assert_eq!(tiles.len(), 3, "{tiles:?}");
     }
 }

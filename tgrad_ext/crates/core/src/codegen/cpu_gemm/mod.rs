@@ -308,6 +308,70 @@ mod tests {
     }
 
     #[test]
+    fn amd_cores_take_the_wide_tile_where_it_computes_no_more_columns() {
+        use super::Tuning;
+        use crate::dtype::DType;
+        use crate::target::{CpuTarget, CpuVendor, VectorIsa};
+        let on = |vendor, isa| CpuTarget {
+            vendor,
+            ..CpuTarget::new(isa, 2)
+        };
+        let tile = |t: &CpuTarget, batch, m, n, k| {
+            let h = Tuning::heuristic(t, DType::F32, batch, m, n, k);
+            (h.opts.mr, h.opts.nr / h.opts.vw)
+        };
+        let amd = on(CpuVendor::Amd, VectorIsa::Avx512);
+        // B1-B5 and the odd shapes whose last column of tiles the wide tile pads no further:
+        // multiples of 64 columns, and edges of at most one vector where B is packed
+        for (batch, m, n, k) in [
+            (1, 64, 64, 64),
+            (1, 512, 512, 512),
+            (1, 2048, 2048, 2048),
+            (64, 128, 128, 128),
+            (1, 256, 1024, 1024),
+            (1, 1000, 513, 777),
+            (1, 4097, 4097, 4097),
+            (1, 513, 129, 257),
+            (1, 4000, 128, 512),
+        ] {
+            assert_eq!(tile(&amd, batch, m, n, k), (6, 4), "{batch}x{m}x{n}x{k}");
+        }
+        // the wide tile would pad N = 96 to 128 columns, 31 or 10 read in place to 64
+        for (m, n, k) in [
+            (4000, 96, 512),
+            (800, 31, 63),
+            (1024, 10, 256),
+            (256, 10, 1024),
+        ] {
+            assert_eq!(tile(&amd, 1, m, n, k), (12, 2), "{m}x{n}x{k}");
+        }
+        // other vendors' cores keep two vectors at every N; AVX2 has one tile
+        for vendor in [CpuVendor::Intel, CpuVendor::Other] {
+            let t = on(vendor, VectorIsa::Avx512);
+            assert_eq!(tile(&t, 1, 512, 512, 512), (12, 2));
+            assert_eq!(tile(&t, 64, 128, 128, 128), (12, 2));
+        }
+        assert_eq!(
+            tile(&on(CpuVendor::Amd, VectorIsa::Avx2Fma), 1, 512, 512, 512),
+            (6, 2)
+        );
+        // B4 on the wide tile: C is two tiles wide, a streamed batch, and read in place
+        let b4 = Tuning::heuristic(&amd, DType::F32, 64, 128, 128, 128);
+        assert_eq!((b4.packing, b4.opts.mr), (Packing::Neither, 6));
+        // Shared GEMMs take K up to 1024 as one block whatever the tile (B2, B5, O1)
+        for vendor in [CpuVendor::Amd, CpuVendor::Intel] {
+            for (m, n, k) in [(512, 512, 512), (256, 1024, 1024), (1000, 513, 777)] {
+                let t = Tuning::heuristic(&on(vendor, VectorIsa::Avx512), DType::F32, 1, m, n, k);
+                assert_eq!((t.parallel, t.opts.kc), (super::Parallel::Shared, k));
+            }
+        }
+        // CPUID's vendor strings
+        assert_eq!(CpuVendor::from_cpuid(b"AuthenticAMD"), CpuVendor::Amd);
+        assert_eq!(CpuVendor::from_cpuid(b"GenuineIntel"), CpuVendor::Intel);
+        assert_eq!(CpuVendor::from_cpuid(b"HygonGenuine"), CpuVendor::Other);
+    }
+
+    #[test]
     fn a_short_last_k_block_is_spread_over_the_full_ones() {
         assert_eq!(balanced_block(256, 777), 259); // 3 blocks, not 3 + 9
         assert_eq!(balanced_block(256, 4097), 257); // 16 blocks, not 16 + 1

@@ -6,7 +6,7 @@ use std::fmt;
 
 use crate::abi::Join;
 use crate::dtype::DType;
-use crate::target::{CpuTarget, L1d, VectorIsa};
+use crate::target::{CpuTarget, CpuVendor, L1d, VectorIsa};
 
 /// GEMM blocking (BLIS names): an MR x NR register tile of accumulators, KC-deep packed panels,
 /// MC rows of A per packed block, NC columns of B per packed panel; VW lanes per vector.
@@ -21,23 +21,45 @@ pub struct GemmOpts {
 }
 
 impl GemmOpts {
-    /// The default heuristic: fill the register file with accumulators (leaving room for the
-    /// B vectors and one broadcast), keep an A block in L2 and a B micro-panel in L1.
-    pub fn heuristic(isa: VectorIsa, elem_bytes: usize) -> GemmOpts {
+    /// The register tiles (MR, vectors per row) the heuristic chooses from for `isa` on `vendor`'s
+    /// cores, the preferred first. Each fills the register file with accumulators, leaving room
+    /// for the B vectors and one broadcast. AMD's AVX-512 cores (Zen 4, Zen 5) run six rows of
+    /// four vectors faster than twelve rows of two, which need twice the broadcasts of A per
+    /// FMA. gemm_sweep, alternating, medians, four vectors vs two: Zen 4 1024^3 one thread
+    /// 1.06-1.10x faster, 2048^3 two threads 88.5-90.8 vs 94.6-97 ms; Zen 5 2048^3 43.4 vs
+    /// 45.3 ms, 64 x 128^3 615 vs 630 us, 64^3 2.9 vs 3.3 us.
+    pub fn tiles(isa: VectorIsa, vendor: CpuVendor) -> &'static [(usize, usize)] {
+        match (isa.registers(), isa, vendor) {
+            (32, VectorIsa::Neon, _) => &[(8, 3)],
+            (32, _, CpuVendor::Amd) => &[(6, 4), (12, 2)],
+            (32, _, _) => &[(12, 2)],
+            _ => &[(6, 2)],
+        }
+    }
+
+    /// Every tile `tiles` offers for `isa` on any vendor's cores (what is built ahead of time).
+    pub fn all_tiles(isa: VectorIsa) -> Vec<(usize, usize)> {
+        let mut all: Vec<(usize, usize)> = vec![];
+        for vendor in CpuVendor::ALL {
+            for &t in GemmOpts::tiles(isa, vendor) {
+                if !all.contains(&t) {
+                    all.push(t);
+                }
+            }
+        }
+        all
+    }
+
+    /// The nominal blocking of a register tile: KC 256, an A block of about 144 rows in L2, NC
+    /// 4096.
+    pub fn for_tile(isa: VectorIsa, elem_bytes: usize, (mr, nvec): (usize, usize)) -> GemmOpts {
         let vw = isa.vector_bytes() / elem_bytes;
-        let (mr, nvec) = match (isa.registers(), isa) {
-            (32, VectorIsa::Neon) => (8, 3),
-            (32, _) => (12, 2),
-            _ => (6, 2),
-        };
-        let kc = 256;
-        let mc = (144 / mr).max(1) * mr;
         GemmOpts {
             vw,
             mr,
             nr: nvec * vw,
-            kc,
-            mc,
+            kc: 256,
+            mc: (144 / mr).max(1) * mr,
             nc: 4096,
         }
     }
@@ -109,7 +131,8 @@ impl Packing {
     /// only 1.09x in place's time; Zen 5, 12-way: 753 / 650 / 598 us).
     /// A packed into MR-row micro-panels is read once per NR-wide column of tiles, so where C
     /// has at most `NARROW_N_TILES` such columns the copy costs more than its aligned panels
-    /// save, and A's rows are read in place at any M (B as well, unless its rows crowd L1 sets).
+    /// save, and A's rows are read in place at any M (B as well, unless its rows crowd L1 sets
+    /// outside a streamed batch).
     /// Side by side (gemm_sweep, two threads, medians, packed / B only / in place): 800x31x63
     /// (a batch of 8 against one shared matrix, folded) 32.8 / 14.9 / 14.3 us, 4000x31x256 481 /
     /// 244 us (B only), 800x64x63 64.8 / 39.2 / 38.1 us, 4000x64x512 2.50 / 1.69 / 1.79 ms; three
@@ -128,24 +151,22 @@ impl Packing {
         if k > INPLACE_MAX_K {
             return Packing::Both;
         }
+        let matrix_bytes = (m * k + k * n) * elem_bytes;
+        let cached = batch * matrix_bytes <= CACHED_OPERANDS;
+        let streamed = !cached && batch >= 2 && matrix_bytes <= PREFETCH_NEXT_MAX_BYTES;
         if n <= NARROW_N_TILES * nr {
-            return if b_rows_crowd_l1(n * elem_bytes, k, l1d) {
+            return if !streamed && b_rows_crowd_l1(n * elem_bytes, k, l1d) {
                 Packing::BOnly
             } else {
                 Packing::Neither
             };
         }
         if m * n > 128 * 128 {
-            return Packing::Both;
-        }
-        let matrix_bytes = (m * k + k * n) * elem_bytes;
-        if batch * matrix_bytes <= CACHED_OPERANDS {
-            return Packing::Neither;
-        }
-        if batch < 2 || matrix_bytes > PREFETCH_NEXT_MAX_BYTES {
             Packing::Both
-        } else {
+        } else if cached || streamed {
             Packing::Neither
+        } else {
+            Packing::Both
         }
     }
 
@@ -211,9 +232,12 @@ pub const SHARED_B_MAX_BYTES: usize = 4 << 20;
 /// Blocks of C per thread the heuristic's `Parallel::Shared` aims for.
 pub const SHARED_BLOCKS_PER_THREAD: usize = 8;
 
-/// The largest B micro-panel (K x NR accumulator elements) for which `Parallel::Shared` takes
-/// all of K as one block.
-const SHARED_SINGLE_K_BLOCK_BYTES: usize = 64 * 1024;
+/// The deepest K `Parallel::Shared` takes as one block: each block of C runs the whole K loop,
+/// so every further K block is another pass over its rows of C. gemm_sweep, two threads,
+/// alternating, medians, KC 256 (or K/3) vs K: 256x1024x1024 5.19 vs 4.84 ms (d25c8e7's
+/// machine); Zen 5 2128 vs 1807 us (twelve rows of two vectors), 1859 vs 1656 us (six rows of
+/// four), 1000x513x777 2274 vs 2163 us and 512^3 651 vs 637 us (six rows of four).
+const SHARED_SINGLE_K_BLOCK_MAX_K: usize = 1024;
 
 /// Batched GEMMs prefetch the next matrix's operands into L2 while one computes when A and B of
 /// one matrix together fit this (beside the current ones in a 512 KiB - 1 MiB L2).
@@ -267,6 +291,14 @@ const SINGLE_K_BLOCK_BYTES: usize = 32 * 1024;
 pub const INPLACE_MAX_K: usize = 512;
 
 impl Tuning {
+    /// The heuristic's tuning: of the tiles the target's vendor runs (`GemmOpts::tiles`) that
+    /// fit at least once into N (the last always qualifies), the one that computes the fewest
+    /// columns of C, the preferred one where they tie. Packed tiles compute an edge of at most
+    /// one vector as one vector (`ukr_n`), every other edge as NR wide; tiles read in place
+    /// compute NR-wide edges. Where N is narrower than a tile only its edge kernels would run,
+    /// and a taller tile's keep more FMA chains in flight. Side by side (gemm_sweep, Zen 5, two
+    /// threads, medians, four vectors vs two): N = 96 over 4000x512 1514 vs 1124 us (the wide
+    /// tile pads to 128 columns), N = 128 1157 vs 1454 us.
     pub fn heuristic(
         target: &CpuTarget,
         acc: DType,
@@ -275,7 +307,43 @@ impl Tuning {
         n: usize,
         k: usize,
     ) -> Tuning {
-        let mut opts = GemmOpts::heuristic(target.isa, acc.itemsize());
+        let mut best: Option<(usize, Tuning)> = None;
+        let tiles = GemmOpts::tiles(target.isa, target.vendor);
+        for (i, &tile) in tiles.iter().enumerate() {
+            let opts = GemmOpts::for_tile(target.isa, acc.itemsize(), tile);
+            if n < opts.nr && i + 1 < tiles.len() {
+                continue;
+            }
+            let t = Tuning::heuristic_for(target, acc, opts, batch, m, n, k);
+            let cols = t.columns_computed(n);
+            if best.as_ref().is_none_or(|(c, _)| cols < *c) {
+                best = Some((cols, t));
+            }
+        }
+        best.expect("every ISA has a tile").1
+    }
+
+    /// The columns of C an N-wide GEMM computes with this tuning's tile and packing.
+    fn columns_computed(&self, n: usize) -> usize {
+        let (nr, vw) = (self.opts.nr, self.opts.vw);
+        let edge = n % nr;
+        if self.packing == Packing::Both && edge > 0 && edge <= vw {
+            n - edge + vw
+        } else {
+            round_up(n, nr)
+        }
+    }
+
+    /// The heuristic's blocks, thread split, packing and parallel mode for one register tile.
+    fn heuristic_for(
+        target: &CpuTarget,
+        acc: DType,
+        mut opts: GemmOpts,
+        batch: usize,
+        m: usize,
+        n: usize,
+        k: usize,
+    ) -> Tuning {
         // One K block when a KC x NR micro-panel of B still fits 32 KiB: every extra K block is
         // another pass over C. gemm_sweep, two threads, medians side by side, KC 256 vs K:
         // 512^3 2.21 vs 2.13 ms, 384^3 934 vs 902 us, 256x512x512 1.13 vs 1.09 ms, 512x512x400
@@ -325,17 +393,15 @@ impl Tuning {
             && b_bytes <= SHARED_B_MAX_BYTES
         {
             // Blocks of C claimed dynamically, SHARED_BLOCKS_PER_THREAD per thread so a slow
-            // thread's share is taken by the others, at least 2 tiles tall. Each block runs the
-            // whole K loop, so every K block is a pass over its rows of C: one K block up to a
-            // 64 KiB micro-panel of B. gemm_sweep, two threads, alternating, medians (blocks 8
-            // vs 16 at KC = K): 512^3 1.94 vs 1.79 ms; 256x1024x1024 4.27 vs 4.16 ms, and KC
-            // 256 vs 1024 there 5.19 vs 4.84 ms; 1000x513x777 KC 256 vs 777 7.07 vs 6.24 ms.
+            // thread's share is taken by the others, at least 2 tiles tall. gemm_sweep, two
+            // threads, alternating, medians (blocks 8 vs 16 at KC = K): 512^3 1.94 vs 1.79 ms;
+            // 256x1024x1024 4.27 vs 4.16 ms.
             parallel = Parallel::Shared;
             let most = (m / (2 * opts.mr)).max(1);
             let least = m.div_ceil(opts.mc);
             mchunks = (SHARED_BLOCKS_PER_THREAD * threads).min(most).max(least);
             nchunks = 1;
-            if k * opts.nr * acc.itemsize() <= SHARED_SINGLE_K_BLOCK_BYTES {
+            if k <= SHARED_SINGLE_K_BLOCK_MAX_K {
                 opts.kc = opts.kc.max(k);
             }
         }
