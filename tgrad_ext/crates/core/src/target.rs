@@ -370,3 +370,25 @@ impl fmt::Display for Target {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vendor string assembled from CPUID's registers (EBX, EDX, ECX) is the one Linux
+    /// reports, and the x86-64 hosts the tests run on are Intel's or AMD's, so a wrong register
+    /// order (which reads as `Other`) cannot pass.
+    #[test]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    fn the_detected_vendor_is_the_one_linux_reports() {
+        let info = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+        let id = info
+            .lines()
+            .find(|l| l.starts_with("vendor_id"))
+            .and_then(|l| l.split(':').nth(1))
+            .map(str::trim)
+            .expect("a vendor_id line");
+        assert_eq!(CpuVendor::detect(), CpuVendor::from_cpuid(id.as_bytes()));
+        assert_ne!(CpuVendor::detect(), CpuVendor::Other, "vendor_id {id}");
+    }
+}
