@@ -139,7 +139,15 @@ fn planner_and_beam_configurations_are_in_the_family() {
         };
         for isa in VectorIsa::ALL {
             let target = CpuTarget::new(isa, 2);
-            let base = Tuning::heuristic(&target, g.c.acc, g.c.batch, g.c.m, g.c.n, g.c.k);
+            let base = Tuning::heuristic(
+                &target,
+                g.c.acc,
+                g.c.a.1 != g.c.acc,
+                g.c.batch,
+                g.c.m,
+                g.c.n,
+                g.c.k,
+            );
             for t in search::reachable(&base, isa, 2) {
                 let (q, cpu) = config::retiled(
                     &p,

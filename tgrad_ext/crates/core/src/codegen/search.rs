@@ -192,6 +192,7 @@ mod tests {
         Tuning::heuristic(
             &CpuTarget::new(VectorIsa::Avx2Fma, 2),
             DType::F32,
+            false,
             1,
             256,
             256,

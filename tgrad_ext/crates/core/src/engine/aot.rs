@@ -244,7 +244,7 @@ mod tests {
             let (m, k, n) = if f.packing == Packing::Neither {
                 (37, 53, 125)
             } else {
-                (5, 600, 67)
+                (5, 600, 131)
             };
             let vendor = CpuVendor::ALL
                 .into_iter()

@@ -41,9 +41,9 @@ pub const LONG_K: usize = 1 << 16;
 impl CpuGemm {
     /// Plan `c` for `target` with the heuristic's choices, or `tuning`'s.
     pub fn plan(c: &Contraction, target: &CpuTarget, tuning: Option<&Tuning>) -> CpuGemm {
-        let t = tuning
-            .copied()
-            .unwrap_or_else(|| Tuning::heuristic(target, c.acc, c.batch, c.m, c.n, c.k));
+        let t = tuning.copied().unwrap_or_else(|| {
+            Tuning::heuristic(target, c.acc, c.a.1 != c.acc, c.batch, c.m, c.n, c.k)
+        });
         let (opts, threads, mchunks, nchunks) = (t.opts, t.threads, t.mchunks, t.nchunks);
         // shared B panels hold one batch index's B; vectors (M or N = 1) take their own path
         let parallel = match t.parallel {
@@ -317,7 +317,7 @@ mod tests {
             ..CpuTarget::new(isa, 2)
         };
         let tile = |t: &CpuTarget, batch, m, n, k| {
-            let h = Tuning::heuristic(t, DType::F32, batch, m, n, k);
+            let h = Tuning::heuristic(t, DType::F32, false, batch, m, n, k);
             (h.opts.mr, h.opts.nr / h.opts.vw)
         };
         let amd = on(CpuVendor::Amd, VectorIsa::Avx512);
@@ -355,13 +355,31 @@ mod tests {
             tile(&on(CpuVendor::Amd, VectorIsa::Avx2Fma), 1, 512, 512, 512),
             (6, 2)
         );
+        // half A is packed whatever the packing: narrow C keeps the tall tile, so each packed
+        // A panel serves more tiles
+        let half = |batch, m, n, k| {
+            let h = Tuning::heuristic(&amd, DType::F32, true, batch, m, n, k);
+            (h.opts.mr, h.opts.nr / h.opts.vw)
+        };
+        assert_eq!(half(1, 64, 64, 64), (12, 2));
+        assert_eq!(half(64, 128, 128, 128), (12, 2));
+        assert_eq!(half(1, 512, 512, 512), (6, 4));
+        assert_eq!(half(1, 256, 1024, 1024), (6, 4));
         // B4 on the wide tile: C is two tiles wide, a streamed batch, and read in place
-        let b4 = Tuning::heuristic(&amd, DType::F32, 64, 128, 128, 128);
+        let b4 = Tuning::heuristic(&amd, DType::F32, false, 64, 128, 128, 128);
         assert_eq!((b4.packing, b4.opts.mr), (Packing::Neither, 6));
         // Shared GEMMs take K up to 1024 as one block whatever the tile (B2, B5, O1)
         for vendor in [CpuVendor::Amd, CpuVendor::Intel] {
             for (m, n, k) in [(512, 512, 512), (256, 1024, 1024), (1000, 513, 777)] {
-                let t = Tuning::heuristic(&on(vendor, VectorIsa::Avx512), DType::F32, 1, m, n, k);
+                let t = Tuning::heuristic(
+                    &on(vendor, VectorIsa::Avx512),
+                    DType::F32,
+                    false,
+                    1,
+                    m,
+                    n,
+                    k,
+                );
                 assert_eq!((t.parallel, t.opts.kc), (super::Parallel::Shared, k));
             }
         }

@@ -147,7 +147,6 @@ impl Packing {
         l1d: L1d,
     ) -> Packing {
         const CACHED_OPERANDS: usize = 2 << 20;
-        const NARROW_N_TILES: usize = 2;
         if k > INPLACE_MAX_K {
             return Packing::Both;
         }
@@ -239,6 +238,10 @@ pub const SHARED_BLOCKS_PER_THREAD: usize = 8;
 /// four), 1000x513x777 2274 vs 2163 us and 512^3 651 vs 637 us (six rows of four).
 const SHARED_SINGLE_K_BLOCK_MAX_K: usize = 1024;
 
+/// C at most this many NR-wide columns of tiles wide is narrow: a packed A panel would serve too
+/// few tiles to pay for its copy.
+const NARROW_N_TILES: usize = 2;
+
 /// Batched GEMMs prefetch the next matrix's operands into L2 while one computes when A and B of
 /// one matrix together fit this (beside the current ones in a 512 KiB - 1 MiB L2).
 pub const PREFETCH_NEXT_MAX_BYTES: usize = 192 * 1024;
@@ -299,9 +302,14 @@ impl Tuning {
     /// and a taller tile's keep more FMA chains in flight. Side by side (gemm_sweep, Zen 5, two
     /// threads, medians, four vectors vs two): N = 96 over 4000x512 1514 vs 1124 us (the wide
     /// tile pads to 128 columns), N = 128 1157 vs 1454 us.
+    /// Where A is `converted` (half values, widened as they are packed), A is packed whatever
+    /// the packing, and each packed panel serves N/NR tiles: a wide tile is then skipped where C
+    /// is at most `NARROW_N_TILES` of its tiles wide. Lab, Zen 5, float16, wide vs tall tile
+    /// everywhere: 64^3 0.88x, 64 x 128^3 0.92x, 512^3 1.06x, 256x1024x1024 1.08x.
     pub fn heuristic(
         target: &CpuTarget,
         acc: DType,
+        converted: bool,
         batch: usize,
         m: usize,
         n: usize,
@@ -311,11 +319,12 @@ impl Tuning {
         let tiles = GemmOpts::tiles(target.isa, target.vendor);
         for (i, &tile) in tiles.iter().enumerate() {
             let opts = GemmOpts::for_tile(target.isa, acc.itemsize(), tile);
-            if n < opts.nr && i + 1 < tiles.len() {
+            let narrow = n < opts.nr || (converted && n <= NARROW_N_TILES * opts.nr);
+            if narrow && i + 1 < tiles.len() {
                 continue;
             }
             let t = Tuning::heuristic_for(target, acc, opts, batch, m, n, k);
-            let cols = t.columns_computed(n);
+            let cols = t.columns_computed(n, converted);
             if best.as_ref().is_none_or(|(c, _)| cols < *c) {
                 best = Some((cols, t));
             }
@@ -323,11 +332,12 @@ impl Tuning {
         best.expect("every ISA has a tile").1
     }
 
-    /// The columns of C an N-wide GEMM computes with this tuning's tile and packing.
-    fn columns_computed(&self, n: usize) -> usize {
+    /// The columns of C an N-wide GEMM computes with this tuning's tile and packing (`packed`:
+    /// A is packed whatever the packing says, so every edge runs the packed kernels).
+    fn columns_computed(&self, n: usize, packed: bool) -> usize {
         let (nr, vw) = (self.opts.nr, self.opts.vw);
         let edge = n % nr;
-        if self.packing == Packing::Both && edge > 0 && edge <= vw {
+        if (packed || self.packing == Packing::Both) && edge > 0 && edge <= vw {
             n - edge + vw
         } else {
             round_up(n, nr)
