@@ -142,7 +142,7 @@ fn planner_and_beam_configurations_are_in_the_family() {
             let base = Tuning::heuristic(
                 &target,
                 g.c.acc,
-                g.c.a.1 != g.c.acc,
+                !g.c.holds_accumulators(),
                 g.c.batch,
                 g.c.m,
                 g.c.n,

@@ -155,6 +155,12 @@ impl Contraction {
         })
     }
 
+    /// Whether A, B and C all hold accumulator values: only then can a CPU GEMM read operands in
+    /// place (or take the vector path); otherwise every operand is converted as it is packed.
+    pub fn holds_accumulators(&self) -> bool {
+        self.out_dtype == self.acc && self.a.1 == self.acc && self.b.1 == self.acc
+    }
+
     /// The header's sizes (targets fill in their blocking fields).
     pub fn header(&self) -> GemmHeader {
         GemmHeader {

@@ -2,9 +2,8 @@
 //! (dtype x epilogue x packing) for every vector ISA of an architecture and every register tile
 //! the heuristic picks on it. A family's program is planned and rendered by the same pipeline as
 //! a user's kernel (a small graph, scheduled, planned with the family's register tile), and a
-//! GEMM's source does not depend on its
-//! sizes, strides, blocks or threads (run-time parameters), so a user's GEMM of a family renders
-//! to the family's source at every size. The build (`crates/aot`) compiles these sources; the
+//! GEMM's source does not depend on its sizes, strides, blocks or threads (run-time parameters),
+//! so a user's GEMM of a family renders to the family's source at every size. The build (`crates/aot`) compiles these sources; the
 //! CPU device finds them by key (`runtime::cpu::aot`).
 
 use crate::codegen::cpu_gemm::{GemmOpts, Packing, Parallel};

@@ -122,7 +122,7 @@ impl LaunchCheck {
                         mr: cpu.opts.mr as i64,
                         nr: cpu.opts.nr as i64,
                         acc: c.acc.itemsize() as i64,
-                        vector: c.out_dtype == c.acc && c.a.1 == c.acc && c.b.1 == c.acc,
+                        vector: c.holds_accumulators(),
                     }),
                     GemmSchedule::Gpu(_) => None,
                 };

@@ -42,7 +42,15 @@ impl CpuGemm {
     /// Plan `c` for `target` with the heuristic's choices, or `tuning`'s.
     pub fn plan(c: &Contraction, target: &CpuTarget, tuning: Option<&Tuning>) -> CpuGemm {
         let t = tuning.copied().unwrap_or_else(|| {
-            Tuning::heuristic(target, c.acc, c.a.1 != c.acc, c.batch, c.m, c.n, c.k)
+            Tuning::heuristic(
+                target,
+                c.acc,
+                !c.holds_accumulators(),
+                c.batch,
+                c.m,
+                c.n,
+                c.k,
+            )
         });
         let (opts, threads, mchunks, nchunks) = (t.opts, t.threads, t.mchunks, t.nchunks);
         // shared B panels hold one batch index's B; vectors (M or N = 1) take their own path

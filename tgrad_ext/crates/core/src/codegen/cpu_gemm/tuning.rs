@@ -302,14 +302,15 @@ impl Tuning {
     /// and a taller tile's keep more FMA chains in flight. Side by side (gemm_sweep, Zen 5, two
     /// threads, medians, four vectors vs two): N = 96 over 4000x512 1514 vs 1124 us (the wide
     /// tile pads to 128 columns), N = 128 1157 vs 1454 us.
-    /// Where A is `converted` (half values, widened as they are packed), A is packed whatever
-    /// the packing, and each packed panel serves N/NR tiles: a wide tile is then skipped where C
-    /// is at most `NARROW_N_TILES` of its tiles wide. Lab, Zen 5, float16, wide vs tall tile
+    /// Where the operands are `packed` whatever the packing (one of A, B and C holds another
+    /// dtype than the accumulator, e.g. half values widened as they are packed), each packed A
+    /// panel serves N/NR tiles: a wide tile is then skipped where C is at most `NARROW_N_TILES`
+    /// of its tiles wide. Lab, Zen 5, float16, wide vs tall tile
     /// everywhere: 64^3 0.88x, 64 x 128^3 0.92x, 512^3 1.06x, 256x1024x1024 1.08x.
     pub fn heuristic(
         target: &CpuTarget,
         acc: DType,
-        converted: bool,
+        packed: bool,
         batch: usize,
         m: usize,
         n: usize,
@@ -319,12 +320,12 @@ impl Tuning {
         let tiles = GemmOpts::tiles(target.isa, target.vendor);
         for (i, &tile) in tiles.iter().enumerate() {
             let opts = GemmOpts::for_tile(target.isa, acc.itemsize(), tile);
-            let narrow = n < opts.nr || (converted && n <= NARROW_N_TILES * opts.nr);
+            let narrow = n < opts.nr || (packed && n <= NARROW_N_TILES * opts.nr);
             if narrow && i + 1 < tiles.len() {
                 continue;
             }
             let t = Tuning::heuristic_for(target, acc, opts, batch, m, n, k);
-            let cols = t.columns_computed(n, converted);
+            let cols = t.columns_computed(n, packed);
             if best.as_ref().is_none_or(|(c, _)| cols < *c) {
                 best = Some((cols, t));
             }
@@ -333,7 +334,7 @@ impl Tuning {
     }
 
     /// The columns of C an N-wide GEMM computes with this tuning's tile and packing (`packed`:
-    /// A is packed whatever the packing says, so every edge runs the packed kernels).
+    /// operands packed whatever the packing says, so every edge runs the packed kernels).
     fn columns_computed(&self, n: usize, packed: bool) -> usize {
         let (nr, vw) = (self.opts.nr, self.opts.vw);
         let edge = n % nr;
