@@ -80,8 +80,9 @@ certify-check: $(STAMP)/deps ## the committed certificates match the sources; re
 	$(PY) tools/certify.py stale --sample $(CERTIFY_SAMPLE)
 
 # ---------------------------------------------------------------- the lab
-# engines alternate BENCH_ROUNDS times per scenario and their samples are pooled, so a noisy stretch on
-# a shared machine hits every engine alike (about 10 minutes per round here)
+# engines alternate BENCH_ROUNDS times per scenario, so a noisy stretch on a shared machine hits every
+# engine alike; each cell's median is that of its rounds' medians and its CI resamples rounds (about 10
+# minutes per round here; the table marks CIs from fewer than 5 rounds as rough)
 BENCH_ROUNDS ?= 3
 bench: setup ## the lab table B1-B6 (tinygrad eager/jit/beam, tgrad, numpy), results/latest.md
 	$(PY) -m harness run scenarios/five.toml --rounds $(BENCH_ROUNDS)

@@ -1,12 +1,13 @@
 """Comparison: a run record -> the table's data (rows, speedups with CIs, agreement verdicts).
 
-Everything here returns data; report.py formats it. Samples of repeated rounds of one cell are pooled.
-Speedups are ratios of medians measured side by side in the same run: median(engine) / median(subject),
-so a value above 1 means the subject (tgrad) is faster than that engine. `Ratios` is the one place
-that computes them (the table, the history's frames and the plots all ask it): each cell's samples are
-resampled once with a seed derived from the cell's scenario and engine names, so a cell's CI does not
-depend on which other scenarios or engines ran beside it, and every ratio it takes part in reuses its
-bootstrap medians.
+Everything here returns data; report.py formats it. A cell's rounds (one process each) are kept
+apart: its median is the median of its round medians, its spread that of all its samples pooled
+(stats.summarize_rounds). Speedups are ratios of medians measured side by side in the same run:
+median(engine) / median(subject), so a value above 1 means the subject (tgrad) is faster than that
+engine. `Ratios` is the one place that computes them (the table, the history's frames and the plots all
+ask it): each cell's rounds are resampled once (rounds, then samples within them) with a seed derived
+from the cell's scenario and engine names, so a cell's CI does not depend on which other scenarios or
+engines ran beside it, and every ratio it takes part in reuses its bootstrap medians.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from harness.ceiling import CellCeiling, read_cell
 from harness.record import CeilingRecord, CellRecord, FingerprintRecord, PooledCell, RunRecord
-from harness.stats import Interval, Summary, bootstrap_medians, ratio_interval, summarize
+from harness.stats import Interval, Summary, bootstrap_round_medians, ratio_interval, round_median, summarize_rounds
 
 RESAMPLES = 2000
 
@@ -84,6 +85,7 @@ class Table:
     machine: str  # one line from the fingerprint
     ceiling: CeilingRecord | None = None  # the ceilings the run recorded (None: a run from before them)
     unstated_threads: tuple[str, ...] = ()  # engines read against all threads because they do not state theirs
+    rounds: int = 0  # the most rounds any measured cell has (the processes its median and CI rest on)
 
     @property
     def agreement_ok(self) -> bool:
@@ -95,15 +97,19 @@ class Table:
 
 
 def pool(cells: list[CellRecord]) -> dict[tuple[str, str], PooledCell]:
-    """One entry per (scenario, engine): samples of all ok rounds pooled, the first round's other facts."""
+    """One entry per (scenario, engine): samples of all ok rounds pooled, and each round's apart
+    (`rounds`, rounds without samples left out); the first round's other facts."""
     pooled: dict[tuple[str, str], PooledCell] = {}
     for cell in cells:
         key = (cell["scenario"], cell["engine"])
+        samples = list(cell.get("samples", []))
         if key not in pooled:
-            pooled[key] = {**cell, "samples": list(cell.get("samples", [])), "agreements": []}
+            pooled[key] = {**cell, "samples": list(samples), "rounds": [samples] if samples else [], "agreements": []}
         else:
             entry = pooled[key]
-            entry["samples"].extend(cell.get("samples", []))
+            entry["samples"].extend(samples)
+            if samples:
+                entry["rounds"].append(samples)
             if entry["status"] != "ok" and cell["status"] == "ok":
                 entry.update(cast(PooledCell, {k: v for k, v in cell.items() if k != "samples"}))
         if "agreement" in cell:
@@ -198,7 +204,8 @@ def cell_seed(scenario: str, engine: str) -> int:
 
 
 class Ratios:
-    """Ratios of medians between the cells of one run (speedups), with percentile-bootstrap CIs."""
+    """Ratios of medians between the cells of one run (speedups), with percentile-bootstrap CIs over
+    rounds and the samples within them."""
 
     def __init__(self, pooled: dict[tuple[str, str], PooledCell], resamples: int = RESAMPLES):
         self.pooled, self.resamples = pooled, resamples
@@ -211,19 +218,31 @@ class Ratios:
             return None
         return list(entry["samples"])
 
-    def _medians(self, scenario: str, engine: str, samples: list[float]) -> np.ndarray:
+    def rounds(self, scenario: str, engine: str) -> list[list[float]] | None:
+        """The cell's samples round by round, or None when it was not measured."""
+        entry = self.pooled.get((scenario, engine))
+        if entry is None or entry["status"] != "ok" or not entry["samples"]:
+            return None
+        return [list(r) for r in entry["rounds"]]
+
+    def median(self, scenario: str, engine: str) -> float | None:
+        """The cell's median (of its round medians), or None when it was not measured."""
+        rounds = self.rounds(scenario, engine)
+        return round_median(rounds) if rounds is not None else None
+
+    def _medians(self, scenario: str, engine: str, rounds: list[list[float]]) -> np.ndarray:
         key = (scenario, engine)
         if key not in self._draws:
-            self._draws[key] = bootstrap_medians(samples, resamples=self.resamples, seed=cell_seed(*key))
+            self._draws[key] = bootstrap_round_medians(rounds, resamples=self.resamples, seed=cell_seed(*key))
         return self._draws[key]
 
     def ratio(self, scenario: str, numerator: str, denominator: str) -> Interval | None:
         """median(numerator) / median(denominator) in this run, with its 95% CI; None when either cell
         was not measured or both are the same engine."""
-        top, bottom = self.samples(scenario, numerator), self.samples(scenario, denominator)
+        top, bottom = self.rounds(scenario, numerator), self.rounds(scenario, denominator)
         if top is None or bottom is None or numerator == denominator:
             return None
-        point = float(np.median(top) / np.median(bottom))
+        point = round_median(top) / round_median(bottom)
         return ratio_interval(
             point, self._medians(scenario, numerator, top), self._medians(scenario, denominator, bottom)
         )
@@ -259,7 +278,7 @@ def build_table(run: RunRecord) -> Table:
             judged = agreement_of(entry)
             ok, ratio, ulp, error = judged.ok, judged.ratio, judged.ulp, judged.error
             measured = entry["status"] == "ok" and bool(entry["samples"])
-            summary = summarize(entry["samples"]) if measured else None
+            summary = summarize_rounds(entry["rounds"]) if measured else None
             rows.append(
                 Row(
                     scenario=name,
@@ -324,4 +343,5 @@ def build_table(run: RunRecord) -> Table:
         machine=machine_line(run.get("fingerprint", {})),
         ceiling=ceiling,
         unstated_threads=tuple(dict.fromkeys(r.engine for r in rows if r.ceiling and not r.ceiling.stated)),
+        rounds=max((len(e["rounds"]) for e in pooled.values() if e["status"] == "ok"), default=0),
     )

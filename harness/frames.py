@@ -35,7 +35,7 @@ import pandas as pd
 from harness import compare, regress
 from harness.history import History, RunInfo, engine_mode, info_of
 from harness.record import RunRecord, ScenarioRecord
-from harness.stats import summarize
+from harness.stats import summarize_rounds
 
 Columns = dict[str, tuple[str, str]]
 Source = History | Sequence[RunRecord]
@@ -77,7 +77,7 @@ CELL_COLUMNS: Columns = {
     "status": ("string", "ok | unavailable | unsupported | skipped | search-timeout | timeout | error"),
     "reason": ("string", "why the cell is not ok (empty when ok)"),
     "samples": ("Int64", "timed samples (0 when not measured)"),
-    "median_s": ("float64", "median seconds per call"),
+    "median_s": ("float64", "median seconds per call (the median of the rounds' medians)"),
     "p10_s": ("float64", "10th percentile of seconds per call"),
     "p90_s": ("float64", "90th percentile of seconds per call"),
     "mean_s": ("float64", "mean seconds per call"),
@@ -234,7 +234,7 @@ def cells(
                 continue
             definition = definitions.get(scenario) or ScenarioRecord(name=scenario, version=None)
             measured = entry["status"] == "ok" and bool(entry["samples"])
-            summary = summarize(entry["samples"]) if measured else None
+            summary = summarize_rounds(entry["rounds"]) if measured else None
             judged = compare.agreement_of(entry)
             info = entry.get("info") or {}
             build_info = info.get("build_info")
@@ -333,12 +333,10 @@ def ratios(
             scenario = definition["name"]
             if not _wanted(scenario, scenarios):
                 continue
-            bottom = within.samples(scenario, denominator)
             for engine in numerators if numerators is not None else engines:
                 interval = within.ratio(scenario, engine, denominator)
                 if interval is None:
                     continue
-                top = within.samples(scenario, engine)
                 rows.append(
                     {
                         **run,
@@ -350,8 +348,8 @@ def ratios(
                         "ratio": interval.point,
                         "lo": interval.lo,
                         "hi": interval.hi,
-                        "numerator_median_s": summarize(top or []).median,
-                        "denominator_median_s": summarize(bottom or []).median,
+                        "numerator_median_s": within.median(scenario, engine),
+                        "denominator_median_s": within.median(scenario, denominator),
                     }
                 )
     return typed(rows, RATIO_COLUMNS)

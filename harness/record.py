@@ -148,6 +148,7 @@ class PooledCell(CellRecord, total=False):
     agreement of each round; never stored."""
 
     agreements: list[AgreementRecord]
+    rounds: list[list[float]]  # each round's samples (rounds with samples only), in round order
 
 
 class BudgetRecord(TypedDict, total=False):

@@ -8,6 +8,10 @@ import io
 from harness.compare import Row, Table
 from harness.stats import Interval
 
+# rounds below which a table's CIs are marked rough: a percentile bootstrap over 3 processes covers the
+# true ratio of a cell whose processes differ in about 4 of 5 runs, over 5 in about 19 of 20
+QUOTABLE_ROUNDS = 5
+
 
 def fmt_time(seconds: float | None) -> str:
     if seconds is None:
@@ -220,7 +224,17 @@ def render_markdown(table: Table) -> str:
     lines += [
         "",
         f"Speedup = engine's median time / {subject}'s median time in this run (> 1: {subject} is faster);",
-        "CI: percentile bootstrap of the ratio of medians. Spread: p10–p90 of per-call times.",
+        "Median: of the rounds' medians (each round ran in a process of its own). CI: percentile bootstrap of the",
+        "ratio of medians, resampling rounds and then the calls within each; one round: its calls only.",
+        "Spread: p10–p90 of per-call times, all rounds pooled.",
+        *(
+            [
+                f"This run has {table.rounds} round(s): too few processes for the CI to carry their spread; quote",
+                f"ratios from runs of {QUOTABLE_ROUNDS} or more (--rounds {QUOTABLE_ROUNDS}).",
+            ]
+            if 0 < table.rounds < QUOTABLE_ROUNDS
+            else []
+        ),
         "Agreement: max |out - float64 oracle| / error bound; <= 1 passes. K: Higham's gamma_K |A||B|;",
         "D: gamma_D |A||B| with D the plan's rounding depth (tgrad's CPU GEMMs state it, far below K when K is",
         "blocked); both bounds include the float64 oracle's own error.",

@@ -51,7 +51,7 @@ class RunOptions:
     seed: int | None = None  # replaces every scenario's seed
     search_limit_s: float | None = None  # replaces budget.search_limit_s
     fresh_search: bool = False  # BEAM ignores its cache
-    rounds: int = 1  # alternations of all engines per scenario; samples are pooled
+    rounds: int = 1  # alternations of all engines per scenario, one process per cell and round
     load_limit_s: float = 120.0  # importing the library in the worker
     cache_dir: Path = REPO_ROOT / ".cache"
     python: str = sys.executable

@@ -3,6 +3,13 @@
 Spread is reported as the median with p10-p90. Ratios (speedups) come with a percentile-bootstrap
 confidence interval of the ratio of medians, resampling each engine's samples independently with a
 fixed seed so a report is reproducible from the stored samples.
+
+A cell measured in several rounds ran in one process per round, and processes differ by more than the
+calls within one (where the operands' pages landed, what shares the cores and caches meanwhile), so
+pooling every call as one sample makes an interval far narrower than the spread between runs. Such a
+cell's central value is the median of its round medians (each process counts once, however many calls
+its round timed), and its bootstrap resamples rounds first and then calls within each drawn round, so
+the interval carries the spread between processes.
 """
 
 from __future__ import annotations
@@ -47,6 +54,24 @@ def summarize(samples: Sequence[float]) -> Summary:
     x = np.asarray(samples, dtype=np.float64)
     p10, median, p90 = np.percentile(x, [10, 50, 90])
     return Summary(len(x), float(median), float(p10), float(p90), float(x.mean()), float(x.min()), float(x.max()))
+
+
+def summarize_rounds(rounds: Sequence[Sequence[float]]) -> Summary:
+    """`summarize` of the pooled samples of all rounds, with the median of the round medians as the
+    median (one round: its median). Rounds without samples are ignored."""
+    kept = [np.asarray(r, dtype=np.float64) for r in rounds if len(r)]
+    if not kept:
+        raise ValueError("no samples")
+    pooled = summarize(np.concatenate(kept).tolist())
+    return dataclasses.replace(pooled, median=round_median(rounds))
+
+
+def round_median(rounds: Sequence[Sequence[float]]) -> float:
+    """The median of the rounds' medians (rounds without samples ignored)."""
+    medians = [float(np.median(r)) for r in rounds if len(r)]
+    if not medians:
+        raise ValueError("no samples")
+    return float(np.median(medians))
 
 
 def median_ci_halfwidth(samples: Sequence[float]) -> float:
@@ -102,6 +127,33 @@ def _bootstrap_medians(x: np.ndarray, resamples: int, rng: np.random.Generator) 
     return resampled_medians(x, index)
 
 
+def round_picks(rounds: int, resamples: int) -> np.ndarray:
+    """The rounds each bootstrap draw picks (resamples x rounds, with replacement), a function of the two
+    counts only: cells of one run with as many rounds pick the same rounds in every draw, so a ratio of
+    two cells resamples alternation rounds as pairs, and a slow spell of the host that spans one
+    round's processes moves both sides of the ratio together."""
+    return np.random.default_rng([rounds, resamples]).integers(0, rounds, size=(resamples, rounds))
+
+
+def bootstrap_round_medians(rounds: Sequence[Sequence[float]], *, resamples: int = 2000, seed: int = 0) -> np.ndarray:
+    """Two-stage bootstrap draws of `round_median(rounds)`: each draw picks as many rounds as there are,
+    with replacement (round_picks), and for each pick one bootstrap median of that round's samples
+    (drawn apart for every pick, from a generator seeded with `seed`, so a round picked twice does not
+    repeat its draw); the draw is the median of the picks. One round: the bootstrap medians of its
+    samples."""
+    kept = [np.asarray(r, dtype=np.float64) for r in rounds if len(r)]
+    if not kept:
+        raise ValueError("no samples")
+    rng = np.random.default_rng(seed)
+    within = np.stack([_bootstrap_medians(r, resamples, rng) for r in kept], axis=1)  # (resamples, rounds)
+    if len(kept) == 1:
+        return within[:, 0]
+    picked = round_picks(len(kept), resamples)
+    draws = rng.integers(0, resamples, size=(resamples, len(kept)))
+    medians: np.ndarray = np.median(within[draws, picked], axis=1)
+    return medians
+
+
 def ratio_interval(point: float, numerator: np.ndarray, denominator: np.ndarray, confidence: float = 0.95) -> Interval:
     """`point` with the percentile interval of numerator / denominator (bootstrap draws of each)."""
     tail = (1 - confidence) / 2 * 100
@@ -129,6 +181,22 @@ def bootstrap_ratio_of_medians(
     rng = np.random.default_rng(seed)
     draws_x, draws_y = _bootstrap_medians(x, resamples, rng), _bootstrap_medians(y, resamples, rng)
     return ratio_interval(float(np.median(x) / np.median(y)), draws_x, draws_y, confidence)
+
+
+def bootstrap_ratio_of_round_medians(
+    numerator: Sequence[Sequence[float]],
+    denominator: Sequence[Sequence[float]],
+    *,
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """round_median(numerator) / round_median(denominator), each a list of rounds' samples, with the
+    percentile interval of their two-stage bootstrap draws (bootstrap_round_medians, seeds seed and
+    seed + 1)."""
+    draws_x = bootstrap_round_medians(numerator, resamples=resamples, seed=seed)
+    draws_y = bootstrap_round_medians(denominator, resamples=resamples, seed=seed + 1)
+    return ratio_interval(round_median(numerator) / round_median(denominator), draws_x, draws_y, confidence)
 
 
 def bootstrap_median(

@@ -113,6 +113,34 @@ def test_bootstrap_ci_is_reproducible_from_the_stored_samples(known_run: tuple[i
     assert direct.lo <= direct.point <= direct.hi
 
 
+def test_a_cell_of_several_rounds_counts_each_process_once(known_run: tuple[int, dict, Path]) -> None:
+    """Three rounds of slow-fake, one of them five times slower and with more calls: the cell's median is
+    that of its round medians (the slow process is outvoted, not outweighed), the table shows it, and
+    the footnote marks CIs from fewer than five rounds as rough."""
+    _, run, _ = known_run
+    run = json.loads(json.dumps(run))
+    cell = next(c for c in run["cells"] if (c["scenario"], c["engine"]) == ("T1", "slow-fake"))
+    fast = next(c for c in run["cells"] if (c["scenario"], c["engine"]) == ("T1", "fast-fake"))
+    rounds = [cell["samples"], [5 * x for x in cell["samples"] * 4], [1.1 * x for x in cell["samples"]]]
+    for index, samples in enumerate(rounds[1:], start=1):
+        run["cells"].append({**cell, "round": index, "samples": samples})
+        run["cells"].append({**fast, "round": index})
+    table = compare.build_table(run)
+    slow = next(r for r in table.rows if (r.scenario, r.engine) == ("T1", "slow-fake"))
+    medians = [float(np.median(r)) for r in rounds]
+    assert slow.summary is not None and slow.summary.median == pytest.approx(float(np.median(medians)))
+    assert slow.summary.median < float(np.median([x for r in rounds for x in r]))  # pooled: the slow round wins
+    assert slow.summary.n == sum(len(r) for r in rounds)
+    assert slow.speedup is not None
+    assert slow.speedup.point == pytest.approx(np.median(medians) / np.median(fast["samples"]))
+    markdown = report.render_markdown(table)
+    assert table.rounds == 3 and "This run has 3 round(s)" in markdown
+    for index in (3, 4):
+        run["cells"] += [{**cell, "round": index}, {**fast, "round": index}]
+    five = compare.build_table(run)
+    assert five.rounds == 5 and "round(s)" not in report.render_markdown(five)
+
+
 def test_run_file_is_traceable(known_run: tuple[int, dict, Path]) -> None:
     _, run, _ = known_run
     assert run["schema_version"] == store.SCHEMA_VERSION

@@ -112,3 +112,45 @@ def test_self_timed_steps_report_their_own_seconds() -> None:
     m = measure(step, budget, first_call_s=1.0)
     assert m.self_timed and m.inner == 1
     assert m.warmup == [0.5] and m.samples == [0.25, 0.125, 0.0625, 0.03125, 0.015625]
+
+
+def _rounds(rng: np.random.Generator, count: int, scale: float = 1.0, samples: int = 30) -> list[list[float]]:
+    """`count` processes' timings: each process's own level (lognormal, 20%) times per-call noise (2%)."""
+    return [list(scale * np.exp(rng.normal(0, 0.2)) * rng.lognormal(0, 0.02, samples)) for _ in range(count)]
+
+
+def test_summarize_rounds_takes_the_median_of_round_medians() -> None:
+    rounds = [[1.0, 2.0, 3.0], [10.0] * 50, [4.0, 5.0]]  # the 50-sample round does not outweigh the others
+    s = stats.summarize_rounds([*rounds, []])
+    assert s.median == 4.5 == stats.round_median(rounds)  # medians 2, 10 and 4.5
+    pooled = [x for r in rounds for x in r]
+    assert s.n == len(pooled) and s.p10 == pytest.approx(np.percentile(pooled, 10))
+    assert stats.summarize_rounds([rounds[0]]) == stats.summarize(rounds[0])
+
+
+def test_round_bootstrap_covers_a_ratio_whose_processes_differ() -> None:
+    """Two engines with the same time, measured in 5 processes each whose levels differ by 20%: the CI
+    resampling rounds covers the true ratio 1 in nearly 95% of runs; pooling every call as one sample
+    gives a narrow interval that misses it in most runs."""
+    rng = np.random.default_rng(7)
+    runs, by_round, pooled = 80, 0, 0
+    for run in range(runs):
+        a, b = _rounds(rng, 5), _rounds(rng, 5)
+        interval = stats.bootstrap_ratio_of_round_medians(a, b, resamples=1000, seed=run)
+        by_round += interval.lo <= 1 <= interval.hi
+        flat = stats.bootstrap_ratio_of_medians(np.concatenate(a), np.concatenate(b), resamples=1000, seed=run)
+        pooled += flat.lo <= 1 <= flat.hi
+    assert by_round >= 0.85 * runs and pooled <= 0.3 * runs
+
+
+def test_ratios_resample_alternation_rounds_as_pairs() -> None:
+    """A slow spell that spans both engines' processes of one round scales both alike: with the rounds
+    resampled as pairs the ratio's CI stays tight around 2, where independent picks would spread it over
+    the spells' range."""
+    rng = np.random.default_rng(3)
+    spells = np.exp(rng.normal(0, 0.3, 7))
+    fast = [list(s * rng.lognormal(0, 0.01, 40)) for s in spells]
+    slow = [list(2 * s * rng.lognormal(0, 0.01, 40)) for s in spells]
+    interval = stats.bootstrap_ratio_of_round_medians(slow, fast, seed=5)
+    assert interval.lo < 2 < interval.hi and interval.hi - interval.lo < 0.1
+    assert np.array_equal(stats.round_picks(7, 100), stats.round_picks(7, 100))
