@@ -37,7 +37,7 @@ struct Paths {
 
 fn paths(c: &Contraction, g: &CpuGemm) -> Paths {
     let c_accumulates = c.out_dtype == c.acc;
-    let inplace_ok = c_accumulates && c.a.1 == c.acc && c.b.1 == c.acc;
+    let inplace_ok = c.holds_accumulators();
     Paths {
         c_accumulates,
         vec_epi: c_accumulates && vector_epilogue(&c.epilogue, c.acc),
