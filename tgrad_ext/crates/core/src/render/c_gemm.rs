@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 
 use super::c::{inline_source, BLIS_C, C, PACK_C, SYNC_C, VECTOR_C};
 use crate::abi;
-use crate::codegen::cpu_gemm::{CpuGemm, Packing, Parallel, LONG_K, PREFETCH_NEXT_MAX_BYTES};
+use crate::codegen::cpu_gemm::{
+    CpuGemm, GemmOpts, Packing, Parallel, LONG_K, PREFETCH_NEXT_MAX_BYTES,
+};
 use crate::codegen::{Contraction, GemmPlan, Program};
 use crate::dtype::DType;
 use crate::graph::{BinaryOp, UnaryOp};
@@ -23,6 +25,9 @@ struct Paths {
     c_accumulates: bool,
     /// Full tiles apply the epilogue on whole vectors.
     vec_epi: bool,
+    /// Full tiles of a half C (f32 accumulators) apply the epilogue on whole vectors and store
+    /// them with one F16C conversion each (`tg_v2h`; 8- or 16-wide vectors, whose ISAs have F16C).
+    vec_half: bool,
     /// One output row or column through the vector products (C, A and B in the accumulator's type).
     vector: bool,
     /// A's full MR-row tiles read in place (`Packing::BOnly` and `Packing::Neither`).
@@ -41,6 +46,10 @@ fn paths(c: &Contraction, g: &CpuGemm) -> Paths {
     Paths {
         c_accumulates,
         vec_epi: c_accumulates && vector_epilogue(&c.epilogue, c.acc),
+        vec_half: c.out_dtype == DType::F16
+            && c.acc == DType::F32
+            && matches!(g.opts.vw, 8 | 16)
+            && vector_epilogue(&c.epilogue, c.acc),
         vector: inplace_ok,
         a_inplace: inplace_ok && g.packing != Packing::Both,
         b_inplace: inplace_ok && g.packing != Packing::Both,
@@ -121,6 +130,20 @@ pub fn header(p: &Program, g: &GemmPlan, cpu: &CpuGemm) -> String {
          static inline tg_v tg_vmax(tg_v a, tg_v b) {{ tg_vi m = (tg_vi)(a > b); return (tg_v)((m & (tg_vi)a) | (~m & (tg_vi)b)); }}\n",
         al = c.acc.itemsize(),
     );
+    if ps.vec_half {
+        // vcvtps2ph with immediate 0 rounds to nearest even, as `tg_f2h` does
+        let cvt = if o.vw == 16 {
+            "__builtin_ia32_vcvtps2ph512_mask(x, 0, (tg_vh){0}, (unsigned short)-1)"
+        } else {
+            "__builtin_ia32_vcvtps2ph256(x, 0)"
+        };
+        let _ = write!(
+            s,
+            "typedef short tg_vh __attribute__((vector_size({hb})));\n\
+             static inline tg_vh tg_v2h(tg_v x) {{ return {cvt}; }}\n",
+            hb = 2 * o.vw,
+        );
+    }
     epilogue(&mut s, c, acc);
     microkernels(&mut s, c, cpu, &ps);
     s
@@ -350,22 +373,8 @@ fn ukr(
         let _ = writeln!(s, " }} /* @tg:{name}.a */");
     }
     s.push_str("  }\n");
-    if ps.vec_epi && full {
-        s.push_str("  if (mr == MR && nr == NR && csn == 1 && e->vec_ok) {\n");
-        for r in 0..rows {
-            for v in 0..nv {
-                let off = v * o.vw;
-                let mut next = (0, 0);
-                let ve = vexpr(&c.epilogue, c.acc, "m_", "n_", &mut next);
-                let epi = if next.0 > 0 { " @tg:epi.vload" } else { "" };
-                let _ = writeln!(
-                    s,
-                    "    {{ tg_v x = c{r}_{v}; {acc}* cp = c + {r}*csm + {off}; if (!first) x += *(const tg_vu*)cp; \
-                     if (last) {{ const int64_t m_ = m + {r}, n_ = n + {off}; (void)m_; (void)n_; x = {ve}; }} *(tg_vu*)cp = x; }} /* @tg:{name}.vc{epi} */"
-                );
-            }
-        }
-        s.push_str("    return;\n  }\n");
+    if (ps.vec_epi || ps.vec_half) && full {
+        vector_stores(s, c, o, ps, name, rows, nv);
     }
     let _ = writeln!(s, "  {acc} t[MR*NR] __attribute__((aligned(64)));");
     for r in 0..rows {
@@ -390,6 +399,47 @@ fn ukr(
          \x20   *cp = {}; /* @tg:{name}.c */\n  }}\n}}",
         C.store_cvt(c.out_dtype, "x")
     );
+}
+
+/// Full tiles with a vectorizable epilogue: each accumulator vector read back (C holds partial
+/// sums), the epilogue applied on the last K block, and stored whole (a half C through `tg_v2h`).
+fn vector_stores(
+    s: &mut String,
+    c: &Contraction,
+    o: &GemmOpts,
+    ps: &Paths,
+    name: &str,
+    rows: usize,
+    nv: usize,
+) {
+    let (acc, tc) = (C.compute(c.acc), C.storage(c.out_dtype));
+    s.push_str("  if (mr == MR && nr == NR && csn == 1 && e->vec_ok) {\n");
+    for r in 0..rows {
+        for v in 0..nv {
+            let off = v * o.vw;
+            let mut next = (0, 0);
+            let ve = vexpr(&c.epilogue, c.acc, "m_", "n_", &mut next);
+            let epi = if next.0 > 0 { " @tg:epi.vload" } else { "" };
+            let apply = format!(
+                "if (last) {{ const int64_t m_ = m + {r}, n_ = n + {off}; (void)m_; (void)n_; x = {ve}; }}"
+            );
+            if ps.vec_epi {
+                let _ = writeln!(
+                    s,
+                    "    {{ tg_v x = c{r}_{v}; {acc}* cp = c + {r}*csm + {off}; if (!first) x += *(const tg_vu*)cp; \
+                     {apply} *(tg_vu*)cp = x; }} /* @tg:{name}.vc{epi} */"
+                );
+            } else {
+                // C holds no partial sums: one K block, so every tile is first and last
+                let _ = writeln!(
+                    s,
+                    "    {{ tg_v x = c{r}_{v}; {tc}* cp = c + {r}*csm + {off}; (void)first; \
+                     {apply} const tg_vh h = tg_v2h(x); __builtin_memcpy(cp, &h, sizeof h); }} /* @tg:{name}.vh{epi} */"
+                );
+            }
+        }
+    }
+    s.push_str("    return;\n  }\n");
 }
 
 /// The whole GEMM program after the prelude: the header, then the static sources.

@@ -86,6 +86,8 @@ typedef float tg_vu __attribute__((vector_size(32), aligned(4)));
 typedef int32_t tg_vi __attribute__((vector_size(32)));
 static inline tg_v tg_vrelu(tg_v x) { return (tg_v)((tg_vi)(x > 0) & (tg_vi)x); }
 static inline tg_v tg_vmax(tg_v a, tg_v b) { tg_vi m = (tg_vi)(a > b); return (tg_v)((m & (tg_vi)a) | (~m & (tg_vi)b)); }
+typedef short tg_vh __attribute__((vector_size(16)));
+static inline tg_vh tg_v2h(tg_v x) { return __builtin_ia32_vcvtps2ph256(x, 0); }
 typedef struct {
   int vec_ok;
 } tg_epi;
@@ -109,6 +111,21 @@ static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* r
     { const float a3 = a[3]; c3_0 += a3 * b0; c3_1 += a3 * b1; } /* @tg:ukr.a */
     { const float a4 = a[4]; c4_0 += a4 * b0; c4_1 += a4 * b1; } /* @tg:ukr.a */
     { const float a5 = a[5]; c5_0 += a5 * b0; c5_1 += a5 * b1; } /* @tg:ukr.a */
+  }
+  if (mr == MR && nr == NR && csn == 1 && e->vec_ok) {
+    { tg_v x = c0_0; uint16_t* cp = c + 0*csm + 0; (void)first; if (last) { const int64_t m_ = m + 0, n_ = n + 0; (void)m_; (void)n_; x = x; } const tg_vh h = tg_v2h(x); __builtin_memcpy(cp, &h, sizeof h); } /* @tg:ukr.vh */
+    { tg_v x = c0_1; uint16_t* cp = c + 0*csm + 8; (void)first; if (last) { const int64_t m_ = m + 0, n_ = n + 8; (void)m_; (void)n_; x = x; } const tg_vh h = tg_v2h(x); __builtin_memcpy(cp, &h, sizeof h); } /* @tg:ukr.vh */
+    { tg_v x = c1_0; uint16_t* cp = c + 1*csm + 0; (void)first; if (last) { const int64_t m_ = m + 1, n_ = n + 0; (void)m_; (void)n_; x = x; } const tg_vh h = tg_v2h(x); __builtin_memcpy(cp, &h, sizeof h); } /* @tg:ukr.vh */
+    { tg_v x = c1_1; uint16_t* cp = c + 1*csm + 8; (void)first; if (last) { const int64_t m_ = m + 1, n_ = n + 8; (void)m_; (void)n_; x = x; } const tg_vh h = tg_v2h(x); __builtin_memcpy(cp, &h, sizeof h); } /* @tg:ukr.vh */
+    { tg_v x = c2_0; uint16_t* cp = c + 2*csm + 0; (void)first; if (last) { const int64_t m_ = m + 2, n_ = n + 0; (void)m_; (void)n_; x = x; } const tg_vh h = tg_v2h(x); __builtin_memcpy(cp, &h, sizeof h); } /* @tg:ukr.vh */
+    { tg_v x = c2_1; uint16_t* cp = c + 2*csm + 8; (void)first; if (last) { const int64_t m_ = m + 2, n_ = n + 8; (void)m_; (void)n_; x = x; } const tg_vh h = tg_v2h(x); __builtin_memcpy(cp, &h, sizeof h); } /* @tg:ukr.vh */
+    { tg_v x = c3_0; uint16_t* cp = c + 3*csm + 0; (void)first; if (last) { const int64_t m_ = m + 3, n_ = n + 0; (void)m_; (void)n_; x = x; } const tg_vh h = tg_v2h(x); __builtin_memcpy(cp, &h, sizeof h); } /* @tg:ukr.vh */
+    { tg_v x = c3_1; uint16_t* cp = c + 3*csm + 8; (void)first; if (last) { const int64_t m_ = m + 3, n_ = n + 8; (void)m_; (void)n_; x = x; } const tg_vh h = tg_v2h(x); __builtin_memcpy(cp, &h, sizeof h); } /* @tg:ukr.vh */
+    { tg_v x = c4_0; uint16_t* cp = c + 4*csm + 0; (void)first; if (last) { const int64_t m_ = m + 4, n_ = n + 0; (void)m_; (void)n_; x = x; } const tg_vh h = tg_v2h(x); __builtin_memcpy(cp, &h, sizeof h); } /* @tg:ukr.vh */
+    { tg_v x = c4_1; uint16_t* cp = c + 4*csm + 8; (void)first; if (last) { const int64_t m_ = m + 4, n_ = n + 8; (void)m_; (void)n_; x = x; } const tg_vh h = tg_v2h(x); __builtin_memcpy(cp, &h, sizeof h); } /* @tg:ukr.vh */
+    { tg_v x = c5_0; uint16_t* cp = c + 5*csm + 0; (void)first; if (last) { const int64_t m_ = m + 5, n_ = n + 0; (void)m_; (void)n_; x = x; } const tg_vh h = tg_v2h(x); __builtin_memcpy(cp, &h, sizeof h); } /* @tg:ukr.vh */
+    { tg_v x = c5_1; uint16_t* cp = c + 5*csm + 8; (void)first; if (last) { const int64_t m_ = m + 5, n_ = n + 8; (void)m_; (void)n_; x = x; } const tg_vh h = tg_v2h(x); __builtin_memcpy(cp, &h, sizeof h); } /* @tg:ukr.vh */
+    return;
   }
   float t[MR*NR] __attribute__((aligned(64)));
   *(tg_v*)(t + 0) = c0_0; /* @tg:ukr.spill */
