@@ -262,6 +262,28 @@ def previous_overlapping(records: Sequence[RunRecord]) -> str | None:
     return None
 
 
+def overlapping_pair(
+    records: Sequence[RunRecord], older: str | None = None, newer: str | None = None
+) -> tuple[str, str]:
+    """(older, newer) run ids to compare: the given ones; else `newer` (default: the newest run that
+    shares a scenario version with an earlier one) and the latest earlier run sharing one with it.
+    ValueError when no such pair exists (a history of runs of different scenario files)."""
+    ids = [str(r["run_id"]) for r in records]
+    for given in (older, newer):
+        if given is not None and given not in ids:
+            raise ValueError(f"no run {given} in the history")
+    ends = [ids.index(newer)] if newer is not None else range(len(records) - 1, 0, -1)
+    for end in ends:
+        found = older or previous_overlapping(records[: end + 1])
+        if found is not None:
+            return found, ids[end]
+    raise ValueError(
+        f"no earlier run shares a scenario version with {newer}"
+        if newer is not None
+        else "no two runs of the history share a scenario version"
+    )
+
+
 def _figures(data: TrendData) -> dict[str, Figure]:
     drawn = {
         "trend": trend_figure(

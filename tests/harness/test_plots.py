@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,23 @@ def test_trend_page_engines_filter(small_history: Path, tmp_path: Path) -> None:
     assert set(data.relative["numerator"]) == {"tgrad"}
     assert set(data.cells["engine"]) == {"tgrad", "numpy"}
     assert data.comparison is not None and data.older is not None
+
+
+def test_the_comparison_pair_skips_a_newest_run_of_other_scenarios() -> None:
+    """The notebook's default pair: the newest run that shares a scenario version with an earlier one
+    (a newest run of another scenario file, like the float16 table's, has none) and that earlier run."""
+    runs = synthetic_history(3, seed=5, scenarios=("S1",))
+    other = copy.deepcopy(runs[0])
+    other["run_id"] = "9" + other["run_id"]  # the newest
+    for scenario in other["scenarios"]:
+        scenario["version"] = "another file's"
+    ids = [r["run_id"] for r in runs]
+    assert trends.overlapping_pair([*runs, other]) == (ids[1], ids[2])
+    assert trends.overlapping_pair([*runs, other], newer=ids[1]) == (ids[0], ids[1])
+    assert trends.overlapping_pair(runs, older=ids[0]) == (ids[0], ids[2])
+    with pytest.raises(ValueError, match="shares a scenario version with 9"):
+        trends.overlapping_pair([*runs, other], newer=other["run_id"])
+    with pytest.raises(ValueError, match="no two runs"):
+        trends.overlapping_pair([runs[0], other])
+    with pytest.raises(ValueError, match="no run nope"):
+        trends.overlapping_pair(runs, older="nope")
