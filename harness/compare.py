@@ -211,13 +211,6 @@ class Ratios:
         self.pooled, self.resamples = pooled, resamples
         self._draws: dict[tuple[str, str], np.ndarray] = {}
 
-    def samples(self, scenario: str, engine: str) -> list[float] | None:
-        """The cell's pooled samples, or None when it was not measured."""
-        entry = self.pooled.get((scenario, engine))
-        if entry is None or entry["status"] != "ok" or not entry["samples"]:
-            return None
-        return list(entry["samples"])
-
     def rounds(self, scenario: str, engine: str) -> list[list[float]] | None:
         """The cell's samples round by round, or None when it was not measured."""
         entry = self.pooled.get((scenario, engine))

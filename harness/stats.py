@@ -114,14 +114,6 @@ def resampled_medians(x: np.ndarray, index: np.ndarray) -> np.ndarray:
     return even
 
 
-def bootstrap_medians(samples: Sequence[float], *, resamples: int = 2000, seed: int = 0) -> np.ndarray:
-    """The medians of `resamples` resamples (with replacement) of the samples, seeded."""
-    x = np.asarray(samples, dtype=np.float64)
-    if len(x) == 0:
-        raise ValueError("no samples")
-    return _bootstrap_medians(x, resamples, np.random.default_rng(seed))
-
-
 def _bootstrap_medians(x: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
     index = rng.integers(0, len(x), size=(resamples, len(x)), dtype=np.int32)
     return resampled_medians(x, index)
