@@ -229,19 +229,34 @@ pub enum LazyOp {
 }
 
 impl LazyOp {
-    /// The nodes this op reads (for a view, its base).
-    pub fn sources(&self) -> Vec<LazyRef> {
+    /// Call `f` on each node this op reads (for a view, its base), in order, without collecting
+    /// them (the schedule cache's walk on every realize).
+    pub fn for_each_source(&self, mut f: impl FnMut(&LazyRef)) {
         match self {
-            LazyOp::Const(_) => vec![],
+            LazyOp::Const(_) => {}
             LazyOp::View(a, ..)
             | LazyOp::Unary(_, a)
             | LazyOp::Cast(a)
             | LazyOp::Reduce(_, a, _)
-            | LazyOp::Contiguous(a) => vec![a.clone()],
-            LazyOp::Binary(_, a, b) => vec![a.clone(), b.clone()],
-            LazyOp::Where(c, a, b) => vec![c.clone(), a.clone(), b.clone()],
-            LazyOp::Assemble(parts, _) => parts.iter().map(|p| p.src.clone()).collect(),
+            | LazyOp::Contiguous(a) => f(a),
+            LazyOp::Binary(_, a, b) => {
+                f(a);
+                f(b);
+            }
+            LazyOp::Where(c, a, b) => {
+                f(c);
+                f(a);
+                f(b);
+            }
+            LazyOp::Assemble(parts, _) => parts.iter().for_each(|p| f(&p.src)),
         }
+    }
+
+    /// The nodes this op reads (for a view, its base).
+    pub fn sources(&self) -> Vec<LazyRef> {
+        let mut v = Vec::with_capacity(3);
+        self.for_each_source(|s| v.push(s.clone()));
+        v
     }
 }
 

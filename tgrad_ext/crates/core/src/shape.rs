@@ -125,10 +125,19 @@ impl View {
     /// size-1 dim followed by an expand, which no view refuses.
     pub fn insert_broadcast(&self, axis: usize, size: usize) -> View {
         debug_assert!(axis <= self.ndim());
-        let mut v = self.clone();
-        v.shape.insert(axis, size);
-        v.strides.insert(axis, 0);
-        v
+        let mut shape = Vec::with_capacity(self.ndim() + 1);
+        shape.extend_from_slice(&self.shape[..axis]);
+        shape.push(size);
+        shape.extend_from_slice(&self.shape[axis..]);
+        let mut strides = Vec::with_capacity(self.ndim() + 1);
+        strides.extend_from_slice(&self.strides[..axis]);
+        strides.push(0);
+        strides.extend_from_slice(&self.strides[axis..]);
+        View {
+            shape,
+            strides,
+            offset: self.offset,
+        }
     }
 
     /// Swap the last two dims (a matrix transpose of the innermost two).

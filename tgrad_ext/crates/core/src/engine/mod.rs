@@ -15,6 +15,7 @@ mod schedule_cache;
 pub mod select;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -86,8 +87,15 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The two counters every launch bumps, kept apart from `Stats`' lock (the dispatch-bound path).
+static KERNELS_RUN: AtomicU64 = AtomicU64::new(0);
+static SCHEDULE_CACHE_HITS: AtomicU64 = AtomicU64::new(0);
+
 pub fn stats() -> Stats {
-    lock(stats_cell()).clone()
+    let mut st = lock(stats_cell()).clone();
+    st.kernels_run = KERNELS_RUN.load(Ordering::Relaxed);
+    st.schedule_cache_hits = SCHEDULE_CACHE_HITS.load(Ordering::Relaxed);
+    st
 }
 
 /// A planned, compiled kernel without its buffers: what `planned` caches per kernel AST, so a
@@ -333,7 +341,7 @@ impl Engine {
                     recipe.layout
                 );
             }
-            lock(stats_cell()).schedule_cache_hits += 1;
+            SCHEDULE_CACHE_HITS.fetch_add(1, Ordering::Relaxed);
             return self.replay(&recipe, &graph);
         }
         let sched = schedule(roots)?;
@@ -483,11 +491,7 @@ fn run_launch(l: &Launch, keep: bool) -> Result<()> {
         &l.dims,
         keep && Flag::KeepPacked.get() != 0,
     )?;
-    let n = {
-        let mut st = lock(stats_cell());
-        st.kernels_run += 1;
-        st.kernels_run
-    };
+    let n = KERNELS_RUN.fetch_add(1, Ordering::Relaxed) + 1;
     if let Some(t0) = t0 {
         let us = t0.elapsed().as_secs_f64() * 1e6;
         let kept = if kept { " (packed B kept)" } else { "" };

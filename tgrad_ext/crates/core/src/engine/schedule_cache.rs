@@ -32,9 +32,22 @@ pub(super) enum Slot {
     Fresh(u32),
 }
 
+/// A graph's normal form as a cache key: the words, and their hash computed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Key {
+    hash: u64,
+    words: Vec<u64>,
+}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
 /// The graph's normal form, with the nodes and leaf buffers it numbers.
 pub(super) struct Encoded {
-    pub key: Vec<u64>,
+    pub key: Key,
     /// Nodes in the order they were first reached: `Layout::realized` indexes this.
     pub nodes: Vec<LazyRef>,
     /// One buffer per leaf class.
@@ -71,22 +84,27 @@ fn push_list<T: Copy>(key: &mut Vec<u64>, xs: &[T], word: impl Fn(T) -> u64) {
 /// The normal form of the graph under `roots`, keyed also by `flags` (what plans depend on).
 pub(super) fn encode(roots: &[LazyRef], flags: (i64, i64, usize, i64)) -> Encoded {
     let mut e = Encoded {
-        key: Vec::with_capacity(64),
+        key: Key {
+            hash: 0,
+            // a matmul's graph (five nodes over two leaves) takes about 80 words
+            words: Vec::with_capacity(128),
+        },
         nodes: Vec::with_capacity(8),
         leaves: Vec::new(),
         index: FxHashMap::with_hasher(FxBuildHasher::default()),
     };
-    e.key.extend([
+    e.key.words.extend([
         flags.0 as u64,
         flags.1 as u64,
         flags.2 as u64,
         flags.3 as u64,
     ]);
-    e.key.push(roots.len() as u64);
-    let mut stack: Vec<LazyRef> = roots.iter().rev().cloned().collect();
+    e.key.words.push(roots.len() as u64);
+    let mut stack: Vec<LazyRef> = Vec::with_capacity(16);
+    stack.extend(roots.iter().rev().cloned());
     while let Some(n) = stack.pop() {
         if let Some(i) = e.number(n.key()) {
-            e.key.extend([REF, u64::from(i)]);
+            e.key.words.extend([REF, u64::from(i)]);
             continue;
         }
         e.number_next(n.key());
@@ -96,6 +114,7 @@ pub(super) fn encode(roots: &[LazyRef], flags: (i64, i64, usize, i64)) -> Encode
         stack[at..].reverse();
         e.nodes.push(n);
     }
+    e.key.hash = crate::fxhash::hash_words(&e.key.words);
     e
 }
 
@@ -124,7 +143,7 @@ impl Encoded {
 
     /// Write one node's header and payload, and push its sources (in order) onto `stack`.
     fn write_node(&mut self, n: &LazyRef, s: &State, stack: &mut Vec<LazyRef>) {
-        let key = &mut self.key;
+        let key = &mut self.key.words;
         let tag = match s {
             State::Realized(_) => LEAF,
             State::Lazy(op) => op_tag(op),
@@ -166,7 +185,7 @@ impl Encoded {
                     }
                     LazyOp::Where(..) | LazyOp::Cast(_) | LazyOp::Contiguous(_) => {}
                 }
-                stack.extend(op.sources());
+                op.for_each_source(|src| stack.push(src.clone()));
             }
         }
     }
@@ -241,6 +260,6 @@ pub(super) struct Recipe {
 }
 
 /// Recipes by key; cleared when full, like the plan cache.
-pub(super) type Cache = FxHashMap<Vec<u64>, Arc<Recipe>>;
+pub(super) type Cache = FxHashMap<Key, Arc<Recipe>>;
 
 pub(super) const LIMIT: usize = 4096;
