@@ -10,6 +10,12 @@ the start of the run when the history has none, or only one from before the band
   bandwidth, when it is a matrix-vector product (M or N is 1);
 - a compute-bound cell: its GFLOPS / the FP32 peak;
 - a memory-bound cell: the bytes it moves per second / the streaming-read bandwidth.
+A run also measures the ceilings briefly just before each round of each CPU scenario (`round_ceilings` in the
+run record, `measure_round`): a cell's share is then the median over its rounds of the round's median against
+that round's own ceiling, with a 95% bootstrap interval over the rounds. The host's slow spells (another
+tenant's memory traffic, a busy core) last seconds to minutes; read against a ceiling measured minutes
+earlier, a gemv showed 156% of a bandwidth probe that had run in such a spell. The run-level ceiling still
+decides which bound a cell is read against, so a cell keeps its kind from round to round.
 An engine states the threads it computes on (Engine.threads, recorded in the run's lab.threads): a
 single-thread engine is read against the one-thread ceilings, every other against all threads; one
 that does not state them is read against all threads and the table says so.
@@ -20,16 +26,23 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.record import CeilingRecord, ScenarioRecord, Threads
+import numpy as np
+
+from harness.record import CeilingRecord, RoundCeilingRecord, ScenarioRecord, Threads
+from harness.stats import round_picks
 from harness.train_step import CLASSES
 
 ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 # the run-time measurement is shorter than `harness peak`'s, which a run should not wait for
 RUN_PEAK_SECONDS = 0.25
+# each round's is shorter still: a run takes one per round of every CPU scenario (about a second each)
+ROUND_PEAK_SECONDS = 0.05
+ROUND_BANDWIDTH_PASSES = 5
+RESAMPLES = 2000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,10 +54,25 @@ class CellCeiling:
     stated: bool  # False: the engine does not state its threads (read against all threads)
     achieved: float  # GFLOPS (peak) or GB/s (bandwidth)
     ceiling: float | None  # in the same unit; None: not measured
+    # the cell's share of each of its rounds' own ceilings (a run with round ceilings), in round order
+    per_round: tuple[float, ...] = ()
 
     @property
     def fraction(self) -> float | None:
+        """The median of the per-round shares where the run measured them, else achieved / the run's ceiling."""
+        if self.per_round:
+            return float(np.median(self.per_round))
         return None if self.ceiling is None else self.achieved / self.ceiling
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """95% percentile-bootstrap interval of `fraction`, resampling rounds; None below two rounds."""
+        if len(self.per_round) < 2:
+            return None
+        values = np.asarray(self.per_round, dtype=np.float64)
+        draws = np.median(values[round_picks(len(values), RESAMPLES)], axis=1)
+        low, high = np.percentile(draws, [2.5, 97.5])
+        return float(low), float(high)
 
 
 def from_history(detail: Mapping[str, Any]) -> CeilingRecord:
@@ -82,6 +110,22 @@ def measure_now() -> tuple[CeilingRecord, dict[str, Any], dict[str, Any]]:
         "gbps_all_threads": moved.gbps_all_threads,
     }
     return record, flops.as_dict(), moved.as_dict()
+
+
+def measure_round(scenario: str, round_index: int) -> RoundCeilingRecord:
+    """The four ceilings measured now, briefly, for one round of one scenario. PeakError."""
+    from harness import peak
+
+    flops = peak.measure(seconds=ROUND_PEAK_SECONDS)
+    moved = peak.measure_bandwidth(passes=ROUND_BANDWIDTH_PASSES)
+    return {
+        "scenario": scenario,
+        "round": round_index,
+        "gflops_one_thread": flops.gflops_one_thread,
+        "gflops_all_threads": flops.gflops_all_threads,
+        "gbps_one_thread": moved.gbps_one_thread,
+        "gbps_all_threads": moved.gbps_all_threads,
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,9 +194,13 @@ def _ceilings(ceiling: CeilingRecord, threads: Threads) -> tuple[float | None, f
     """(FP32 peak in GFLOPS, bandwidth in GB/s) for one thread or all threads; None where not measured."""
     if ceiling["source"] == "none":
         return None, None
-    if threads == "one":
-        return ceiling.get("gflops_one_thread"), ceiling.get("gbps_one_thread")
-    return ceiling.get("gflops_all_threads"), ceiling.get("gbps_all_threads")
+    return _values(ceiling, threads)
+
+
+def _values(record: Mapping[str, Any], threads: Threads) -> tuple[float | None, float | None]:
+    """(GFLOPS, GB/s) of a run's or a round's ceilings for one thread or all threads."""
+    suffix = "one_thread" if threads == "one" else "all_threads"
+    return record.get(f"gflops_{suffix}"), record.get(f"gbps_{suffix}")
 
 
 def read_cell(
@@ -160,10 +208,12 @@ def read_cell(
     threads: Threads | None,
     median_s: float | None,
     ceiling: CeilingRecord | None,
+    rounds: Sequence[tuple[float, RoundCeilingRecord]] = (),
 ) -> CellCeiling | None:
     """The cell read against its ceiling (its fraction None when that ceiling is not measured), or None when
     there is nothing to read: a run from before the ceilings, a cell not measured, no flop count, or not a
-    CPU scenario."""
+    CPU scenario. `rounds`: (the round's median seconds, the ceilings measured before that round) for each
+    round that has both; the run-level `ceiling` decides the kind."""
     flops = scenario.get("flops")
     if ceiling is None or median_s is None or median_s <= 0 or not flops:
         return None
@@ -176,6 +226,14 @@ def read_cell(
         memory_bound = flops / moved < peak / bandwidth
     else:
         memory_bound = _matrix_vector(scenario)
+    kind: Literal["peak", "bandwidth"]
     if memory_bound and moved:
-        return CellCeiling("bandwidth", which, threads is not None, moved / median_s / 1e9, bandwidth)
-    return CellCeiling("peak", which, threads is not None, flops / median_s / 1e9, peak)
+        kind, amount, value = "bandwidth", float(moved), bandwidth
+    else:
+        kind, amount, value = "peak", float(flops), peak
+    per_round: list[float] = []
+    for round_s, measured in rounds:
+        round_value = _values(measured, which)[0 if kind == "peak" else 1]
+        if round_s > 0 and round_value:
+            per_round.append(amount / round_s / 1e9 / round_value)
+    return CellCeiling(kind, which, threads is not None, amount / median_s / 1e9, value, tuple(per_round))

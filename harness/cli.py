@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from harness.record import CeilingRecord, RunRecord
+from harness.record import CeilingRecord, RoundCeilingRecord, RunRecord
 from harness.store import RESULTS_DIR
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -76,7 +76,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         try:
-            run = runner.run(sfile, options, argv=sys.argv, ceiling=_ceiling_source(args, measured))
+            run = runner.run(
+                sfile,
+                options,
+                argv=sys.argv,
+                ceiling=_ceiling_source(args, measured),
+                round_ceiling=None if args.no_round_ceilings else _round_ceiling,
+            )
         except (runner.UnknownEngine, runner.SelectionError) as e:
             print(f"error: {args.scenarios}: {e}", file=sys.stderr)
             return EXIT_USAGE
@@ -120,6 +126,12 @@ def _ceiling_source(args: argparse.Namespace, measured: list[Measured]) -> Calla
         return found.record
 
     return source
+
+
+def _round_ceiling(scenario: str, round_index: int) -> RoundCeilingRecord:
+    from harness import ceiling
+
+    return ceiling.measure_round(scenario, round_index)
 
 
 def _say(message: str) -> None:
@@ -326,6 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fresh-search", action="store_true", help="BEAM ignores its search cache")
     run.add_argument(
         "--rounds", type=_number(int, 1, 1000), default=1, help="alternate all engines this many times per scenario"
+    )
+    run.add_argument(
+        "--no-round-ceilings",
+        action="store_true",
+        help="read cells against the run's ceilings only, without measuring them again before each round",
     )
     run.add_argument("--results", default=str(RESULTS_DIR), help="results folder (default: %(default)s)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

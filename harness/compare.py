@@ -19,7 +19,7 @@ from typing import cast
 import numpy as np
 
 from harness.ceiling import CellCeiling, read_cell
-from harness.record import CeilingRecord, CellRecord, FingerprintRecord, PooledCell, RunRecord
+from harness.record import CeilingRecord, CellRecord, FingerprintRecord, PooledCell, RoundCeilingRecord, RunRecord
 from harness.stats import Interval, Summary, bootstrap_round_medians, ratio_interval, round_median, summarize_rounds
 
 RESAMPLES = 2000
@@ -252,12 +252,26 @@ def machine_line(fingerprint: FingerprintRecord) -> str:
     return f"{fingerprint.get('cpu', '?')}, {cores} cores usable; {versions}; commit {commit}"
 
 
+def _round_ceilings(run: RunRecord) -> dict[tuple[str, str], list[tuple[float, RoundCeilingRecord]]]:
+    """(scenario, engine) -> (the round's median seconds, the ceilings measured before that round) for each
+    measured round of the cell that has round ceilings, in round order."""
+    measured = {(r["scenario"], r["round"]): r for r in run.get("round_ceilings", [])}
+    out: dict[tuple[str, str], list[tuple[float, RoundCeilingRecord]]] = {}
+    for cell in run["cells"]:
+        key = (cell["scenario"], cell.get("round", 0))
+        if cell["status"] == "ok" and cell.get("samples") and key in measured:
+            pair = (float(np.median(cell["samples"])), measured[key])
+            out.setdefault((cell["scenario"], cell["engine"]), []).append(pair)
+    return out
+
+
 def build_table(run: RunRecord) -> Table:
     lab = run["lab"]
     subject_name, single_name = lab.get("subject"), lab.get("subject_single_thread")
     pooled = pool(run["cells"])
     ratios = Ratios(pooled)
     ceiling, threads = run.get("ceiling"), lab.get("threads", {})
+    round_ceilings = _round_ceilings(run)
     rows: list[Row] = []
     verdicts: list[Verdict] = []
     for scenario in run["scenarios"]:
@@ -299,7 +313,13 @@ def build_table(run: RunRecord) -> Table:
                     exact_ratio=judged.exact_ratio,
                     exact_samples=judged.exact_samples,
                     exact_bound=judged.exact_bound,
-                    ceiling=read_cell(scenario, threads.get(engine), summary.median if summary else None, ceiling),
+                    ceiling=read_cell(
+                        scenario,
+                        threads.get(engine),
+                        summary.median if summary else None,
+                        ceiling,
+                        round_ceilings.get((name, engine), ()),
+                    ),
                 )
             )
             if ok is False:

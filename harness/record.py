@@ -231,6 +231,18 @@ class CeilingRecord(TypedDict, total=False):
     gbps_all_threads: Positive
 
 
+class RoundCeilingRecord(TypedDict):
+    """The ceilings measured just before one round of one CPU scenario (harness/ceiling.py): each cell of
+    that round is read against them, so a slow spell of the host moves the cell and its ceiling together."""
+
+    scenario: Name
+    round: Count
+    gflops_one_thread: Positive
+    gflops_all_threads: Positive
+    gbps_one_thread: Positive
+    gbps_all_threads: Positive
+
+
 class ScenarioFileRecord(TypedDict):
     path: str
     sha256: str
@@ -252,6 +264,7 @@ class RunRecord(TypedDict, total=False):
     scenarios: Required[list[ScenarioRecord]]
     cells: Required[list[CellRecord]]
     ceiling: CeilingRecord  # absent in runs recorded before the ceilings were
+    round_ceilings: list[RoundCeilingRecord]  # absent in runs recorded before them, or run without them
 
 
 class SchemaError(ValueError):

@@ -69,6 +69,9 @@ def fmt_ceiling(row: Row) -> str:
         return "—"
     kind = "peak" if cell.kind == "peak" else "bw"
     text = f"{100 * cell.fraction:.3g}% {kind}" + (" 1t" if cell.threads == "one" else "")
+    interval = cell.interval
+    if interval is not None:
+        text += f" [{100 * interval[0]:.3g}–{100 * interval[1]:.3g}]"
     if cell.kind == "peak" and cell.fraction > PEAK_SLACK:
         # no kernel outruns the FMA units: the probe under-measured the peak (make peak measures it again)
         text += " (above the measured peak: the peak probe is wrong)"
@@ -190,6 +193,12 @@ def ceiling_lines(table: Table) -> list[str]:
             "matrix-vector product shows —. peak: GFLOPS / FP32 peak.",
         ]
     lines.append("1t: against the one-thread ceilings (a single-thread engine); other cells against all threads.")
+    if any(row.ceiling is not None and row.ceiling.per_round for row in table.rows):
+        lines += [
+            "Per round: the FP32 peak and bandwidth were measured again, briefly, before each round of each CPU",
+            "scenario; a cell's share is the median over its rounds of the round's median against that round's",
+            "ceiling, [95% CI] resampling rounds. The ceilings above decide only whether a cell is memory-bound.",
+        ]
     if table.unstated_threads:
         lines.append(f"{', '.join(table.unstated_threads)}: threads not stated, read against all threads.")
     return lines
@@ -263,7 +272,8 @@ CSV_COLUMNS = (
     "scenario title engine status reason n median_s p10_s p90_s gflops first_call_s search_s speedup speedup_lo "
     "speedup_hi speedup_1t speedup_1t_lo speedup_1t_hi agreement_ok agreement_ratio max_ulp reference_max_ulp "
     "reference_max_abs emulated certified rounding_depth agreement_ratio_d exact_ratio exact_samples exact_bound "
-    "ceiling_kind ceiling_threads ceiling_fraction ceiling_achieved ceiling_value"
+    "ceiling_kind ceiling_threads ceiling_fraction ceiling_achieved ceiling_value ceiling_lo ceiling_hi "
+    "ceiling_rounds"
 ).split()
 
 
@@ -280,6 +290,8 @@ def _csv_values(row: Row) -> list[object]:
     values += [row.exact_ratio, row.exact_samples, row.exact_bound]
     cell = row.ceiling
     values += [cell.kind, cell.threads, cell.fraction, cell.achieved, cell.ceiling] if cell else [None] * 5
+    bounds = cell.interval if cell else None
+    values += [*(bounds or (None, None)), len(cell.per_round) if cell else None]
     return ["" if v is None else v for v in values]
 
 

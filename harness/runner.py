@@ -30,8 +30,9 @@ from harness import exact, fingerprint, guard
 from harness.agreement import compare, difference
 from harness.engines import Engine, EngineContext, UnknownEngine, resolve
 from harness.engines.oracle import WholeBound, reference_model
+from harness.peak import PeakError
 from harness.progress import Progress
-from harness.record import SCHEMA_VERSION, CeilingRecord, RunRecord
+from harness.record import SCHEMA_VERSION, CeilingRecord, RoundCeilingRecord, RunRecord
 from harness.scenario import Scenario, ScenarioFile
 from harness.workload import Inputs, make_inputs
 
@@ -319,15 +320,28 @@ def _agreement(scenario: Scenario, cells: list[dict[str, Any]], inputs: Inputs, 
         cell["agreement"] = entry
 
 
+def _measure_round(
+    record: dict[str, Any], measure: Callable[[str, int], RoundCeilingRecord], scenario: str, round_index: int
+) -> None:
+    """Append the ceilings measured before one round to the record; a failed probe leaves the round out."""
+    try:
+        record.setdefault("round_ceilings", []).append(measure(scenario, round_index))
+    except PeakError:
+        pass
+
+
 def run(
     sfile: ScenarioFile,
     options: RunOptions,
     argv: list[str] | None = None,
     ceiling: Callable[[dict[str, Any]], CeilingRecord] | None = None,
+    round_ceiling: Callable[[str, int], RoundCeilingRecord] | None = None,
 ) -> RunRecord:
     """Run every selected cell and return the run record (not yet written anywhere). `ceiling`, given the
     run's fingerprint before any cell runs, returns the machine ceilings the table reads the cells against
-    (harness/ceiling.py: the history's latest peak, or one measured then); without it the run has none."""
+    (harness/ceiling.py: the history's latest peak, or one measured then); without it the run has none.
+    `round_ceiling(scenario, round)` measures them again just before each round of a CPU scenario (where the
+    run has ceilings); a round it fails for (PeakError) is read against the run's."""
     scenarios, planned = select(sfile, options)
     started = datetime.datetime.now(datetime.UTC)
     host = socket.gethostname().split(".")[0] or "host"
@@ -357,6 +371,8 @@ def run(
     }
     if ceiling is not None and any(s.device.upper() == "CPU" for s in scenarios):  # the CPU's ceilings only
         record["ceiling"] = ceiling(record["fingerprint"])
+    # a run without ceilings has nothing to read each round's against
+    measure = round_ceiling if record.get("ceiling", {}).get("source", "none") != "none" else None
     progress = Progress(len(scenarios) * len(planned) * options.rounds, enabled=options.progress)
     try:
         guard.sweep_workdirs()  # work folders of runners that were killed
@@ -371,6 +387,8 @@ def run(
                 cells: list[dict[str, Any]] = []
                 settled: set[str] = set()  # engines whose outcome another round cannot change
                 for round_index in range(options.rounds):
+                    if measure is not None and scenario.device.upper() == "CPU":
+                        _measure_round(record, measure, scenario.name, round_index)
                     for item in planned:
                         if item.engine.name in settled:
                             progress.skip()

@@ -14,7 +14,7 @@ import pytest
 from lab_synthetic import old_peak_row, synthetic_history
 
 from harness import ceiling, compare, history, peak, report
-from harness.record import CeilingRecord, validate_run
+from harness.record import CeilingRecord, SchemaError, validate_run
 
 CEILING: CeilingRecord = {
     "source": "history",
@@ -150,6 +150,76 @@ def test_a_cell_below_the_machine_balance_is_memory_bound() -> None:
     high = ceiling.read_cell(scenario, "all", 1e-5, CEILING)  # balance 5: compute-bound
     assert low is not None and low.kind == "bandwidth" and high is not None and high.kind == "peak"
     assert ceiling.read_cell({**scenario, "device": "CUDA"}, "all", 1e-5, CEILING) is None
+
+
+# ---------------------------------------------------------------------- ceilings measured before each round
+SPELLS = (1.0, 1.6, 1.0, 2.2, 1.1)  # how much slower the host is in each round, cells and probes alike
+
+
+def _run_with_rounds(probe_spells: tuple[float, ...] = SPELLS, missing: tuple[int, ...] = ()) -> dict[str, Any]:
+    """`_run`'s cells over five rounds in which the host slows by SPELLS: every cell's calls take that much
+    longer, and the probe measured before the round (unless `missing`) reads `probe_spells` that much lower."""
+    run = _run()
+    template = {key: value for key, value in CEILING.items() if key.startswith(("gflops", "gbps"))}
+    cells, rounds = [], []
+    for name, median in (("S2", GEMM_MEDIAN), ("V", GEMV_MEDIAN)):
+        for index, (spell, probe) in enumerate(zip(SPELLS, probe_spells, strict=True)):
+            for engine in run["lab"]["engines"]:
+                samples = [median * spell * f for f in (0.9, 1.0, 1.1)]
+                cell = next(c for c in run["cells"] if c["engine"] == engine)
+                cells.append({**copy.deepcopy(cell), "scenario": name, "round": index, "samples": samples})
+            if index not in missing:
+                measured = {key: value / probe for key, value in template.items()}
+                rounds.append({"scenario": name, "round": index, **measured})
+    return dict(validate_run({**run, "cells": cells, "round_ceilings": rounds}, "synthetic"))
+
+
+def test_each_round_is_read_against_the_ceilings_measured_before_it() -> None:
+    """The host's slow spells move a cell and the probe measured just before its round together: read round by
+    round, every round says the same share (a tight interval); read against one ceiling for the run, the
+    median round's time against the run's probe says something else (the median spell is 1.1, not 1)."""
+    rows = _rows(_run_with_rounds())
+    gemm, gemv = rows[("S2", "tgrad")].ceiling, rows[("V", "tgrad-1t")].ceiling
+    assert gemm is not None and gemv is not None
+    share = 2 * 128**3 / GEMM_MEDIAN / 1e9 / 200.0
+    assert len(gemm.per_round) == 5 and gemm.fraction == pytest.approx(share)
+    assert gemm.interval == pytest.approx((share, share))
+    assert gemm.achieved / (gemm.ceiling or 0) == pytest.approx(share / 1.1)  # what one ceiling would say
+    assert gemv.kind == "bandwidth" and gemv.threads == "one"
+    assert gemv.fraction == pytest.approx(GEMV_BYTES / GEMV_MEDIAN / 1e9 / 20.0)
+
+
+def test_probes_that_miss_the_spells_widen_the_interval_and_missing_rounds_are_left_out() -> None:
+    steady = _rows(_run_with_rounds(probe_spells=(1.0,) * 5))[("S2", "tgrad")].ceiling
+    assert steady is not None and steady.interval is not None
+    low, high = steady.interval
+    assert high / low > 1.5  # the spells are now noise between the cell and its ceiling
+    partial = _rows(_run_with_rounds(missing=(1, 3)))[("S2", "tgrad")].ceiling
+    assert partial is not None and len(partial.per_round) == 3  # rounds whose probe failed are not guessed
+
+
+def test_the_table_shows_the_round_interval_and_says_how_it_was_read() -> None:
+    run = _run_with_rounds(probe_spells=(1.0, 1.5, 1.0, 2.0, 1.2))
+    table = compare.build_table(validate_run(run, "run"))
+    row = next(r for r in table.rows if (r.scenario, r.engine) == ("S2", "tgrad"))
+    assert row.ceiling is not None and row.ceiling.interval is not None
+    low, high = row.ceiling.interval
+    text = report.fmt_ceiling(row)
+    assert text == f"{100 * (row.ceiling.fraction or 0):.3g}% peak [{100 * low:.3g}–{100 * high:.3g}]"
+    markdown = report.render_markdown(table)
+    assert f"| {text} |" in markdown and "Per round: the FP32 peak and bandwidth were measured again" in markdown
+    assert "Per round:" not in report.render_markdown(compare.build_table(validate_run(_run(), "run")))
+    line = next(r for r in csv.DictReader(io.StringIO(report.render_csv(table))) if r["scenario"] == "S2")
+    assert float(line["ceiling_lo"]) == pytest.approx(low) and line["ceiling_rounds"] == "5"
+    stored = json.loads(json.dumps(run))
+    assert report.render_markdown(compare.build_table(validate_run(stored, "stored"))) == markdown
+
+
+def test_a_round_ceiling_that_is_not_positive_is_refused() -> None:
+    run = _run_with_rounds()
+    run["round_ceilings"][0]["gbps_all_threads"] = 0.0
+    with pytest.raises(SchemaError, match="gbps_all_threads"):
+        validate_run(run, "run")
 
 
 # ---------------------------------------------------------------------- where a run's ceilings come from

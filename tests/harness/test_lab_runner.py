@@ -162,6 +162,9 @@ def test_the_run_reads_its_cells_against_the_ceilings_it_records(known_run: tupl
     assert recorded["source"] == "measured" and recorded["gbps_all_threads"] > 0 and recorded["gflops_one_thread"] > 0
     assert rows and all(r.ceiling is not None and r.ceiling.fraction is not None for r in rows)
     assert all(r.ceiling is not None and not r.ceiling.stated for r in rows)  # the fakes do not state threads
+    # and measured them again before the one round of each scenario, each cell reading its round's
+    assert [(c["scenario"], c["round"]) for c in run["round_ceilings"]] == [("T1", 0), ("T2", 0)]
+    assert all(r.ceiling is not None and len(r.ceiling.per_round) == 1 for r in rows)
     with history.History(results / "history.sqlite") as h:
         kept = h.peak(history.machine_id(run["fingerprint"]))
     assert kept is not None and kept["gflops_all_threads"] == recorded["gflops_all_threads"]
@@ -234,6 +237,38 @@ def test_rounds_alternate_engines_but_do_not_repeat_settled_outcomes(tmp_path: P
     # the table pools the three rounds' samples of each engine
     rows = {r.engine: r for r in compare.build_table(run).rows}
     assert rows["fast-fake"].summary is not None and rows["fast-fake"].summary.n == 3 * 6
+
+
+def test_each_round_measures_its_ceilings_unless_told_not_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before each round of a CPU scenario the run measures the ceilings again; a probe that fails leaves
+    its round to the run's ceilings; --no-round-ceilings measures none."""
+    from harness import ceiling, peak
+
+    run_level = {"source": "measured", "measured": "2026-01-01T00:00:00+00:00", "cpu": "x", "threads": 2}
+    run_level |= {"gflops_one_thread": 100.0, "gflops_all_threads": 200.0, "gbps_one_thread": 20.0}
+    run_level["gbps_all_threads"] = 40.0
+    monkeypatch.setattr(ceiling, "measure_now", lambda: (run_level, None, None))
+    asked: list[tuple[str, int]] = []
+
+    def measure_round(scenario: str, round_index: int) -> dict:
+        asked.append((scenario, round_index))
+        if round_index == 1:
+            raise peak.PeakError("the probe failed")
+        values = {key: value / (1 + round_index) for key, value in run_level.items() if key.startswith("g")}
+        return {"scenario": scenario, "round": round_index, **values}
+
+    monkeypatch.setattr(ceiling, "measure_round", measure_round)
+    scenarios = write_scenarios(tmp_path, [FastFake], subject=FastFake)
+    common = ("--only", "T1", "--rounds", "3", "--no-history")
+    assert _run(scenarios, tmp_path / "results", *common) == 0
+    assert asked == [("T1", 0), ("T1", 1), ("T1", 2)]
+    run = store.load_run(next((tmp_path / "results" / "runs").glob("*.json")))
+    assert [c["round"] for c in run["round_ceilings"]] == [0, 2]
+    row = next(r for r in compare.build_table(run).rows if r.engine == "fast-fake")
+    assert row.ceiling is not None and len(row.ceiling.per_round) == 2
+    assert _run(scenarios, tmp_path / "again", *common, "--no-round-ceilings") == 0
+    assert len(asked) == 3
+    assert "round_ceilings" not in store.load_run(next((tmp_path / "again" / "runs").glob("*.json")))
 
 
 def test_a_debug_build_is_refused_before_anything_is_timed(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
