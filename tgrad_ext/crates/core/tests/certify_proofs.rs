@@ -1,8 +1,9 @@
 //! The proofs themselves, run by `tools/certify.py` (z3, from the project's `.venv`) in a child
 //! process: the obligations of the 8x8 transposing pack of A hold for the family the renderer
 //! produces, and fail, with a counterexample, for a broken template that renders the transposes
-//! for panels of 1..3 rows (the condition `MR <= 8` instead of `4 <= MR <= 8`); no rendered
-//! header transposes panels of fewer than four rows; the loop skeleton's obligations hold.
+//! for panels of 1..3 rows (the condition `MR <= 8` instead of `4 <= MR <= 8`) or of more rows
+//! than its two groups of 8 hold; no rendered header transposes panels of fewer than four or
+//! more than sixteen rows; the loop skeleton's obligations hold.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -62,7 +63,7 @@ fn no_rendered_header_transposes_panels_of_fewer_than_four_rows() {
     assert!(!tr8.is_empty());
     for c in tr8 {
         assert!(
-            (4..=8).contains(&c["MR"]) && c["VW"] == 8,
+            (4..=16).contains(&c["MR"]) && matches!(c["VW"], 8 | 16),
             "TG_TR8 with MR = {}, VW = {}",
             c["MR"],
             c["VW"]
@@ -110,6 +111,41 @@ fn a_template_transposing_panels_of_three_rows_fails_its_proof() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(99);
         assert!((1..=3).contains(&mr), "counterexample MR = {mr}: {l}");
+        eprintln!("counterexample: {}", l.trim());
+    }
+}
+
+/// A template that renders the transposes for panels of 17..24 rows: a third group of 8 rows
+/// indexes past the 16 row pointers.
+#[test]
+fn a_template_transposing_panels_of_seventeen_rows_fails_its_proof() {
+    let mut family = config::family().unwrap();
+    let broken: Vec<config::Config> = family
+        .iter()
+        .filter(|c| c["TG_TR8"] == 1)
+        .take(1)
+        .flat_map(|c| {
+            [17, 24].map(|mr| {
+                let mut b = c.clone();
+                b.insert("MR".into(), mr);
+                b
+            })
+        })
+        .collect();
+    assert_eq!(broken.len(), 2);
+    family.extend(broken);
+    let scripts: Vec<smt::Script> = certify::gemm_scripts(&family)
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.name.starts_with("tr8.load"))
+        .collect();
+    assert!(!scripts.is_empty());
+    let (ok, out) = prove(&scripts, "tr8-tall");
+    assert!(!ok, "the broken template was proven:\n{out}");
+    let failed: Vec<&str> = out.lines().filter(|l| l.contains("goal local")).collect();
+    assert!(!failed.is_empty(), "{out}");
+    for l in failed {
+        assert!(l.contains("MR=17") || l.contains("MR=24"), "{l}");
         eprintln!("counterexample: {}", l.trim());
     }
 }

@@ -165,6 +165,12 @@ pub fn kinds() -> Result<Vec<(String, LazyRef)>> {
     let wide = tensor::cast(&h, DType::F32);
     out.push(("f32@f16".into(), tensor::dot(&x, &wide)?));
     out.push(("f16@f32".into(), tensor::dot(&wide, &x)?));
+    // half operands, a float C: the product's cast to float fused into the GEMM's store
+    let h2 = input(&[64, 64], DType::F16)?;
+    out.push((
+        "f16@f16->f32".into(),
+        tensor::cast(&tensor::dot(&h, &h2)?, DType::F32),
+    ));
     Ok(out)
 }
 

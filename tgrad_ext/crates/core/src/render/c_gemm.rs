@@ -36,7 +36,7 @@ struct Paths {
     /// picks its loops from the run-time packing code, so the two packings share one source and
     /// one kernel built ahead of time.
     b_inplace: bool,
-    /// f32 A panels packed with 8x8 register transposes (MR from 4 to 8).
+    /// A's full panels (f32 or half) packed with 8x8 register transposes (MR from 4 to 16).
     tr8: bool,
 }
 
@@ -53,14 +53,35 @@ fn paths(c: &Contraction, g: &CpuGemm) -> Paths {
         vector: inplace_ok,
         a_inplace: inplace_ok && g.packing != Packing::Both,
         b_inplace: inplace_ok && g.packing != Packing::Both,
-        // the 8-wide column stores of `pack_a_tr8` overlap the next column's; at the end of a
-        // panel the last full group's stores reach past it unless two columns (2 MR floats)
-        // cover a vector, so MR < 4 packs with scalar stores
-        tr8: c.a.1 == c.acc
-            && c.acc == DType::F32
-            && g.opts.vw == 8
-            && (4..=8).contains(&g.opts.mr),
+        tr8: tr8(c, &g.opts),
     }
+}
+
+/// Whether `pack_a_tr8` packs A's full panels: f32 accumulators, A f32 or (on ISAs with F16C,
+/// those of 8- and 16-wide vectors) half. Its 8-wide column stores run up to 7 floats into the
+/// next column; at the end of a panel the last full group's stores reach past it unless a
+/// column holds them, so MR < 4 packs with scalar stores, and groups of 8 rows cover MR <= 16.
+fn tr8(c: &Contraction, o: &GemmOpts) -> bool {
+    c.acc == DType::F32
+        && matches!(c.a.1, DType::F32 | DType::F16)
+        && matches!(o.vw, 8 | 16)
+        && (4..=16).contains(&o.mr)
+}
+
+/// `pack_a_tr8`'s types: 8 floats (`tg_f8`, and `tg_f8u` unaligned), 8 of A's values as stored
+/// (`tg_a8u`), and their widening to 8 floats (`tg_a8_to_f8`: F16C for half).
+fn tr8_types(s: &mut String, a: DType) {
+    s.push_str(
+        "typedef float tg_f8 __attribute__((vector_size(32)));\n\
+         typedef float tg_f8u __attribute__((vector_size(32), aligned(4)));\n",
+    );
+    s.push_str(if a == DType::F16 {
+        "typedef short tg_a8u __attribute__((vector_size(16), aligned(2)));\n\
+         static inline tg_f8 tg_a8_to_f8(tg_a8u x) { return __builtin_ia32_vcvtph2ps256(x); }\n"
+    } else {
+        "typedef float tg_a8u __attribute__((vector_size(32), aligned(4)));\n\
+         static inline tg_f8 tg_a8_to_f8(tg_a8u x) { return x; }\n"
+    });
 }
 
 /// The header the static sources include (`tg_gemm.h`): everything that varies with the plan.
@@ -130,6 +151,9 @@ pub fn header(p: &Program, g: &GemmPlan, cpu: &CpuGemm) -> String {
          static inline tg_v tg_vmax(tg_v a, tg_v b) {{ tg_vi m = (tg_vi)(a > b); return (tg_v)((m & (tg_vi)a) | (~m & (tg_vi)b)); }}\n",
         al = c.acc.itemsize(),
     );
+    if ps.tr8 {
+        tr8_types(&mut s, c.a.1);
+    }
     if ps.vec_half {
         // vcvtps2ph with immediate 0 rounds to nearest even, as `tg_f2h` does
         let cvt = if o.vw == 16 {

@@ -69,7 +69,7 @@ typedef struct { int64_t m; int64_t n; int64_t k; int64_t batch; int64_t batch_d
 #define TG_ABUF 1
 #define TG_BBUF 2
 #define TG_NBUFS 3
-#define TG_TR8 0
+#define TG_TR8 1
 #define TG_VECTOR_PATH 0
 #define TG_A_INPLACE 0
 #define TG_B_INPLACE 0
@@ -86,6 +86,10 @@ typedef float tg_vu __attribute__((vector_size(32), aligned(4)));
 typedef int32_t tg_vi __attribute__((vector_size(32)));
 static inline tg_v tg_vrelu(tg_v x) { return (tg_v)((tg_vi)(x > 0) & (tg_vi)x); }
 static inline tg_v tg_vmax(tg_v a, tg_v b) { tg_vi m = (tg_vi)(a > b); return (tg_v)((m & (tg_vi)a) | (~m & (tg_vi)b)); }
+typedef float tg_f8 __attribute__((vector_size(32)));
+typedef float tg_f8u __attribute__((vector_size(32), aligned(4)));
+typedef short tg_a8u __attribute__((vector_size(16), aligned(2)));
+static inline tg_f8 tg_a8_to_f8(tg_a8u x) { return __builtin_ia32_vcvtph2ps256(x); }
 typedef short tg_vh __attribute__((vector_size(16)));
 static inline tg_vh tg_v2h(tg_v x) { return __builtin_ia32_vcvtps2ph256(x, 0); }
 typedef struct {
@@ -264,28 +268,32 @@ static inline void tg_batch_index(const tg_gemm_params* P, int64_t b, int64_t* b
 #define TG_PACK_C
 
 #if TG_TR8
-/* Full MR-row panels of f32 A (contiguous along k) with 8-wide vectors: 8 columns of the
-   panel's rows loaded (rows past MR repeat row 0), transposed in registers, and the first MR
-   floats of each column stored: 24 shuffles and 8 stores replace MR x 8 strided scalar stores.
-   Rendered where VW is 8, 4 <= MR <= 8 and A is f32: each column's 8-wide store runs 8 - MR floats
-   into the next column, and the last full group's stores end within the panel only when 2 MR >= 8. */
-static inline void tg_tr8(tg_v* x) {
-  const tg_v t0 = __builtin_shufflevector(x[0], x[1], 0, 8, 1, 9, 4, 12, 5, 13);
-  const tg_v t1 = __builtin_shufflevector(x[0], x[1], 2, 10, 3, 11, 6, 14, 7, 15);
-  const tg_v t2 = __builtin_shufflevector(x[2], x[3], 0, 8, 1, 9, 4, 12, 5, 13);
-  const tg_v t3 = __builtin_shufflevector(x[2], x[3], 2, 10, 3, 11, 6, 14, 7, 15);
-  const tg_v t4 = __builtin_shufflevector(x[4], x[5], 0, 8, 1, 9, 4, 12, 5, 13);
-  const tg_v t5 = __builtin_shufflevector(x[4], x[5], 2, 10, 3, 11, 6, 14, 7, 15);
-  const tg_v t6 = __builtin_shufflevector(x[6], x[7], 0, 8, 1, 9, 4, 12, 5, 13);
-  const tg_v t7 = __builtin_shufflevector(x[6], x[7], 2, 10, 3, 11, 6, 14, 7, 15);
-  const tg_v s0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
-  const tg_v s1 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
-  const tg_v s2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
-  const tg_v s3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
-  const tg_v s4 = __builtin_shufflevector(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13);
-  const tg_v s5 = __builtin_shufflevector(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
-  const tg_v s6 = __builtin_shufflevector(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13);
-  const tg_v s7 = __builtin_shufflevector(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+/* Full MR-row panels of A (contiguous along k) with 8x8 register transposes: each group of 8
+   rows (rows past MR repeat row 0) loads 8 columns, widened to 8 floats per row (`tg_a8_to_f8`:
+   a plain load for f32 A, one F16C conversion for half A), transposes them in registers, and
+   stores each column's 8 floats: per 64 values 8 loads, 24 shuffles and 8 stores replace 64
+   strided scalar stores (and 64 scalar conversions of a half A). Rendered where 4 <= MR <= 16:
+   the last group's 8-wide stores run up to 7 floats past each column into the next column's
+   head (at most MR floats, so the panel's last full group of columns ends inside the panel),
+   which is why the last group is stored first and the first group's stores then overwrite
+   those heads; the panel's last column stores only the floats it holds. */
+static inline void tg_tr8(tg_f8* x) {
+  const tg_f8 t0 = __builtin_shufflevector(x[0], x[1], 0, 8, 1, 9, 4, 12, 5, 13);
+  const tg_f8 t1 = __builtin_shufflevector(x[0], x[1], 2, 10, 3, 11, 6, 14, 7, 15);
+  const tg_f8 t2 = __builtin_shufflevector(x[2], x[3], 0, 8, 1, 9, 4, 12, 5, 13);
+  const tg_f8 t3 = __builtin_shufflevector(x[2], x[3], 2, 10, 3, 11, 6, 14, 7, 15);
+  const tg_f8 t4 = __builtin_shufflevector(x[4], x[5], 0, 8, 1, 9, 4, 12, 5, 13);
+  const tg_f8 t5 = __builtin_shufflevector(x[4], x[5], 2, 10, 3, 11, 6, 14, 7, 15);
+  const tg_f8 t6 = __builtin_shufflevector(x[6], x[7], 0, 8, 1, 9, 4, 12, 5, 13);
+  const tg_f8 t7 = __builtin_shufflevector(x[6], x[7], 2, 10, 3, 11, 6, 14, 7, 15);
+  const tg_f8 s0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
+  const tg_f8 s1 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+  const tg_f8 s2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
+  const tg_f8 s3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+  const tg_f8 s4 = __builtin_shufflevector(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13);
+  const tg_f8 s5 = __builtin_shufflevector(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+  const tg_f8 s6 = __builtin_shufflevector(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13);
+  const tg_f8 s7 = __builtin_shufflevector(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
   x[0] = __builtin_shufflevector(s0, s4, 0, 1, 2, 3, 8, 9, 10, 11);
   x[1] = __builtin_shufflevector(s1, s5, 0, 1, 2, 3, 8, 9, 10, 11);
   x[2] = __builtin_shufflevector(s2, s6, 0, 1, 2, 3, 8, 9, 10, 11);
@@ -295,21 +303,22 @@ static inline void tg_tr8(tg_v* x) {
   x[6] = __builtin_shufflevector(s2, s6, 4, 5, 6, 7, 12, 13, 14, 15);
   x[7] = __builtin_shufflevector(s3, s7, 4, 5, 6, 7, 12, 13, 14, 15);
 }
-static void pack_a_tr8(int64_t kc, const float* restrict a, int64_t sm, float* restrict ap) {
-  const float* r[8];
-  for (int i = 0; i < 8; i++) r[i] = a + (i < MR ? i : 0) * sm; /* @tg:tr8.rows */
+static void pack_a_tr8(int64_t kc, const TG_TA* restrict a, int64_t sm, float* restrict ap) {
+  const TG_TA* r[16];
+  _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) r[i] = a + (i < MR ? i : 0) * sm; /* @tg:tr8.rows */
   int64_t k = 0;
   for (; k + 8 <= kc; k += 8) {
-    tg_v x[8];
-    for (int i = 0; i < 8; i++) x[i] = *(const tg_vu*)(r[i] + k); /* @tg:tr8.load */
-    tg_tr8(x);
-    /* 8-wide stores in order: each overwrites the MR..7 tail its predecessor wrote past its
-       column; the panel's last column stores MR floats only (nothing past the panel) */
-    for (int c = 0; c < 7; c++) *(tg_vu*)(ap + (k + c) * MR) = x[c]; /* @tg:tr8.store */
-    if (k + 8 < kc) *(tg_vu*)(ap + (k + 7) * MR) = x[7]; /* @tg:tr8.store7 */
-    else __builtin_memcpy(ap + (k + 7) * MR, &x[7], MR * sizeof(float)); /* @tg:tr8.last */
+    _Pragma("GCC unroll 2") for (int h = 0; h < (MR + 7) / 8; h++) {
+      const int g = (MR + 7) / 8 - 1 - h;
+      tg_f8 x[8];
+      _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) x[i] = tg_a8_to_f8(*(const tg_a8u*)(r[8*g + i] + k)); /* @tg:tr8.load */
+      tg_tr8(x);
+      _Pragma("GCC unroll 7") for (int c = 0; c < 7; c++) *(tg_f8u*)(ap + (k + c) * MR + 8*g) = x[c]; /* @tg:tr8.store */
+      if (k + 8 < kc || 8*g + 8 <= MR) *(tg_f8u*)(ap + (k + 7) * MR + 8*g) = x[7]; /* @tg:tr8.store7 */
+      else __builtin_memcpy(ap + (k + 7) * MR + 8*g, &x[7], (MR - 8*g) * sizeof(float)); /* @tg:tr8.last */
+    }
   }
-  for (; k < kc; k++) for (int i = 0; i < MR; i++) ap[k * MR + i] = a[i * sm + k]; /* @tg:tr8.tail */
+  for (; k < kc; k++) for (int i = 0; i < MR; i++) ap[k * MR + i] = TG_LOAD_A(a[i * sm + k]); /* @tg:tr8.tail */
 }
 #define TG_PACK_A_ROWS(kc, a, sm, ap) pack_a_tr8(kc, a, sm, ap)
 #else

@@ -73,12 +73,17 @@ impl Walker<'_> {
             let idx = expr::parse(&s[open + 1..s.len() - 1])?;
             (self.advance(ctx, p, &idx)?, None)
         };
-        let vec = matches!(ty.as_deref(), Some("tg_v" | "tg_vu"));
-        let width = match &a.bytes {
-            Some(b) => self.resolve(ctx, b)?,
-            None if matches!(p.base, Base::Operand(..)) && vec => Expr::sym("VW"),
-            None if matches!(p.base, Base::Operand(..)) => num(1),
-            None => p.elem.clone(),
+        // the elements a vector type spans in an operand
+        let lanes = match ty.as_deref() {
+            Some("tg_v" | "tg_vu") => Some(Expr::sym("VW")),
+            Some("tg_a8u") => Some(num(8)),
+            _ => None,
+        };
+        let width = match (&a.bytes, lanes) {
+            (Some(b), _) => self.resolve(ctx, b)?,
+            (None, Some(l)) if matches!(p.base, Base::Operand(..)) => l,
+            (None, _) if matches!(p.base, Base::Operand(..)) => num(1),
+            (None, _) => p.elem.clone(),
         };
         Ok((p, width, ty.as_deref() == Some("tg_v")))
     }

@@ -14,6 +14,8 @@ pub(super) fn type_bytes(t: &str) -> Option<Expr> {
         "int64_t" => num(8),
         "TG_ACC" | "TG_TA" | "TG_TB" | "TG_TC" => Expr::sym(&format!("sizeof({t})")),
         "tg_v" | "tg_vu" => mul(Expr::sym("VW"), Expr::sym("sizeof(TG_ACC)")),
+        "tg_f8" | "tg_f8u" => num(32),
+        "tg_a8u" => mul(num(8), Expr::sym("sizeof(TG_TA)")),
         _ => return None,
     })
 }
