@@ -38,7 +38,7 @@ class Row:
     reason: str
     summary: Summary | None  # seconds per call
     gflops: float | None
-    first_call_s: float | None
+    first_call_s: float | None  # the median over the cell's rounds (a searching cell: its first round's)
     search_s: float | None
     speedup: Interval | None  # median(this engine) / median(subject)
     speedup_single_thread: Interval | None  # median(this engine) / median(subject restricted to 1 thread)
@@ -57,6 +57,7 @@ class Row:
     exact_samples: int | None = None  # how many outputs the exact check covered
     exact_bound: str | None = None  # which bound the exact check used: "D" or "K"
     ceiling: CellCeiling | None = None  # the cell against the machine's FP32 peak or bandwidth (harness/ceiling.py)
+    first_call_range: tuple[float, float] | None = None  # (fastest, slowest) first call over two or more rounds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,13 +99,20 @@ class Table:
 
 def pool(cells: list[CellRecord]) -> dict[tuple[str, str], PooledCell]:
     """One entry per (scenario, engine): samples of all ok rounds pooled, and each round's apart
-    (`rounds`, rounds without samples left out); the first round's other facts."""
+    (`rounds`, rounds without samples left out), each ok round's first call (`first_calls`); the first
+    round's other facts."""
     pooled: dict[tuple[str, str], PooledCell] = {}
     for cell in cells:
         key = (cell["scenario"], cell["engine"])
         samples = list(cell.get("samples", []))
         if key not in pooled:
-            pooled[key] = {**cell, "samples": list(samples), "rounds": [samples] if samples else [], "agreements": []}
+            pooled[key] = {
+                **cell,
+                "samples": list(samples),
+                "rounds": [samples] if samples else [],
+                "agreements": [],
+                "first_calls": [],
+            }
         else:
             entry = pooled[key]
             entry["samples"].extend(samples)
@@ -114,7 +122,20 @@ def pool(cells: list[CellRecord]) -> dict[tuple[str, str], PooledCell]:
                 entry.update(cast(PooledCell, {k: v for k, v in cell.items() if k != "samples"}))
         if "agreement" in cell:
             pooled[key]["agreements"].append(cell["agreement"])
+        if cell["status"] == "ok" and cell.get("first_call_s") is not None:
+            pooled[key]["first_calls"].append(float(cell["first_call_s"]))
     return pooled
+
+
+def first_call_of(entry: PooledCell) -> tuple[float | None, tuple[float, float] | None]:
+    """The cell's first call and the range over its rounds. Every round's process starts with an empty
+    kernel cache, so each round's first call is one more reading of the same cost and the median says
+    more than whichever round came first (a round after the run's ceiling probes, a host's slow spell).
+    A cell that searched (BEAM) keeps the first round's: later rounds find the search in its cache."""
+    calls = entry.get("first_calls", [])
+    if entry.get("search_s") is not None or len(calls) < 2:
+        return entry.get("first_call_s"), None
+    return float(np.median(calls)), (min(calls), max(calls))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -286,6 +307,7 @@ def build_table(run: RunRecord) -> Table:
             ok, ratio, ulp, error = judged.ok, judged.ratio, judged.ulp, judged.error
             measured = entry["status"] == "ok" and bool(entry["samples"])
             summary = summarize_rounds(entry["rounds"]) if measured else None
+            first_call, first_call_range = first_call_of(entry)
             rows.append(
                 Row(
                     scenario=name,
@@ -295,7 +317,8 @@ def build_table(run: RunRecord) -> Table:
                     reason=entry.get("reason", ""),
                     summary=summary,
                     gflops=gflops(scenario.get("flops"), summary),
-                    first_call_s=entry.get("first_call_s"),
+                    first_call_s=first_call,
+                    first_call_range=first_call_range,
                     search_s=entry.get("search_s"),
                     speedup=ratios.ratio(name, engine, subject_name) if subject_name else None,
                     speedup_single_thread=ratios.ratio(name, engine, single_name) if single_name else None,

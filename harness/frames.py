@@ -82,7 +82,7 @@ CELL_COLUMNS: Columns = {
     "p90_s": ("float64", "90th percentile of seconds per call"),
     "mean_s": ("float64", "mean seconds per call"),
     "gflops": ("float64", "flops / median / 1e9"),
-    "first_call_s": ("float64", "seconds of the first call (compile; BEAM: the search)"),
+    "first_call_s": ("float64", "seconds of the first call, median over rounds (compile; BEAM: the search)"),
     "search_s": ("float64", "seconds of the BEAM search (NaN for engines that do not search)"),
     "agreement_ratio": ("float64", "worst max |out - oracle| / bound over the rounds (<= 1 passes)"),
     "agreement_ok": ("boolean", "agreement with the float64 oracle passed (NA: nothing was judged)"),
@@ -258,13 +258,17 @@ def cells(
                     "p90_s": summary.p90 if summary else math.nan,
                     "mean_s": summary.mean if summary else math.nan,
                     "gflops": compare.gflops(definition.get("flops"), summary) or math.nan,
-                    "first_call_s": entry.get("first_call_s", math.nan),
+                    "first_call_s": _nan_if_none(compare.first_call_of(entry)[0]),
                     "search_s": entry.get("search_s", math.nan),
                     "agreement_ratio": judged.ratio if judged.ratio is not None else math.nan,
                     "agreement_ok": judged.ok,
                 }
             )
     return typed(rows, CELL_COLUMNS)
+
+
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def samples(

@@ -149,6 +149,7 @@ class PooledCell(CellRecord, total=False):
 
     agreements: list[AgreementRecord]
     rounds: list[list[float]]  # each round's samples (rounds with samples only), in round order
+    first_calls: list[float]  # each ok round's first call, in round order
 
 
 class BudgetRecord(TypedDict, total=False):

@@ -13,25 +13,30 @@ from harness.stats import Interval
 QUOTABLE_ROUNDS = 5
 
 
+def _digits(x: float) -> str:
+    """Three significant digits, and whole numbers from 1000 up (never an exponent: 5730, not 5.73e+03)."""
+    return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
+
+
 def fmt_time(seconds: float | None) -> str:
     if seconds is None:
         return "—"
     if seconds < 1e-3:
-        return f"{seconds * 1e6:.3g} µs"
+        return f"{_digits(seconds * 1e6)} µs"
     if seconds < 1:
-        return f"{seconds * 1e3:.3g} ms"
-    return f"{seconds:.3g} s"
+        return f"{_digits(seconds * 1e3)} ms"
+    return f"{_digits(seconds)} s"
 
 
 def fmt_range(lo: float, hi: float) -> str:
-    """p10-p90 in the unit of the lower end."""
+    """A range (p10-p90, fastest-slowest) in the unit of the lower end."""
     if lo < 1e-3:
         scale, unit = 1e6, "µs"
     elif lo < 1:
         scale, unit = 1e3, "ms"
     else:
         scale, unit = 1.0, "s"
-    return f"{lo * scale:.3g}–{hi * scale:.3g} {unit}"
+    return f"{_digits(lo * scale)}–{_digits(hi * scale)} {unit}"
 
 
 def fmt_ratio(interval: Interval | None) -> str:
@@ -101,11 +106,19 @@ def _note(row: Row) -> str:
     return "; ".join(parts).replace("|", "/")
 
 
+def fmt_first_call(row: Row) -> str:
+    """The median first call, and the range over rounds where there are several."""
+    text = fmt_time(row.first_call_s)
+    if row.first_call_range is not None:
+        text += f" [{fmt_range(*row.first_call_range)}]"
+    return text
+
+
 def _cells(row: Row) -> list[str]:
     label = f"{row.scenario} {row.title}".strip()
     if row.summary is None:
         status = "**" + row.status + "**"
-        first_call = fmt_time(row.first_call_s)
+        first_call = fmt_first_call(row)
         if row.status == "search-timeout" and row.search_s is not None:
             first_call = f"> {fmt_time(row.search_s)}"
         return [label, row.engine, status, "—", "—", "—", "—", "—", first_call, "—", fmt_certified(row), _note(row)]
@@ -119,7 +132,7 @@ def _cells(row: Row) -> list[str]:
         fmt_ceiling(row),
         fmt_ratio(row.speedup),
         fmt_ratio(row.speedup_single_thread),
-        fmt_time(row.first_call_s),
+        fmt_first_call(row),
         fmt_agreement(row),
         fmt_certified(row),
         _note(row),
@@ -253,7 +266,8 @@ def render_markdown(table: Table) -> str:
         "do not report their kernels.",
         "ULP distances are in the CSV and the run file (near-zero outputs make them large without meaning much).",
         f"ref = {table.reference or 'none'}. First call includes compiling: tinygrad with CACHELEVEL=0, tgrad with "
-        "an empty kernel cache (TGRAD_CACHE=off); the BEAM cells' first call is their search.",
+        "an empty kernel cache (TGRAD_CACHE=off), in every round's process: the median over rounds [fastest–slowest];",
+        "the BEAM cells' first call is their search, in the first round.",
         "Each cell ran in its own process: BEAM must be set before tinygrad is imported, and OpenBLAS's",
         "worker busy-waits ~0.11 s after each numpy call, which would slow whatever ran next in the process.",
         *_emulated_lines(table),
@@ -273,7 +287,7 @@ CSV_COLUMNS = (
     "speedup_hi speedup_1t speedup_1t_lo speedup_1t_hi agreement_ok agreement_ratio max_ulp reference_max_ulp "
     "reference_max_abs emulated certified rounding_depth agreement_ratio_d exact_ratio exact_samples exact_bound "
     "ceiling_kind ceiling_threads ceiling_fraction ceiling_achieved ceiling_value ceiling_lo ceiling_hi "
-    "ceiling_rounds"
+    "ceiling_rounds first_call_lo first_call_hi"
 ).split()
 
 
@@ -292,6 +306,7 @@ def _csv_values(row: Row) -> list[object]:
     values += [cell.kind, cell.threads, cell.fraction, cell.achieved, cell.ceiling] if cell else [None] * 5
     bounds = cell.interval if cell else None
     values += [*(bounds or (None, None)), len(cell.per_round) if cell else None]
+    values += [*(row.first_call_range or (None, None))]
     return ["" if v is None else v for v in values]
 
 

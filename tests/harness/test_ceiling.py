@@ -222,6 +222,31 @@ def test_a_round_ceiling_that_is_not_positive_is_refused() -> None:
         validate_run(run, "run")
 
 
+# ---------------------------------------------------------------------- first calls over rounds
+def test_the_first_call_is_the_median_over_rounds_with_their_range() -> None:
+    """Every round's process starts with an empty kernel cache: the first round's 87 ms after the probes is one
+    reading among five, not the cell's first call. A cell that searched keeps its first round's (the search)."""
+    run = _run_with_rounds()
+    first_calls = (0.087, 0.039, 0.041, 0.038, 0.040)
+    for cell in run["cells"]:
+        cell["first_call_s"] = first_calls[cell["round"]]
+        if cell["engine"] == "tgrad-1t":
+            cell["search_s"] = cell["first_call_s"]
+    table = compare.build_table(validate_run(run, "run"))
+    rows = {(r.scenario, r.engine): r for r in table.rows}
+    row = rows[("S2", "tgrad")]
+    assert row.first_call_s == pytest.approx(0.040) and row.first_call_range == pytest.approx((0.038, 0.087))
+    assert report.fmt_first_call(row) == "40 ms [38–87 ms]"
+    assert report.fmt_range(308e-6, 5.73e-3) == "308–5730 µs" and report.fmt_time(1470.0) == "1470 s"
+    searched = rows[("S2", "tgrad-1t")]
+    assert searched.first_call_s == pytest.approx(0.087) and searched.first_call_range is None
+    line = next(r for r in csv.DictReader(io.StringIO(report.render_csv(table))) if r["scenario"] == "S2")
+    assert float(line["first_call_s"]) == pytest.approx(0.040) and float(line["first_call_hi"]) == pytest.approx(0.087)
+    one_round = compare.build_table(validate_run({**run, "cells": [c for c in run["cells"] if c["round"] == 0]}, "r"))
+    only = next(r for r in one_round.rows if (r.scenario, r.engine) == ("S2", "tgrad"))
+    assert only.first_call_s == pytest.approx(0.087) and only.first_call_range is None
+
+
 # ---------------------------------------------------------------------- where a run's ceilings come from
 def test_a_peak_of_an_old_history_is_a_ceiling_without_bandwidth(tmp_path: Path) -> None:
     path = tmp_path / "history.sqlite"
