@@ -11,6 +11,11 @@
 //!   tenant's process keeps off its core then costs nothing, which is what makes two threads
 //!   worth it for jobs of a few microseconds.
 //!
+//! Every wait on another thread spins briefly and then yields its core at each step
+//! ([`Backoff`]): the scheduler may put a worker on the caller's core (a wakeup lands it there
+//! until the load balancer moves it), and a caller that only spun while that worker held a
+//! chunk would wait out its whole time slice (milliseconds) before the worker could finish.
+//!
 //! Entry protocol: `entry` packs the job's generation (high 32 bits), a closed flag and the
 //! number of workers inside the job. A worker enters with a compare-and-swap that checks the
 //! generation it was woken for and the flag, so once the caller closes the job and sees zero
@@ -23,6 +28,47 @@ use std::time::{Duration, Instant};
 pub use crate::abi::Join;
 
 const SPIN: Duration = Duration::from_millis(5);
+
+/// How long a wait spins before it starts yielding its core. Far below a time slice, which is
+/// what a co-located thread would otherwise wait; far above the gap between back-to-back small
+/// jobs, which a worker must still catch spinning. A count of spin hints cannot say this: a
+/// hint takes a few cycles on some cores and over a hundred on others.
+const YIELD_AFTER: Duration = Duration::from_micros(50);
+
+/// The steps of one wait: spin hints while it is short, then a yield per step, which returns at
+/// once when no other thread wants this core and otherwise lets that thread run.
+struct Backoff {
+    spins: u32,
+    since: Option<Instant>,
+    yielding: bool,
+}
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff {
+            spins: 0,
+            since: None,
+            yielding: false,
+        }
+    }
+
+    fn step(&mut self) {
+        if self.yielding {
+            std::thread::yield_now();
+            return;
+        }
+        std::hint::spin_loop();
+        self.spins += 1;
+        // the clock is read every 64 hints, from the 64th on: short waits never read it
+        if self.spins.is_multiple_of(64) {
+            let now = Instant::now();
+            match self.since {
+                None => self.since = Some(now),
+                Some(t) => self.yielding = now.duration_since(t) > YIELD_AFTER,
+            }
+        }
+    }
+}
 
 type Job = *const (dyn Fn(usize) + Sync);
 
@@ -77,9 +123,16 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// The pool kernels run on.
     pub fn global() -> &'static Pool {
         static POOL: OnceLock<Pool> = OnceLock::new();
-        POOL.get_or_init(|| Pool {
+        POOL.get_or_init(Pool::new)
+    }
+
+    /// A pool of its own, whose workers start on the first job that needs them (and so inherit
+    /// the CPU affinity of the thread that runs it); they exit when the pool is dropped.
+    pub fn new() -> Pool {
+        Pool {
             shared: Arc::new(Shared {
                 gen: AtomicU64::new(0),
                 // generation 0 is never a job's: closed
@@ -94,7 +147,7 @@ impl Pool {
             }),
             workers: Mutex::new(0),
             dispatch: Mutex::new(()),
-        })
+        }
     }
 
     fn ensure_workers(&self, n: usize) {
@@ -150,17 +203,38 @@ impl Pool {
             s.cv.notify_all();
         }
         f(0);
+        let mut backoff = Backoff::new();
         if join == Join::Every {
             while s.remaining.load(Ordering::Acquire) > 0 {
-                std::hint::spin_loop();
+                backoff.step();
             }
         }
         // close the entry and wait for the workers already inside (helpers finishing a chunk)
         let mut cur = s.entry.fetch_or(CLOSED, Ordering::AcqRel) | CLOSED;
         while cur & INSIDE != 0 {
-            std::hint::spin_loop();
+            backoff.step();
             cur = s.entry.load(Ordering::Acquire);
         }
+    }
+}
+
+impl Default for Pool {
+    fn default() -> Pool {
+        Pool::new()
+    }
+}
+
+impl Drop for Pool {
+    /// Workers leave once they stop spinning and find the pool shut down; none is inside a job,
+    /// since `run` holds `&self` until its job is over.
+    fn drop(&mut self) {
+        let s = &self.shared;
+        s.shutdown.store(true, Ordering::SeqCst);
+        let _l = s
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.cv.notify_all();
     }
 }
 
@@ -171,7 +245,11 @@ fn worker(s: &Shared, id: usize, mut seen: u64) {
         while s.gen.load(Ordering::SeqCst) == seen {
             std::hint::spin_loop();
             spins += 1;
-            if spins.is_multiple_of(256) && start.elapsed() > SPIN {
+            if !spins.is_multiple_of(256) {
+                continue;
+            }
+            let idle = start.elapsed();
+            if idle > SPIN {
                 let mut g = s
                     .lock
                     .lock()
@@ -184,6 +262,11 @@ fn worker(s: &Shared, id: usize, mut seen: u64) {
                 }
                 s.sleepers.fetch_sub(1, Ordering::SeqCst);
                 break;
+            }
+            // past the short gaps between back-to-back jobs, give way now and then to a thread
+            // that shares this core (the caller, whose work this spinning would slow)
+            if idle > YIELD_AFTER {
+                std::thread::yield_now();
             }
         }
         if s.shutdown.load(Ordering::SeqCst) {
