@@ -363,14 +363,16 @@ mod tests {
             tile(&on(CpuVendor::Amd, VectorIsa::Avx2Fma), 1, 512, 512, 512),
             (6, 2)
         );
-        // half A is packed whatever the packing: narrow C keeps the tall tile, so each packed
-        // A panel serves more tiles
+        // half A is packed whatever the packing, and the tiles follow the same rule: the wide
+        // tile wherever it fits N and computes no more columns
         let half = |batch, m, n, k| {
             let h = Tuning::heuristic(&amd, DType::F32, true, batch, m, n, k);
             (h.opts.mr, h.opts.nr / h.opts.vw)
         };
-        assert_eq!(half(1, 64, 64, 64), (12, 2));
-        assert_eq!(half(64, 128, 128, 128), (12, 2));
+        assert_eq!(half(1, 64, 64, 64), (6, 4));
+        assert_eq!(half(64, 128, 128, 128), (6, 4));
+        assert_eq!(half(1, 256, 96, 256), (12, 2));
+        assert_eq!(half(1, 64, 32, 64), (12, 2));
         assert_eq!(half(1, 512, 512, 512), (6, 4));
         assert_eq!(half(1, 256, 1024, 1024), (6, 4));
         // B4 on the wide tile: C is two tiles wide, a streamed batch, and read in place

@@ -302,11 +302,12 @@ impl Tuning {
     /// and a taller tile's keep more FMA chains in flight. Side by side (gemm_sweep, Zen 5, two
     /// threads, medians, four vectors vs two): N = 96 over 4000x512 1514 vs 1124 us (the wide
     /// tile pads to 128 columns), N = 128 1157 vs 1454 us.
-    /// Where the operands are `packed` whatever the packing (one of A, B and C holds another
-    /// dtype than the accumulator, e.g. half values widened as they are packed), each packed A
-    /// panel serves N/NR tiles: a wide tile is then skipped where C is at most `NARROW_N_TILES`
-    /// of its tiles wide. Lab, Zen 5, float16, wide vs tall tile
-    /// everywhere: 64^3 0.88x, 64 x 128^3 0.92x, 512^3 1.06x, 256x1024x1024 1.08x.
+    /// Operands packed whatever the packing (one of A, B and C holds another dtype than the
+    /// accumulator, e.g. half values widened as they are packed) follow the same rule: with A's
+    /// half panels transposed in registers, a packed A panel serving only one or two wide tiles
+    /// no longer costs more than the tall tile saves. Side by side (Zen 5, two threads,
+    /// alternating processes, medians of new/old time, wide vs tall): 64 x 128^3 half 0.95
+    /// (21 pairs, all but one below 1), 512x128x512 1.01, 64^3 0.94 (range 0.64-1.09).
     pub fn heuristic(
         target: &CpuTarget,
         acc: DType,
@@ -320,8 +321,7 @@ impl Tuning {
         let tiles = GemmOpts::tiles(target.isa, target.vendor);
         for (i, &tile) in tiles.iter().enumerate() {
             let opts = GemmOpts::for_tile(target.isa, acc.itemsize(), tile);
-            let narrow = n < opts.nr || (packed && n <= NARROW_N_TILES * opts.nr);
-            if narrow && i + 1 < tiles.len() {
+            if n < opts.nr && i + 1 < tiles.len() {
                 continue;
             }
             let t = Tuning::heuristic_for(target, acc, opts, batch, m, n, k);
