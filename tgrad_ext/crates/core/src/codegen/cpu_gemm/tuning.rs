@@ -303,9 +303,9 @@ impl Tuning {
     /// threads, medians, four vectors vs two): N = 96 over 4000x512 1514 vs 1124 us (the wide
     /// tile pads to 128 columns), N = 128 1157 vs 1454 us.
     /// Operands packed whatever the packing (one of A, B and C holds another dtype than the
-    /// accumulator, e.g. half values widened as they are packed) follow the same rule: with A's
-    /// half panels transposed in registers, a packed A panel serving only one or two wide tiles
-    /// no longer costs more than the tall tile saves. Side by side (Zen 5, two threads,
+    /// accumulator, e.g. half values widened as they are packed) follow the same rule: A's half
+    /// panels are widened and transposed in registers, so a packed A panel serving one or two
+    /// wide tiles costs less than the tall tile saves. Side by side (Zen 5, two threads,
     /// alternating processes, medians of new/old time, wide vs tall): 64 x 128^3 half 0.95
     /// (21 pairs, all but one below 1), 512x128x512 1.01, 64^3 0.94 (range 0.64-1.09).
     pub fn heuristic(
