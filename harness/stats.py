@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+
+# a cell's samples, one sequence (or array) per round
+Rounds = Sequence[Sequence[float]] | Sequence[np.ndarray]
 
 Z95 = 1.959963984540054
 
@@ -66,12 +70,18 @@ def summarize_rounds(rounds: Sequence[Sequence[float]]) -> Summary:
     return dataclasses.replace(pooled, median=round_median(rounds))
 
 
+def round_statistic(rounds: Rounds, stat: Callable[..., Any] = np.median) -> float:
+    """`stat` over the rounds of each round's `stat` (rounds without samples ignored): one value per
+    process, so a round with many samples weighs no more than one with few."""
+    values = [float(stat(np.asarray(r, dtype=np.float64))) for r in rounds if len(r)]
+    if not values:
+        raise ValueError("no samples")
+    return float(stat(np.asarray(values)))
+
+
 def round_median(rounds: Sequence[Sequence[float]]) -> float:
     """The median of the rounds' medians (rounds without samples ignored)."""
-    medians = [float(np.median(r)) for r in rounds if len(r)]
-    if not medians:
-        raise ValueError("no samples")
-    return float(np.median(medians))
+    return round_statistic(rounds, np.median)
 
 
 def median_ci_halfwidth(samples: Sequence[float]) -> float:
@@ -119,6 +129,15 @@ def _bootstrap_medians(x: np.ndarray, resamples: int, rng: np.random.Generator) 
     return resampled_medians(x, index)
 
 
+def _bootstrap(x: np.ndarray, stat: Callable[..., Any], resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """`stat` of `resamples` resamples of x; the median through resampled_medians (the same numbers)."""
+    if stat is np.median:
+        return _bootstrap_medians(x, resamples, rng)
+    index = rng.integers(0, len(x), size=(resamples, len(x)), dtype=np.int32)
+    values: np.ndarray = stat(x[index], axis=1)
+    return values
+
+
 def round_picks(rounds: int, resamples: int) -> np.ndarray:
     """The rounds each bootstrap draw picks (resamples x rounds, with replacement), a function of the two
     counts only: cells of one run with as many rounds pick the same rounds in every draw, so a ratio of
@@ -127,23 +146,37 @@ def round_picks(rounds: int, resamples: int) -> np.ndarray:
     return np.random.default_rng([rounds, resamples]).integers(0, rounds, size=(resamples, rounds))
 
 
-def bootstrap_round_medians(rounds: Sequence[Sequence[float]], *, resamples: int = 2000, seed: int = 0) -> np.ndarray:
-    """Two-stage bootstrap draws of `round_median(rounds)`: each draw picks as many rounds as there are,
-    with replacement (round_picks), and for each pick one bootstrap median of that round's samples
-    (drawn apart for every pick, from a generator seeded with `seed`, so a round picked twice does not
-    repeat its draw); the draw is the median of the picks. One round: the bootstrap medians of its
-    samples."""
+def bootstrap_rounds(
+    rounds: Rounds,
+    stat: Callable[..., Any] = np.median,
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
+    picks: np.ndarray | None = None,
+) -> np.ndarray:
+    """Two-stage bootstrap draws of `round_statistic(rounds, stat)`: each draw picks as many rounds as
+    there are, with replacement (`picks`, resamples x rounds, by default round_picks), and for each
+    pick one bootstrap `stat` of that round's samples (drawn apart for every pick, from a generator
+    seeded with `seed`, so a round picked twice does not repeat its draw); the draw is `stat` of the
+    picks. One round: the bootstrap values of its samples."""
     kept = [np.asarray(r, dtype=np.float64) for r in rounds if len(r)]
     if not kept:
         raise ValueError("no samples")
     rng = np.random.default_rng(seed)
-    within = np.stack([_bootstrap_medians(r, resamples, rng) for r in kept], axis=1)  # (resamples, rounds)
+    within = np.stack([_bootstrap(r, stat, resamples, rng) for r in kept], axis=1)  # (resamples, rounds)
     if len(kept) == 1:
         return within[:, 0]
-    picked = round_picks(len(kept), resamples)
+    picked = round_picks(len(kept), resamples) if picks is None else picks
+    if picked.shape != (resamples, len(kept)):
+        raise ValueError(f"picks of shape {picked.shape} for {resamples} draws of {len(kept)} rounds")
     draws = rng.integers(0, resamples, size=(resamples, len(kept)))
-    medians: np.ndarray = np.median(within[draws, picked], axis=1)
-    return medians
+    values: np.ndarray = stat(within[draws, picked], axis=1)
+    return values
+
+
+def bootstrap_round_medians(rounds: Sequence[Sequence[float]], *, resamples: int = 2000, seed: int = 0) -> np.ndarray:
+    """bootstrap_rounds with the median: draws of `round_median(rounds)`."""
+    return bootstrap_rounds(rounds, np.median, resamples=resamples, seed=seed)
 
 
 def ratio_interval(point: float, numerator: np.ndarray, denominator: np.ndarray, confidence: float = 0.95) -> Interval:

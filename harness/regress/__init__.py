@@ -3,7 +3,8 @@
 What is compared. On these shared machines absolute times move 15-30% between runs (PERF_NOTES.md)
 while ratios of engines measured side by side in one run are stable. So by default each cell's time is
 divided by the time of a reference engine measured in the same run (`relative_to`, numpy): the
-quantity compared is q = stat(cell) / stat(reference cell of the same scenario), and the change is
+quantity compared is q = stat(cell) / stat(reference cell of the same scenario), where stat of a cell
+is stat over its rounds of each round's stat (the table's median of round medians), and the change is
 q(newest) / q(baseline) (> 1: the cell got slower relative to the reference). `relative_to=None`
 compares absolute times instead. The reference cell itself is then in state `reference`.
 
@@ -19,9 +20,11 @@ the last matching rule wins; STAT is median or mean). A cell is
                 one of the runs, or there is no baseline
   failed        the cell errored or timed out in the newest run (an alert, also when it already had)
   fixed         it failed in the baseline and is measured now
-Agreement failures in the newest run are alerts too. The bootstrap resamples the samples of all four
-cells (newest and baseline, cell and reference) independently; the U test ranks the newest run's
-samples against the baseline's, each divided by its own run's reference statistic.
+Agreement failures in the newest run are alerts too. The bootstrap resamples each run's rounds, then
+the samples within them (as the table's CIs do; a cell and its reference pick the same rounds, so the
+pairing of alternating rounds is kept), the newest and the baseline run independently; the U test
+ranks the newest run's samples against the baseline's, each divided by its own run's reference
+statistic.
 
 Where a step began: for each regression (and improvement) the cell's quantity over the runs of the
 same machine and profile, from up to `context` runs before the baseline through the newest, is split
@@ -33,8 +36,9 @@ direction and size (> threshold) names the first bad run and its commit; without
 the first bad run.
 
 Everything here returns data (CheckResult); `render_lines` only formats it. By topic: model.py (rules,
-options, result types), statistics.py (Mann-Whitney U, Holm, the bootstrap), changepoints.py (e-divisive
-segmentation), comparison.py (two runs, then over a history), formatting.py (the printed lines).
+options, result types), statistics.py (Mann-Whitney U, Holm), changepoints.py (e-divisive
+segmentation), comparison.py (two runs, then over a history), formatting.py (the printed lines); the
+bootstrap over rounds is the table's own (stats.bootstrap_rounds).
 """
 
 from harness.regress.changepoints import ChangePoint, change_points, energy_statistics

@@ -26,8 +26,8 @@ from harness.regress.model import (
     Rule,
     rule_for,
 )
-from harness.regress.statistics import holm, mann_whitney_u, resample_statistic
-from harness.stats import Interval
+from harness.regress.statistics import holm, mann_whitney_u
+from harness.stats import Interval, Rounds, bootstrap_rounds, round_statistic
 from harness.store import load_run
 
 
@@ -36,16 +36,16 @@ def _versions(record: RunRecord) -> dict[str, str | None]:
     return {s["name"]: s.get("version") for s in record.get("scenarios", [])}
 
 
-def _measured(entry: PooledCell | None) -> np.ndarray | None:
-    if entry is None or entry["status"] != "ok" or not entry["samples"]:
+def _measured(entry: PooledCell | None) -> Rounds | None:
+    if entry is None or entry["status"] != "ok" or not entry["rounds"]:
         return None
-    return np.asarray(entry["samples"], dtype=np.float64)
+    return [np.asarray(r, dtype=np.float64) for r in entry["rounds"]]
 
 
 def _quantity(
     pooled: dict[tuple[str, str], PooledCell], scenario: str, engine: str, options: Options, stat: Callable[..., Any]
-) -> tuple[np.ndarray | None, np.ndarray | None, str]:
-    """(cell samples, reference samples or None for absolute times, why not comparable or '')."""
+) -> tuple[Rounds | None, Rounds | None, str]:
+    """(cell rounds, reference rounds or None for absolute times, why not comparable or '')."""
     cell = _measured(pooled.get((scenario, engine)))
     if cell is None:
         return None, None, "not measured"
@@ -57,8 +57,10 @@ def _quantity(
     return cell, reference, ""
 
 
-def _value(cell: np.ndarray, reference: np.ndarray | None, stat: Callable[..., Any]) -> float:
-    return float(stat(cell) / (stat(reference) if reference is not None else 1.0))
+def _value(cell: Rounds, reference: Rounds | None, stat: Callable[..., Any]) -> float:
+    """The cell's quantity as the table reads it: `stat` over rounds of each round's `stat` (the median
+    of round medians), relative to the reference engine's in the same run."""
+    return round_statistic(cell, stat) / (round_statistic(reference, stat) if reference is not None else 1.0)
 
 
 def _cell_keys(new: RunRecord, base: RunRecord | None) -> list[tuple[str, str]]:
@@ -75,8 +77,8 @@ def _cell_keys(new: RunRecord, base: RunRecord | None) -> list[tuple[str, str]]:
 class _Pending:
     key: tuple[str, str]
     rule: Rule
-    new: tuple[np.ndarray, np.ndarray | None]
-    base: tuple[np.ndarray, np.ndarray | None]
+    new: tuple[Rounds, Rounds | None]
+    base: tuple[Rounds, Rounds | None]
     p_value: float  # Mann-Whitney U
     change: Interval | None = None
     noise: float = 0.0  # standard deviation of log(change) under no change
@@ -140,9 +142,9 @@ def _compare_pair(
             detail = f"{reason} in the {where}" + (f" ({status})" if reason == "not measured" else "")
             out.append(plain("incomparable", detail))
             continue
-        new_scale = stat(new_ref) if new_ref is not None else 1.0
-        base_scale = stat(base_ref) if base_ref is not None else 1.0
-        p_value = mann_whitney_u(new_cell / new_scale, base_cell / base_scale)
+        new_scale = round_statistic(new_ref, stat) if new_ref is not None else 1.0
+        base_scale = round_statistic(base_ref, stat) if base_ref is not None else 1.0
+        p_value = mann_whitney_u(np.concatenate(new_cell) / new_scale, np.concatenate(base_cell) / base_scale)
         out.append(_Pending((scenario, engine), rule, (new_cell, new_ref), (base_cell, base_ref), p_value))
     return out, alerts
 
@@ -150,15 +152,29 @@ def _compare_pair(
 def _measure_change(item: _Pending, spread: float | None, options: Options, rng: np.random.Generator) -> None:
     """The change with its bootstrap CI, and the z test of log(change) against the noise expected with
     no change: the bootstrap's (within-run) variance plus twice the between-run variance of the cell's
-    quantity (`spread`, from the history) or of `run_jitter` when the history is too short."""
+    quantity (`spread`, from the history) or of `run_jitter` when the history is too short.
+
+    The bootstrap resamples rounds, then samples within them (stats.bootstrap_rounds), as the table's
+    CIs do: a run's samples are clustered by process, so resampling them as one pool would take the
+    spread between rounds for precision. A cell and its reference in one run with as many rounds pick
+    the same rounds in each draw, so their ratio keeps the pairing of alternating rounds; the two runs
+    pick apart (their rounds are not paired)."""
     stat = STATISTICS[item.rule.statistic]
-    (new_cell, new_ref), (base_cell, base_ref) = item.new, item.base
     r = options.resamples
-    draws = (resample_statistic(new_cell, stat, r, rng) / resample_statistic(new_ref, stat, r, rng)) / (
-        resample_statistic(base_cell, stat, r, rng) / resample_statistic(base_ref, stat, r, rng)
-    )
+
+    def run_draws(cell: Rounds, reference: Rounds | None) -> np.ndarray:
+        seeds = [int(x) for x in rng.integers(0, 2**32, size=2)]
+        shared = rng.integers(0, len(cell), size=(r, len(cell)))
+        top = bootstrap_rounds(cell, stat, resamples=r, seed=seeds[0], picks=shared)
+        if reference is None:
+            return top
+        picks = shared if len(reference) == len(cell) else rng.integers(0, len(reference), size=(r, len(reference)))
+        ratio: np.ndarray = top / bootstrap_rounds(reference, stat, resamples=r, seed=seeds[1], picks=picks)
+        return ratio
+
+    draws = run_draws(*item.new) / run_draws(*item.base)
     lo, hi = np.percentile(draws, [2.5, 97.5])
-    point = _value(new_cell, new_ref, stat) / _value(base_cell, base_ref, stat)
+    point = _value(*item.new, stat) / _value(*item.base, stat)
     item.change = Interval(point, float(lo), float(hi))
     within = float(np.std(np.log(draws)))
     item.within = within
@@ -166,6 +182,10 @@ def _measure_change(item: _Pending, spread: float | None, options: Options, rng:
     if spread is not None:
         item.noise = max(item.noise, math.sqrt(within**2 + 2 * spread**2))
     item.p_change = math.erfc(abs(math.log(point)) / max(item.noise, 1e-12) / math.sqrt(2))
+
+
+def _count(rounds: Rounds) -> int:
+    return sum(len(r) for r in rounds)
 
 
 def _decide(item: _Pending, p_adjusted: float, options: Options) -> CellChange:
@@ -183,7 +203,7 @@ def _decide(item: _Pending, p_adjusted: float, options: Options) -> CellChange:
     stat = STATISTICS[rule.statistic]
     return CellChange(
         item.key[0], item.key[1], state, reason, rule.statistic, rule.threshold, change, item.p_value, p_adjusted,
-        _value(*item.new, stat), _value(*item.base, stat), len(item.new[0]), len(item.base[0]), noise=item.noise,
+        _value(*item.new, stat), _value(*item.base, stat), _count(item.new[0]), _count(item.base[0]), noise=item.noise,
     )  # fmt: skip
 
 

@@ -1,15 +1,12 @@
-"""The check's tests: Mann-Whitney U, Holm's correction, and the bootstrap of a cell's statistic."""
+"""The check's tests: Mann-Whitney U and Holm's correction."""
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
-
-from harness.stats import resampled_medians
 
 
 def _average_ranks(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -67,16 +64,3 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p_values[i]))
         adjusted[i] = running
     return adjusted
-
-
-def resample_statistic(
-    x: np.ndarray | None, stat: Callable[..., Any], resamples: int, rng: np.random.Generator
-) -> np.ndarray:
-    """`stat` of `resamples` resamples of x (with replacement); ones when x is None (no reference)."""
-    if x is None:
-        return np.ones(resamples)
-    index = rng.integers(0, len(x), size=(resamples, len(x)), dtype=np.int32)
-    if stat is np.median:
-        return resampled_medians(x, index)  # the same numbers, at about half the cost
-    drawn: np.ndarray = stat(x[index], axis=1)
-    return drawn

@@ -222,3 +222,43 @@ def test_calibration_keeps_a_real_slowdown_visible_on_a_quiet_machine():
     result = regress.check_records(records)
     flagged = {(a.scenario, a.engine) for a in result.alerts if a.kind == "regression"}
     assert ("S2", "tgrad") in flagged
+
+
+def _in_rounds(record: dict, factors: dict[str, list[float]], rng: np.random.Generator) -> dict:
+    """The record's cells split into rounds (one process each, as `harness run --rounds` writes them):
+    round k of an engine runs at its time x factors[engine][k], with 2% spread within the round."""
+    cells = []
+    for cell in record["cells"]:
+        median = float(np.median(cell["samples"]))
+        for k, factor in enumerate(factors[cell["engine"]]):
+            samples = median * factor * np.exp(rng.normal(0, 0.02, 60))
+            cells.append({**cell, "round": k, "samples": [float(s) for s in samples]})
+    record["cells"] = cells
+    return record
+
+
+def test_the_bootstrap_resamples_rounds_not_a_pool_of_samples():
+    """A cell whose rounds scatter by +-25% around the reference has only five independent values per run,
+    however many samples each round holds: a 12% move of its median round ratio is within that scatter
+    and stays unchanged. Pooling the samples (the check before it resampled rounds) reads the 60 samples
+    per round as independent and flags the same move."""
+    rng = np.random.default_rng(7)
+    base, new = synthetic_history(2, seed=8, scenarios=("S2",), engines=("tgrad", "numpy"), drift=0.0, jitter=0.0)
+    scatter = [1.0, 1.25, 0.8, 1.15, 0.88]
+    _in_rounds(base, {"tgrad": scatter, "numpy": [1.0] * 5}, rng)
+    _in_rounds(new, {"tgrad": [f * 1.12 for f in scatter[2:] + scatter[:2]], "numpy": [1.0] * 5}, rng)
+    result = regress.check_records([base, new], options=FAST)
+    cell = _state(result, "S2", "tgrad")
+    assert cell.change is not None and cell.change.point == pytest.approx(1.12, rel=0.03)
+    assert cell.change.lo < 1 < cell.change.hi, "the CI of the change must span the round-to-round scatter"
+    assert cell.state == "unchanged" and not result.alerting
+    assert cell.n_new == cell.n_base == 300
+
+    # every round 1.6x slower: a step well outside the scatter is still flagged (1.4x is not, with 5 rounds)
+    moved = _in_rounds(
+        synthetic_history(2, seed=8, scenarios=("S2",), engines=("tgrad", "numpy"), drift=0.0, jitter=0.0)[1],
+        {"tgrad": [f * 1.6 for f in scatter], "numpy": [1.0] * 5},
+        rng,
+    )
+    flagged = regress.check_records([base, moved], options=FAST)
+    assert _state(flagged, "S2", "tgrad").state == "regression"
