@@ -18,6 +18,11 @@ use crate::kernel::{Expr, ExprOp};
 const SHARED_LOOKAHEAD: usize = 4;
 /// Cache lines prefetched per microkernel call.
 const PREFETCH_LINES_PER_TILE: usize = 16;
+/// C (all batch indices) larger than this is cold: twice the L2 of one core on the machines
+/// measured, so a launch writes lines that earlier launches' operands and outputs have pushed out
+/// to L3 or memory, and every tile prefetches its C lines for writing. Where C is smaller it is
+/// mostly still cached and the prefetches cost more issue slots than they save.
+const COLD_C_BYTES: usize = 2 << 20;
 
 /// Which optional paths a plan's program compiles.
 struct Paths {
@@ -136,6 +141,7 @@ pub fn header(p: &Program, g: &GemmPlan, cpu: &CpuGemm) -> String {
     def(&mut s, "TG_LONG_K", &LONG_K);
     def(&mut s, "TG_SHARED_LOOKAHEAD", &SHARED_LOOKAHEAD);
     def(&mut s, "TG_PREFETCH_LINES", &PREFETCH_LINES_PER_TILE);
+    def(&mut s, "TG_COLD_C_BYTES", &COLD_C_BYTES);
     let vb = o.vw * c.acc.itemsize();
     let ity = if c.acc == DType::F64 {
         "int64_t"
@@ -183,8 +189,8 @@ fn epilogue(s: &mut String, c: &Contraction, acc: &str) {
     for (i, d) in c.epi_consts.iter().enumerate() {
         let _ = writeln!(s, "  {} k{i};", C.compute(*d));
     }
-    s.push_str("  int vec_ok;\n} tg_epi;\n");
-    s.push_str("static inline void tg_epi_init(tg_epi* e, const tg_gemm_params* P, char** bufs, const int64_t* bidx) {\n  (void)P; (void)bufs; (void)bidx;\n  e->vec_ok = 1;\n");
+    s.push_str("  int vec_ok, c_cold;\n} tg_epi;\n");
+    s.push_str("static inline void tg_epi_init(tg_epi* e, const tg_gemm_params* P, char** bufs, const int64_t* bidx) {\n  (void)P; (void)bufs; (void)bidx;\n  e->vec_ok = 1;\n  e->c_cold = P->batch * P->m * P->n * (int64_t)sizeof(TG_TC) > TG_COLD_C_BYTES;\n");
     for (i, (buf, d)) in c.epi_loads.iter().enumerate() {
         let o = 3 + i;
         let _ = writeln!(
@@ -362,12 +368,18 @@ fn ukr(
         .flat_map(|r| (0..nv).map(move |v| format!("c{r}_{v} = {{0}}")))
         .collect();
     let _ = writeln!(s, "  tg_v {};", accs.join(", "));
-    if ps.c_accumulates {
-        let _ = writeln!(
-            s,
-            "  if (!first) for (int r = 0; r < {rows}; r++) for (int v = 0; v < {nv}; v++) __builtin_prefetch(c + r*csm + v*VW*csn, 1);"
-        );
-    }
+    // C's lines are fetched for writing before the K loop, so their misses overlap the FMAs
+    // instead of stalling the stores after it: where C holds partial sums, and on the first
+    // K block too where C is too big to still be cached from an earlier launch (`c_cold`).
+    let when = if ps.c_accumulates {
+        "!first || e->c_cold"
+    } else {
+        "e->c_cold"
+    };
+    let _ = writeln!(
+        s,
+        "  if ({when}) for (int r = 0; r < {rows}; r++) for (int v = 0; v < {nv}; v++) __builtin_prefetch(c + r*csm + v*VW*csn, 1);"
+    );
     let (a_step, b_step, bty) = match reads {
         Reads::Packed => ("MR", "NR", "tg_v"),
         Reads::AInPlace => ("1", "NR", "tg_v"),

@@ -35,6 +35,7 @@ typedef struct { int64_t m; int64_t n; int64_t k; int64_t batch; int64_t batch_d
 #define TG_LONG_K 65536
 #define TG_SHARED_LOOKAHEAD 4
 #define TG_PREFETCH_LINES 16
+#define TG_COLD_C_BYTES 2097152
 typedef float tg_v __attribute__((vector_size(32)));
 typedef float tg_vu __attribute__((vector_size(32), aligned(4)));
 typedef int32_t tg_vi __attribute__((vector_size(32)));
@@ -46,11 +47,12 @@ typedef float tg_a8u __attribute__((vector_size(32), aligned(4)));
 static inline tg_f8 tg_a8_to_f8(tg_a8u x) { return x; }
 typedef struct {
   const float* p0; int64_t sm0, sn0;
-  int vec_ok;
+  int vec_ok, c_cold;
 } tg_epi;
 static inline void tg_epi_init(tg_epi* e, const tg_gemm_params* P, char** bufs, const int64_t* bidx) {
   (void)P; (void)bufs; (void)bidx;
   e->vec_ok = 1;
+  e->c_cold = P->batch * P->m * P->n * (int64_t)sizeof(TG_TC) > TG_COLD_C_BYTES;
   e->p0 = (const float*)bufs[3] + P->op[3].offset + bidx[0]*P->op[3].sb[0] + bidx[1]*P->op[3].sb[1] + bidx[2]*P->op[3].sb[2] + bidx[3]*P->op[3].sb[3]; e->sm0 = P->op[3].sm; e->sn0 = P->op[3].sn; e->vec_ok &= (e->sn0 == 0 || e->sn0 == 1);
 }
 static inline float tg_epilogue(const tg_epi* e, float x, int64_t m, int64_t n) {
@@ -60,7 +62,7 @@ static inline float tg_epilogue(const tg_epi* e, float x, int64_t m, int64_t n) 
 static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* restrict a, int64_t lda, const float* restrict b, int64_t ldb, float* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
   (void)lda; (void)ldb;
   tg_v c0_0 = {0}, c0_1 = {0}, c1_0 = {0}, c1_1 = {0}, c2_0 = {0}, c2_1 = {0}, c3_0 = {0}, c3_1 = {0}, c4_0 = {0}, c4_1 = {0}, c5_0 = {0}, c5_1 = {0};
-  if (!first) for (int r = 0; r < 6; r++) for (int v = 0; v < 2; v++) __builtin_prefetch(c + r*csm + v*VW*csn, 1);
+  if (!first || e->c_cold) for (int r = 0; r < 6; r++) for (int v = 0; v < 2; v++) __builtin_prefetch(c + r*csm + v*VW*csn, 1);
   for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
     const tg_v b0 = *(const tg_v*)(b + 0); /* @tg:ukr.b */
     const tg_v b1 = *(const tg_v*)(b + 8); /* @tg:ukr.b */
@@ -108,7 +110,7 @@ static inline __attribute__((always_inline)) void ukr(int64_t kc, const float* r
 static __attribute__((noinline)) void ukr_h(int64_t kc, const float* restrict a, int64_t lda, const float* restrict b, int64_t ldb, float* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
   (void)lda; (void)ldb;
   tg_v c0_0 = {0}, c0_1 = {0}, c1_0 = {0}, c1_1 = {0}, c2_0 = {0}, c2_1 = {0};
-  if (!first) for (int r = 0; r < 3; r++) for (int v = 0; v < 2; v++) __builtin_prefetch(c + r*csm + v*VW*csn, 1);
+  if (!first || e->c_cold) for (int r = 0; r < 3; r++) for (int v = 0; v < 2; v++) __builtin_prefetch(c + r*csm + v*VW*csn, 1);
   for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
     const tg_v b0 = *(const tg_v*)(b + 0); /* @tg:ukr_h.b */
     const tg_v b1 = *(const tg_v*)(b + 8); /* @tg:ukr_h.b */
@@ -132,7 +134,7 @@ static __attribute__((noinline)) void ukr_h(int64_t kc, const float* restrict a,
 static __attribute__((noinline)) void ukr_n(int64_t kc, const float* restrict a, int64_t lda, const float* restrict b, int64_t ldb, float* restrict c, int64_t csm, int64_t csn, int64_t mr, int64_t nr, int first, int last, const tg_epi* e, int64_t m, int64_t n) {
   (void)lda; (void)ldb;
   tg_v c0_0 = {0}, c1_0 = {0}, c2_0 = {0}, c3_0 = {0}, c4_0 = {0}, c5_0 = {0};
-  if (!first) for (int r = 0; r < 6; r++) for (int v = 0; v < 1; v++) __builtin_prefetch(c + r*csm + v*VW*csn, 1);
+  if (!first || e->c_cold) for (int r = 0; r < 6; r++) for (int v = 0; v < 1; v++) __builtin_prefetch(c + r*csm + v*VW*csn, 1);
   for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
     const tg_v b0 = *(const tg_v*)(b + 0); /* @tg:ukr_n.b */
     { const float a0 = a[0]; c0_0 += a0 * b0; } /* @tg:ukr_n.a */
