@@ -9,8 +9,9 @@ is 16 floats wide where the CPU has AVX-512, else 8. This is the ceiling a GEMM'
 
 bandwidth.c: every thread sums its own contiguous slice of one float32 array several times the size of the
 last-level cache (256 MiB, or 4x the cache when that is larger), with eight vector accumulators so the adds
-never limit the loads; best of several passes. GB/s are 1e9 bytes per second. This is the ceiling a
-memory-bound cell (a matrix-vector product) is read against.
+never limit the loads, reading the slice as 1, 2, 4 or 8 streams side by side (one sequential stream per core
+falls short of the memory's bandwidth on some CPUs); best of several passes over every stream count. GB/s are
+1e9 bytes per second. This is the ceiling a memory-bound cell (a matrix-vector product) is read against.
 """
 
 from __future__ import annotations
@@ -205,7 +206,8 @@ def describe(peak: Peak) -> str:
 def describe_bandwidth(bandwidth: Bandwidth) -> str:
     return (
         f"Memory bandwidth on {bandwidth.cpu} (streaming read of {bandwidth.bytes / 2**20:.0f} MiB, "
-        f"{bandwidth.width}-wide loads, {READ_ACCUMULATORS} accumulators, best of {bandwidth.passes} passes):\n"
+        f"{bandwidth.width}-wide loads, {READ_ACCUMULATORS} accumulators, 1-8 streams per thread, "
+        f"best of {bandwidth.passes} passes):\n"
         f"  1 thread:  {bandwidth.gbps_one_thread:7.1f} GB/s\n"
         f"  {bandwidth.threads} threads: {bandwidth.gbps_all_threads:7.1f} GB/s"
     )

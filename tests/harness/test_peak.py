@@ -58,6 +58,18 @@ def test_the_bandwidth_probe_compiles_and_measures_positive_finite_gbps() -> Non
 
 
 @needs_compiler
+def test_every_stream_count_of_the_bandwidth_probe_reads_each_slice_whole(tmp_path: Path) -> None:
+    """The probe's ceiling is its best stream count's, so each count must read every float of a thread's slice
+    exactly once: in its check mode, over an array of ones, every count on one thread and on all threads sums
+    each slice to its length (a count that read half its parts, or one part twice, fails here)."""
+    defines = {"WIDTH": peak.vector_width(), "ACC": peak.READ_ACCUMULATORS}
+    binary = peak._build(COMPILER or "cc", "bandwidth", defines, tmp_path)
+    for threads, size in ((1, 3 * 2**20), (3, 3 * 2**20 + 4096)):
+        ran = subprocess.run([str(binary), str(threads), str(size), "1", "check"], capture_output=True, text=True)
+        assert ran.returncode == 0 and ran.stdout == "ok\n", (threads, ran.stdout, ran.stderr)
+
+
+@needs_compiler
 def test_a_probe_that_fails_is_a_peak_error(tmp_path: Path) -> None:
     with pytest.raises(peak.PeakError, match=r"more than the available memory|cannot allocate"):
         peak.measure_bandwidth(2**62, threads=1, passes=1)
