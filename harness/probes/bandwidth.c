@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 typedef float vec __attribute__((vector_size(WIDTH * 4)));
@@ -43,33 +44,31 @@ static double now(void) {
 #define STREAM_COUNTS 4
 static const int stream_counts[STREAM_COUNTS] = {1, 2, 4, 8};
 
-/* the slice read as S contiguous parts side by side: accumulator j reads part j / (ACC / S) */
-#define SUM_SLICE(S)                                                                               \
-    static double sum_slice_##S(const float *p, size_t n) {                                        \
-        const vec *v = (const vec *)p;                                                             \
-        const size_t part = n / WIDTH / S;                                                         \
-        vec acc[ACC];                                                                              \
-        for (int j = 0; j < ACC; j++) acc[j] = (vec){0};                                           \
-        for (size_t i = 0; i < part; i += ACC / S) {                                               \
-            _Pragma("GCC unroll 16") for (int j = 0; j < ACC; j++)                                 \
-                acc[j] += v[(size_t)(j / (ACC / S)) * part + i + j % (ACC / S)];                   \
-        }                                                                                          \
-        double sum = 0;                                                                            \
-        for (int j = 0; j < ACC; j++)                                                              \
-            for (int l = 0; l < WIDTH; l++) sum += acc[j][l];                                      \
-        return sum;                                                                                \
+/* the slice read as `streams` contiguous parts side by side, ACC / streams accumulators per part:
+   accumulator j reads vector i of part j / per, at offset j % per. Inlined into `sum_slice` with a
+   constant `streams`, so each stream count's loop has its offsets folded in. */
+static inline __attribute__((always_inline)) double sum_parts(const float *p, size_t n, const int streams) {
+    const vec *v = (const vec *)p;
+    const int per = ACC / streams;
+    const size_t part = n / WIDTH / (size_t)streams;
+    vec acc[ACC];
+    for (int j = 0; j < ACC; j++) acc[j] = (vec){0};
+    for (size_t i = 0; i < part; i += (size_t)per) {
+#pragma GCC unroll 16
+        for (int j = 0; j < ACC; j++) acc[j] += v[(size_t)(j / per) * part + i + (size_t)(j % per)];
     }
-SUM_SLICE(1)
-SUM_SLICE(2)
-SUM_SLICE(4)
-SUM_SLICE(8)
+    double sum = 0;
+    for (int j = 0; j < ACC; j++)
+        for (int l = 0; l < WIDTH; l++) sum += acc[j][l];
+    return sum;
+}
 
 static double sum_slice(const float *p, size_t n, int streams) {
     switch (streams) {
-    case 1: return sum_slice_1(p, n);
-    case 2: return sum_slice_2(p, n);
-    case 4: return sum_slice_4(p, n);
-    default: return sum_slice_8(p, n);
+    case 1: return sum_parts(p, n, 1);
+    case 2: return sum_parts(p, n, 2);
+    case 4: return sum_parts(p, n, 4);
+    default: return sum_parts(p, n, 8);
     }
 }
 
@@ -116,7 +115,7 @@ static double pass(int threads, int fill, int streams) {
 }
 
 int main(int argc, char **argv) {
-    int check = argc == 5 && argv[4][0] == 'c';
+    int check = argc == 5 && strcmp(argv[4], "check") == 0;
     if (argc != 4 && !check) {
         fprintf(stderr, "usage: %s THREADS BYTES PASSES [check]\n", argv[0]);
         return 2;
@@ -137,8 +136,10 @@ int main(int argc, char **argv) {
     }
     pass(threads, check ? 2 : 1, 1);
     if (check) {
+        const int teams[2] = {1, threads};
         for (int s = 0; s < STREAM_COUNTS; s++)
-            for (int t = 1; t <= threads; t += threads > 1 ? threads - 1 : 1) {
+            for (int k = 0; k < 2; k++) {
+                const int t = teams[k];
                 pass(t, 0, stream_counts[s]);
                 for (int id = 0; id < t; id++)
                     if (sinks[id] != (double)(floats / (size_t)t)) {
