@@ -154,6 +154,7 @@ class PooledCell(CellRecord, total=False):
 
 class BudgetRecord(TypedDict, total=False):
     warmup: Count
+    warmup_s: Seconds
     min_samples: Count
     max_samples: Count
     time_s: Seconds

@@ -203,7 +203,7 @@ class _CellRun:
         if "first_call_done" in names:
             done = events[names.index("first_call_done")]
             per_call = max(float(done["seconds"]), 0.01)
-            allowed = budget.time_s + (budget.warmup + budget.min_samples + 2) * per_call * 1.5 + 60
+            allowed = budget.warmup_s + budget.time_s + (budget.warmup + budget.min_samples + 2) * per_call * 1.5 + 60
             return "steady", allowed, float(done["t"])
         if "loaded" in names:
             limit = budget.search_limit_s if self.planned.engine.searches else budget.first_call_limit_s

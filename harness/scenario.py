@@ -33,6 +33,7 @@ MAX_ELEMENTS = 2**32  # per operand and output: 16 GiB of float32, past any mach
 # the largest value a budget field may take (a week for times: larger is a typo, not a plan)
 BUDGET_LIMITS = {
     "warmup": 100_000,
+    "warmup_s": 3_600.0,
     "min_samples": 10_000_000,
     "max_samples": 10_000_000,
     "time_s": 604_800.0,
@@ -63,6 +64,7 @@ class Budget:
     """How long a cell may run. Steady state stops when the median is tight or the time is spent."""
 
     warmup: int = 3  # calls after the first call and before timing
+    warmup_s: float = 0.2  # then rounds of calls until this much warm-up time has passed (harness.timing)
     min_samples: int = 10  # never fewer steady-state samples than this
     max_samples: int = 1000
     time_s: float = 5.0  # steady-state time budget per cell

@@ -157,7 +157,7 @@ class TinygradPython(TinygradEmulated):
     def cell_budget(self, budget: Budget) -> Budget:
         # each call interprets every thread's uops in Python: here 17 s at 129x127x17 and about a minute at
         # 256^3 as sm_80, so a cell is the first call and one timed call
-        return dataclasses.replace(budget, warmup=0, min_samples=1, max_samples=1)
+        return dataclasses.replace(budget, warmup=0, warmup_s=0.0, min_samples=1, max_samples=1)
 
     def check_dtype(self, dtype: str) -> None:
         if self.supports(dtype):

@@ -141,7 +141,7 @@ class OneCallFake(KnownEngine):
     name = "onecall-fake"
 
     def cell_budget(self, budget: Budget) -> Budget:
-        return dataclasses.replace(budget, warmup=0, min_samples=1, max_samples=1)
+        return dataclasses.replace(budget, warmup=0, warmup_s=0.0, min_samples=1, max_samples=1)
 
 
 class CrashingFake(KnownEngine):
@@ -179,7 +179,7 @@ def write_scenarios(
     engines: list[type | str],
     *,
     subject: type | str | None = None,
-    budget: str = "warmup = 2\nmin_samples = 6\nmax_samples = 50\ntime_s = 0.0",
+    budget: str = "warmup = 2\nwarmup_s = 0\nmin_samples = 6\nmax_samples = 50\ntime_s = 0.0",
     extra: str = "",
     lab_extra: str = "",
     defaults_extra: str = "",

@@ -138,7 +138,9 @@ def test_the_runner_gives_each_engine_its_own_budget(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------ marking
 def _run_fakes(tmp_path: Path, engines: list[type]) -> tuple[dict[str, Any], Path]:
-    path = write_scenarios(tmp_path, engines, budget="warmup = 0\nmin_samples = 3\nmax_samples = 5\ntime_s = 0.0")
+    path = write_scenarios(
+        tmp_path, engines, budget="warmup = 0\nwarmup_s = 0\nmin_samples = 3\nmax_samples = 5\ntime_s = 0.0"
+    )
     results = tmp_path / "r"
     assert cli.main(["run", str(path), "--results", str(results), "--no-progress", "--no-history"]) == 0
     (run_file,) = (results / "runs").glob("*.json")

@@ -60,7 +60,7 @@ def test_tgrad_engines_pin_their_device(tmp_path: Path) -> None:
 
 
 def _gpu_file(folder: Path, engines: list) -> Path:
-    budget = "warmup = 1\nmin_samples = 3\nmax_samples = 10\ntime_s = 0.0"
+    budget = "warmup = 1\nwarmup_s = 0\nmin_samples = 3\nmax_samples = 10\ntime_s = 0.0"
     return write_scenarios(folder, engines, budget=budget, defaults_extra='device = "CUDA"')
 
 

@@ -213,7 +213,7 @@ SCENARIO_CASES = {
 def test_malformed_scenario_values(case: str, tmp_path: Path, capsys) -> None:
     text, field, problem = SCENARIO_CASES[case]
     if text.startswith("[defaults.budget]"):
-        budget = dict(line.split(" = ") for line in ["warmup = 2", "min_samples = 6", "time_s = 0.0"])
+        budget = dict(line.split(" = ") for line in ["warmup = 2", "warmup_s = 0", "min_samples = 6", "time_s = 0.0"])
         key, value = text.split("\n")[1].split(" = ")
         budget[key] = value
         path = write_scenarios(tmp_path, [FastFake], budget="\n".join(f"{k} = {v}" for k, v in budget.items()))

@@ -72,7 +72,7 @@ NOT_WRITTEN = list(KILL_POINTS)[:5]  # the points before the run file is linked 
 def earlier(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A results folder holding one complete earlier run."""
     folder = tmp_path_factory.mktemp("earlier")
-    scenarios = write_scenarios(folder, [FastFake], budget="warmup = 0\nmin_samples = 5\ntime_s = 0.0")
+    scenarios = write_scenarios(folder, [FastFake], budget="warmup = 0\nwarmup_s = 0\nmin_samples = 5\ntime_s = 0.0")
     results = folder / "results"
     assert cli.main(["run", str(scenarios), "--results", str(results), "--no-progress", "--only", "T1"]) == 0
     return results
@@ -97,7 +97,9 @@ def test_killed_lab_loses_nothing_and_leaves_nothing(
     pids = tmp_path / "pids"
     pids.mkdir()
     scenarios = write_scenarios(
-        tmp_path, [SleepyFake, FastFake], budget="warmup = 0\nmin_samples = 6\nmax_samples = 6\ntime_s = 0.0"
+        tmp_path,
+        [SleepyFake, FastFake],
+        budget="warmup = 0\nwarmup_s = 0\nmin_samples = 6\nmax_samples = 6\ntime_s = 0.0",
     )
     module, path, nth, when = KILL_POINTS[point]
     argv = ["run", str(scenarios), "--results", str(results), "--no-progress", "--only", "T1"]

@@ -196,7 +196,7 @@ def test_a_crashing_engine_fails_the_run(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_two_runs_never_overwrite_each_other(tmp_path: Path) -> None:
-    scenarios = write_scenarios(tmp_path, [FastFake], budget="warmup = 0\nmin_samples = 5\ntime_s = 0.0")
+    scenarios = write_scenarios(tmp_path, [FastFake], budget="warmup = 0\nwarmup_s = 0\nmin_samples = 5\ntime_s = 0.0")
     for _ in range(2):
         assert _run(scenarios, tmp_path / "results", "--only", "T1") == 0
     assert len(list((tmp_path / "results" / "runs").glob("*.json"))) == 2

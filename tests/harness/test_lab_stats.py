@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 
-from harness import stats
+from harness import stats, timing
 from harness.scenario import Budget
 from harness.timing import measure
 
@@ -70,7 +71,7 @@ def test_rounds_are_batched_to_beat_timer_resolution() -> None:
     def step() -> None:
         clock.now += 1e-6  # a 1 µs call
 
-    budget = Budget(warmup=2, min_samples=5, max_samples=5, time_s=10, min_round_s=1e-4)
+    budget = Budget(warmup_s=0, warmup=2, min_samples=5, max_samples=5, time_s=10, min_round_s=1e-4)
     m = measure(step, budget, first_call_s=1e-3, clock=clock)
     assert m.inner == 100
     assert m.samples == pytest.approx([1e-6] * 5)
@@ -83,7 +84,9 @@ def test_stops_on_a_tight_ci_but_never_below_min_samples() -> None:
     def step() -> None:
         clock.now += 1e-2
 
-    budget = Budget(warmup=0, min_samples=12, max_samples=1000, time_s=100, target_rel_ci=0.01, min_round_s=0)
+    budget = Budget(
+        warmup_s=0, warmup=0, min_samples=12, max_samples=1000, time_s=100, target_rel_ci=0.01, min_round_s=0
+    )
     m = measure(step, budget, first_call_s=1e-2, clock=clock)
     assert len(m.samples) == 12 and m.stop_reason == "ci"
 
@@ -96,7 +99,9 @@ def test_stops_when_the_time_budget_is_spent() -> None:
         calls[0] += 1
         clock.now += 0.1 * (1 + (calls[0] % 3))  # noisy: the CI never gets tight
 
-    budget = Budget(warmup=1, min_samples=5, max_samples=1000, time_s=2.0, target_rel_ci=1e-6, min_round_s=0)
+    budget = Budget(
+        warmup_s=0, warmup=1, min_samples=5, max_samples=1000, time_s=2.0, target_rel_ci=1e-6, min_round_s=0
+    )
     m = measure(step, budget, first_call_s=0.1, clock=clock)
     assert m.stop_reason == "time"
     assert 5 <= len(m.samples) <= 2.0 / 0.1 + 1
@@ -108,10 +113,77 @@ def test_self_timed_steps_report_their_own_seconds() -> None:
     def step() -> float:
         return next(values)
 
-    budget = Budget(warmup=1, min_samples=5, max_samples=5, time_s=100)
+    budget = Budget(warmup_s=0, warmup=1, min_samples=5, max_samples=5, time_s=100)
     m = measure(step, budget, first_call_s=1.0)
     assert m.self_timed and m.inner == 1
     assert m.warmup == [0.5] and m.samples == [0.25, 0.125, 0.0625, 0.03125, 0.015625]
+
+
+def test_warm_up_runs_until_warmup_s_has_passed_then_timing_starts_in_the_steady_state() -> None:
+    """A step whose first 3,000 calls cost 10 µs and later ones 1 µs (a process warming up): three counted
+    warm-up calls leave the transient in the samples; a warm-up of 0.1 s covers it."""
+    clock = FakeClock()
+    calls = [0]
+
+    def step() -> None:
+        calls[0] += 1
+        clock.now += 10e-6 if calls[0] <= 3000 else 1e-6
+
+    cold = measure(
+        step,
+        Budget(warmup=3, warmup_s=0, min_samples=20, max_samples=20, time_s=100, min_round_s=1e-4),
+        first_call_s=1e-5,
+        clock=clock,
+    )
+    assert cold.warmup == pytest.approx([10e-6] * 3) and cold.inner == 10
+    assert cold.samples == pytest.approx([10e-6] * 20)  # still inside the transient
+
+    clock.now, calls[0] = 0.0, 0
+    budget = Budget(warmup=3, warmup_s=0.1, min_samples=20, max_samples=20, time_s=100, min_round_s=1e-4)
+    warm = measure(step, budget, first_call_s=1e-5, clock=clock)
+    sampling_s = 20 * 100 * 1e-6  # 20 rounds of 100 calls: inner comes from the fastest warm-up call
+    assert warm.inner == 100 and warm.samples == pytest.approx([1e-6] * 20)
+    assert 0.1 <= clock.now - sampling_s < 0.1 + 2 * 0.1 / timing.WARMUP_ROUNDS
+    assert warm.warmup[:3] == pytest.approx([10e-6] * 3) and warm.warmup[-1] == pytest.approx(1e-6)
+    # each warm-up round lasts about warmup_s / WARMUP_ROUNDS, so the record stays short
+    assert len(warm.warmup) <= 3 + timing.WARMUP_ROUNDS + 2
+
+
+def test_warm_up_rounds_stop_even_when_the_clock_stands_still(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(timing, "MAX_WARMUP_ROUNDS", 7)
+    clock = FakeClock()  # never advanced: warmup_s would never pass
+    budget = Budget(warmup=0, warmup_s=1.0, min_samples=3, max_samples=7, time_s=0, min_round_s=0)
+    m = measure(lambda: None, budget, first_call_s=1e-3, clock=clock)
+    assert len(m.warmup) == 7 and len(m.samples) == 3
+
+
+def test_the_stopping_rule_is_checked_as_the_samples_grow_not_after_every_round(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sorting every sample after every round costs O(n) per round and evicts the caches the next round
+    runs from; the interval is computed again only when the count has grown by CHECK_GROWTH."""
+    checks: list[int] = []
+    real = timing.median_ci_halfwidth
+
+    def counted(samples: list[float]) -> float:
+        checks.append(len(samples))
+        return real(samples)
+
+    monkeypatch.setattr(timing, "median_ci_halfwidth", counted)
+    clock = FakeClock()
+    calls = [0]
+
+    def step() -> None:
+        calls[0] += 1
+        clock.now += 1e-3 * (1 + (calls[0] % 2))  # two values: the interval stays wide
+
+    budget = Budget(
+        warmup=0, warmup_s=0, min_samples=10, max_samples=1000, time_s=1e9, target_rel_ci=1e-6, min_round_s=0
+    )
+    m = measure(step, budget, first_call_s=1e-3, clock=clock)
+    assert len(m.samples) == 1000 and m.stop_reason == "max_samples"
+    assert checks[0] == 10 and len(checks) <= 25
+    assert all(b >= a * timing.CHECK_GROWTH for a, b in itertools.pairwise(checks))
 
 
 def _rounds(rng: np.random.Generator, count: int, scale: float = 1.0, samples: int = 30) -> list[list[float]]:

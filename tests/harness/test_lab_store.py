@@ -58,7 +58,7 @@ def test_load_run_checks_kind_and_schema(tmp_path: Path) -> None:
 
 def test_interrupted_run_leaves_earlier_results_intact(tmp_path: Path) -> None:
     results = tmp_path / "results"
-    quick = write_scenarios(tmp_path, [FastFake], budget="warmup = 0\nmin_samples = 5\ntime_s = 0.0")
+    quick = write_scenarios(tmp_path, [FastFake], budget="warmup = 0\nwarmup_s = 0\nmin_samples = 5\ntime_s = 0.0")
     command = [sys.executable, "-m", "harness", "run", "--results", str(results), "--no-progress"]
     done = subprocess.run([*command, str(quick)], cwd=REPO, capture_output=True, text=True, check=False, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -67,7 +67,9 @@ def test_interrupted_run_leaves_earlier_results_intact(tmp_path: Path) -> None:
 
     slow_folder = tmp_path / "slow"
     slow_folder.mkdir()
-    slow = write_scenarios(slow_folder, [FastFake, SleepyFake], budget="warmup = 0\nmin_samples = 1000\ntime_s = 60")
+    slow = write_scenarios(
+        slow_folder, [FastFake, SleepyFake], budget="warmup = 0\nwarmup_s = 0\nmin_samples = 1000\ntime_s = 60"
+    )
     pid_file = tmp_path / "worker.pid"
     env = {**os.environ, "LAB_FAKE_PIDFILE": str(pid_file)}
     process = subprocess.Popen(

@@ -162,7 +162,10 @@ def test_two_real_runs_then_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     fake_file = tmp_path / "env_fake.py"
     fake_file.write_text(textwrap.dedent(ENV_FAKE.format(folder=str(Path(FAKES).parent))))
     scenarios = write_scenarios(
-        tmp_path, [FastFake], subject=FastFake, budget="warmup = 1\nmin_samples = 21\nmax_samples = 21\ntime_s = 0.0"
+        tmp_path,
+        [FastFake],
+        subject=FastFake,
+        budget="warmup = 1\nwarmup_s = 0\nmin_samples = 21\nmax_samples = 21\ntime_s = 0.0",
     )
     text = scenarios.read_text().replace(f'"{spec(FastFake)}"]', f'"{spec(FastFake)}", "{fake_file}:EnvFake"]')
     scenarios.write_text(text)
