@@ -5,7 +5,6 @@ Split from test_api.py (constructors, properties, movement, matmul, elementwise)
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -211,27 +210,6 @@ def test_repeated_graphs_replay_and_agree_with_scheduling(tg):
     for c, s, x in zip(cached, scheduled, xs, strict=True):
         np.testing.assert_array_equal(c, s)
         np.testing.assert_array_equal(c, np.maximum(x.astype(np.float64) @ wn + bn, 0).sum(axis=1) * 0.5)
-
-
-@pytest.mark.tgrad_only(reason="ADAPT_THREADS is tgrad's setting (its GEMMs' threads claim chunks)")
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="a two-thread plan needs two usable CPUs")
-def test_a_small_matmul_runs_alone_or_with_workers_to_the_same_bits(tg):
-    """ADAPT_THREADS=2 runs a launch whose threads claim chunks on the caller alone, 0 always with the
-    workers, 1 (the default) whichever measured faster: the same kernel and chunks, so the same bits."""
-    from tgrad import _native
-
-    g = np.random.default_rng(3)
-    a = tg.Tensor(g.integers(-4, 5, (64, 64)).astype(np.float32)).realize()
-    b = tg.Tensor(g.integers(-4, 5, (64, 64)).astype(np.float32)).realize()
-    exact = a.numpy().astype(np.float64) @ b.numpy().astype(np.float64)
-    for mode, alone in ((0, 0), (2, 20), (1, None)):
-        with tg.Context(ADAPT_THREADS=mode):
-            solo = _native.stats()["solo_launches"]
-            for _ in range(20):
-                np.testing.assert_array_equal((a @ b).numpy(), exact)
-            ran_alone = _native.stats()["solo_launches"] - solo
-        if alone is not None:
-            assert ran_alone == alone, f"ADAPT_THREADS={mode}: {ran_alone} of 20 launches ran alone"
 
 
 DEVICE_BODY = """

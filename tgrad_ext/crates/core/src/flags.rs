@@ -132,11 +132,6 @@ pub const SETTINGS: &[Setting] = &[
         doc: "1: a graph realized before (same ops, shapes, dtypes and views over buffers of the same sizes) replays its kernels without being scheduled again, as tinygrad's SCACHE; 0: schedule every realize",
     },
     Setting {
-        name: "ADAPT_THREADS",
-        kind: Kind::Int { default: 1, min: 0, max: 2 },
-        doc: "1: a launch of under 0.1 ms that the calling thread alone can finish (a GEMM whose threads claim chunks) runs with the worker threads or on the caller alone, whichever its recent launches measured faster (a worker whose core is busy with something else costs more than its share saves); 0: always with the plan's threads; 2: always on the caller alone, for experiments",
-    },
-    Setting {
         name: "DEVICE",
         kind: Kind::Choice(&["CPU", "CUDA", "CUDA_EMU", "METAL_EMU"]),
         doc: "where kernels run: `CPU`, `CUDA` (an NVIDIA GPU), `CUDA_EMU` or `METAL_EMU` (the CUDA or Metal kernels executed on the CPU by the GPU emulator); unset: CUDA where a GPU is usable and passes a self-check against the CPU engine, else CPU (`Device.why_not_cuda()` says why; see `docs/gpu.md`)",
@@ -190,10 +185,9 @@ pub enum Flag {
     CacheMaxMb,
     Aot,
     Scache,
-    AdaptThreads,
 }
 
-const INT_FLAGS: usize = 10;
+const INT_FLAGS: usize = 9;
 
 impl Flag {
     pub const ALL: [Flag; INT_FLAGS] = [
@@ -206,7 +200,6 @@ impl Flag {
         Flag::CacheMaxMb,
         Flag::Aot,
         Flag::Scache,
-        Flag::AdaptThreads,
     ];
 
     pub fn setting(self) -> &'static Setting {

@@ -478,7 +478,6 @@ fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("beam_searches", s.beam_searches)?;
     d.set_item("beam_cache_hits", s.beam_cache_hits)?;
     d.set_item("schedule_cache_hits", s.schedule_cache_hits)?;
-    d.set_item("solo_launches", tgrad_core::runtime::cpu::solo_launches())?;
     d.set_item("beam_seconds", s.beam_seconds)?;
     d.set_item("beam_rejected", s.beam_rejected)?;
     Ok(d)

@@ -16,9 +16,6 @@
 //! until the load balancer moves it), and a caller that only spun while that worker held a
 //! chunk would wait out its whole time slice (milliseconds) before the worker could finish.
 //!
-//! A caller that expects to run its next jobs without workers (`rest`, see `cpu::helpers`)
-//! sends idle workers to sleep at their next check instead of letting them spin out `SPIN`.
-//!
 //! Entry protocol: `entry` packs the job's generation (high 32 bits), a closed flag and the
 //! number of workers inside the job. A worker enters with a compare-and-swap that checks the
 //! generation it was woken for and the flag, so once the caller closes the job and sees zero
@@ -91,8 +88,6 @@ struct Shared {
     lock: Mutex<()>,
     cv: Condvar,
     shutdown: AtomicBool,
-    /// Set by `rest`: idle workers sleep now instead of spinning out `SPIN`.
-    rest: AtomicBool,
 }
 
 impl Shared {
@@ -149,7 +144,6 @@ impl Pool {
                 lock: Mutex::new(()),
                 cv: Condvar::new(),
                 shutdown: AtomicBool::new(false),
-                rest: AtomicBool::new(false),
             }),
             workers: Mutex::new(0),
             dispatch: Mutex::new(()),
@@ -195,9 +189,6 @@ impl Pool {
         *s.job
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(words);
-        if s.rest.load(Ordering::Relaxed) {
-            s.rest.store(false, Ordering::Relaxed);
-        }
         s.width.store(n, Ordering::SeqCst);
         s.remaining.store(n - 1, Ordering::SeqCst);
         let gen = s.gen.load(Ordering::SeqCst) + 1;
@@ -223,17 +214,6 @@ impl Pool {
         while cur & INSIDE != 0 {
             backoff.step();
             cur = s.entry.load(Ordering::Acquire);
-        }
-    }
-}
-
-impl Pool {
-    /// Idle workers go to sleep at their next check instead of spinning: the caller expects to
-    /// run its next jobs alone, and a spinning worker may slow it (a sibling hardware thread,
-    /// a vCPU the host runs on the same core). The next `run` wakes them as usual.
-    pub fn rest(&self) {
-        if !self.shared.rest.load(Ordering::Relaxed) {
-            self.shared.rest.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -269,7 +249,7 @@ fn worker(s: &Shared, id: usize, mut seen: u64) {
                 continue;
             }
             let idle = start.elapsed();
-            if idle > SPIN || s.rest.load(Ordering::Relaxed) {
+            if idle > SPIN {
                 let mut g = s
                     .lock
                     .lock()

@@ -4,7 +4,6 @@
 
 pub mod aot;
 pub mod compiler;
-pub mod helpers;
 pub mod program;
 
 use std::fmt;
@@ -18,7 +17,6 @@ use crate::flags::{self, Flag};
 use crate::target::{CpuTarget, Target};
 
 pub use compiler::Compiler;
-pub use helpers::solo_launches;
 pub use program::{kept_workspaces, CpuProgram};
 
 /// The CPU model and feature flags: part of every cache key, so an entry built for one CPU is

@@ -5,18 +5,14 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
 use libloading::Library;
 
 use crate::abi::{Join, KernelFn, LaunchDims, Scratch, ENTRY, SHARED_HEADER};
 use crate::error::{Error, Result};
-use crate::flags::Flag;
 use crate::runtime::buffer::{Access, Buffer};
 use crate::runtime::device::Program;
 use crate::runtime::pool::Pool;
-
-use super::helpers::{self, Choice, Mode};
 
 pub struct CpuProgram {
     /// The shared object `func` lives in (None for a kernel built into the binary).
@@ -159,7 +155,7 @@ impl CpuProgram {
             self.func,
         );
         let nth = threads as i64;
-        let run = |tid: usize| {
+        Pool::global().run(threads, join, &|tid| {
             // SAFETY: params/bufs outlive the launch; each thread writes a disjoint part of the
             // output and its own workspace.
             unsafe {
@@ -171,37 +167,7 @@ impl CpuProgram {
                     nth,
                 );
             };
-        };
-        let adapt = Flag::AdaptThreads.get();
-        if join != Join::Helpers || threads < 2 || adapt == 0 {
-            Pool::global().run(threads, join, &run);
-            return;
-        }
-        // the caller alone can finish a Helpers job: thread 0 with no worker woken is the
-        // launch whose workers never arrive
-        let slot = helpers::slot(self.id, params);
-        let choice = if adapt == 2 {
-            Choice {
-                mode: Mode::Solo,
-                record: false,
-                rest: true,
-                trial: false,
-            }
-        } else {
-            slot.choose()
-        };
-        if choice.rest {
-            Pool::global().rest();
-        }
-        let start = choice.record.then(Instant::now);
-        match choice.mode {
-            Mode::Helped => Pool::global().run(threads, join, &run),
-            Mode::Solo => {
-                run(0);
-                helpers::count_solo();
-            }
-        }
-        slot.record(choice, start.map_or(Duration::ZERO, |t| t.elapsed()));
+        });
     }
 }
 
