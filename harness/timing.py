@@ -50,13 +50,6 @@ WARMUP_ROUNDS = 50
 MAX_WARMUP_ROUNDS = 100_000
 
 
-def _timed(step: Step, clock: Clock) -> tuple[float, bool]:
-    start = clock()
-    reported = step()
-    elapsed = clock() - start
-    return (reported, True) if reported is not None else (elapsed, False)
-
-
 def _round(step: Step, inner: int, clock: Clock) -> tuple[float, bool]:
     """One round of `inner` calls: (seconds per call, whether the step timed itself)."""
     round_start = clock()
@@ -83,7 +76,8 @@ def measure(step: Step, budget: Budget, first_call_s: float, clock: Clock = time
     self_timed = False
     warm_start = clock()
     for _ in range(budget.warmup):
-        seconds, self_timed = _timed(step, clock)
+        seconds, timed_itself = _round(step, 1, clock)
+        self_timed = self_timed or timed_itself
         warmup.append(seconds)
     # rounds until warmup_s has passed, each sized from the call time the previous one read
     warm_round_s = max(budget.min_round_s, budget.warmup_s / WARMUP_ROUNDS)
