@@ -1,7 +1,7 @@
 //! Builds the kernel table: renders every family of `tgrad_core::engine::aot` for the target
-//! architecture with the core's own pipeline, compiles each source with the flags of the run-time
-//! compiler (`SEMANTIC_FLAGS`, `DEFAULT_COPT`) and its ISA's `compile_flags` in place of
-//! `-march=native`, and writes `table.rs` (the `AotKernel` entries) for `src/lib.rs`.
+//! architecture with the core's own pipeline, compiles each source with `table_kernel_flags`
+//! (the run-time compiler's flags with its ISA's flags in place of `-march=native`), and writes
+//! `table.rs` (the `AotKernel` entries) for `src/lib.rs`.
 //!
 //! The C compiler is the run-time compiler's first choice, clang, where it runs and no `CC`
 //! names another (a cross build keeps the `cc` crate's choice); else the `cc` crate's. Each
@@ -15,7 +15,7 @@ use std::process::Command;
 
 use tgrad_core::abi::ENTRY;
 use tgrad_core::engine::aot::{self, AotSource};
-use tgrad_core::runtime::cpu::compiler::{DEFAULT_COPT, SEMANTIC_FLAGS};
+use tgrad_core::runtime::cpu::compiler::table_kernel_flags;
 use tgrad_core::target::VectorIsa;
 
 /// A variable cargo sets for build scripts.
@@ -69,12 +69,7 @@ fn compile(lib: &str, isa: VectorIsa, files: &[PathBuf], cc: Option<&Path>) {
         .pic(true)
         .files(files);
     // after the cc crate's defaults, so these win (its -O level among them)
-    for f in DEFAULT_COPT
-        .split_whitespace()
-        .chain(SEMANTIC_FLAGS)
-        .chain(isa.compile_flags().iter().copied())
-        .chain(isa.vector_flags().iter().copied())
-    {
+    for f in table_kernel_flags(isa) {
         b.flag(f);
     }
     b.compile(lib);

@@ -100,9 +100,9 @@ impl VectorIsa {
     }
 
     /// The C compiler flags that target exactly this ISA on its architecture (what `runs_here`
-    /// checks, and FMA exactly where `has_fma` says): kernels built ahead of time for it run on
-    /// every CPU `runs_here` accepts. `-march=x86-64` first, so a toolchain whose default is a
-    /// newer x86-64 level adds nothing the check does not see.
+    /// checks, and FMA exactly where `has_fma` says): code built with them runs on every CPU
+    /// `runs_here` accepts (the table's kernels add `table_flags`). `-march=x86-64` first, so a
+    /// toolchain whose default is a newer x86-64 level adds nothing the check does not see.
     pub fn compile_flags(self) -> &'static [&'static str] {
         match self {
             VectorIsa::Avx512 => &["-march=x86-64", "-mavx512f", "-mavx2", "-mfma", "-mf16c"],
@@ -122,6 +122,25 @@ impl VectorIsa {
             VectorIsa::Avx512 => &["-mprefer-vector-width=512"],
             _ => &[],
         }
+    }
+
+    /// Flags the kernels built ahead of time add to `compile_flags`: PREFETCHW on x86-64's FMA
+    /// ISAs, so a GEMM's prefetch of C's lines before its stores (`__builtin_prefetch(p, 1)`)
+    /// takes each line exclusive. Without it the compiler emits PREFETCHT0, the line arrives
+    /// shared, and every store still waits for ownership (docs/aot.md has the measurement). A
+    /// run-time compile gets it from `-march=native` wherever the host has it.
+    /// Not part of `compile_flags`, because `runs_here` must keep accepting AVX2 hosts without it
+    /// (Intel's Haswell): the table's kernels are usable only where `table_flags_run_here`.
+    pub fn table_flags(self) -> &'static [&'static str] {
+        match self {
+            VectorIsa::Avx512 | VectorIsa::Avx2Fma => &["-mprfchw"],
+            VectorIsa::Sse2 | VectorIsa::Neon | VectorIsa::Portable => &[],
+        }
+    }
+
+    /// Whether the running CPU executes what `table_flags` adds for this ISA.
+    pub fn table_flags_run_here(self) -> bool {
+        self.table_flags().is_empty() || host_has_prefetchw()
     }
 
     /// Vector register width in bytes.
@@ -198,6 +217,24 @@ pub enum CpuVendor {
     Amd,
     /// Any other vendor, an architecture without CPUID, or a CPU not measured.
     Other,
+}
+
+/// Whether the running CPU has PREFETCHW (CPUID 8000_0001h, ECX bit 8: every AMD64 CPU, and
+/// Intel's since Broadwell).
+pub fn host_has_prefetchw() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // the extended leaves exist on every x86-64 CPU; leaf 8000_0000h gives the highest one
+        #[allow(unused_unsafe)]
+        let top = unsafe { std::arch::x86_64::__cpuid(0x8000_0000) }.eax;
+        #[allow(unused_unsafe)]
+        let ecx = unsafe { std::arch::x86_64::__cpuid(0x8000_0001) }.ecx;
+        top >= 0x8000_0001 && ecx & (1 << 8) != 0
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 impl CpuVendor {
@@ -390,5 +427,22 @@ mod tests {
             .expect("a vendor_id line");
         assert_eq!(CpuVendor::detect(), CpuVendor::from_cpuid(id.as_bytes()));
         assert_ne!(CpuVendor::detect(), CpuVendor::Other, "vendor_id {id}");
+    }
+
+    /// PREFETCHW as CPUID reports it is what Linux reports (its name for the bit is
+    /// `3dnowprefetch`), and the table's kernels of the FMA ISAs are usable only where it is.
+    #[test]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    fn prefetchw_is_detected_as_linux_reports_it() {
+        let info = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+        let flags = info
+            .lines()
+            .find(|l| l.starts_with("flags"))
+            .expect("a flags line");
+        let linux = flags.split_whitespace().any(|f| f == "3dnowprefetch");
+        assert_eq!(host_has_prefetchw(), linux, "{flags}");
+        for isa in [VectorIsa::Avx512, VectorIsa::Avx2Fma] {
+            assert_eq!(isa.table_flags_run_here(), linux, "{isa:?}");
+        }
     }
 }

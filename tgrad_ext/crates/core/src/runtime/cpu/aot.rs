@@ -2,8 +2,8 @@
 //! binding registers at start-up. The CPU device runs a table kernel instead of compiling when
 //! the rendered source's key matches and the kernel computes here what a run-time compile of
 //! that source would (`usable`). How the table was built is not this module's business: it
-//! only trusts that each entry point is the key's source compiled with `SEMANTIC_FLAGS` and its
-//! ISA's `compile_flags`.
+//! only trusts that each entry point is the key's source compiled with
+//! `compiler::table_kernel_flags` for its ISA.
 //!
 //! The key is the SHA-256 of the source with its comments removed. Comments are all that varies
 //! between programs of one family (the kernel's name, its shape and the target's thread count
@@ -113,10 +113,11 @@ pub fn registered() -> Vec<&'static AotKernel> {
 }
 
 /// Whether a kernel built for `isa` runs here and computes what compiling its source here would:
-/// the CPU executes the ISA, and fuses multiply-adds exactly where the kernel does (the run-time
-/// compiler contracts `a*b + c` whenever the host has FMA, even for an SSE2 plan).
+/// the CPU executes the ISA and the table's extra instructions (`VectorIsa::table_flags`), and
+/// fuses multiply-adds exactly where the kernel does (the run-time compiler contracts `a*b + c`
+/// whenever the host has FMA, even for an SSE2 plan).
 pub fn usable(isa: VectorIsa) -> bool {
-    isa.runs_here() && isa.has_fma() == VectorIsa::host_has_fma()
+    isa.runs_here() && isa.table_flags_run_here() && isa.has_fma() == VectorIsa::host_has_fma()
 }
 
 /// The table kernel for this rendered source, if one is usable here.

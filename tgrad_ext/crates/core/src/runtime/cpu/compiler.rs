@@ -36,6 +36,18 @@ pub fn kernel_flags(opt: &str, isa: VectorIsa) -> Vec<&str> {
     f
 }
 
+/// The flags of the kernels built ahead of time for `isa` (the `tgrad-aot` crate's build script):
+/// the default optimisation and the semantic flags, as a run-time compile has them, with the
+/// ISA's `compile_flags`, `vector_flags` and `table_flags` in place of `-march=native`.
+pub fn table_kernel_flags(isa: VectorIsa) -> Vec<&'static str> {
+    let mut f: Vec<&str> = DEFAULT_COPT.split_whitespace().collect();
+    f.extend(SEMANTIC_FLAGS);
+    f.extend(isa.compile_flags());
+    f.extend(isa.vector_flags());
+    f.extend(isa.table_flags());
+    f
+}
+
 #[derive(Debug, Clone)]
 pub struct Compiler {
     /// The command.
