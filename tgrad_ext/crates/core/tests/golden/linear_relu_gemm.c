@@ -492,14 +492,16 @@ static void tg_shared_gemm(const tg_gemm_params* P, char* sh, int64_t* next_chun
 /* Small row-major problems with Packing::Neither: every tile reads A and B in place. The whole
    K is one block, so C is written once per tile, never accumulated: edge tiles shift back to end
    at the chunk's edge and overlap their neighbour, recomputing (and rewriting) identical values.
-   Returns 0 where chunks are narrower than a tile (the packed loops run instead). */
+   Each tile steps `pf`, the prefetch of the thread's likely next chunk (streamed batches), as
+   tg_blis's tiles do. Returns 0 where chunks are narrower than a tile (the packed loops run
+   instead). */
 #if TG_B_INPLACE
 static int tg_inplace_tiles(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const TG_ACC* A, int64_t asm_,
-    const TG_ACC* B, int64_t bsk, TG_TC* C, int64_t csm, int64_t csn, const tg_epi* e) {
+    const TG_ACC* B, int64_t bsk, TG_TC* C, int64_t csm, int64_t csn, const tg_epi* e, tg_pf* pf) {
   if (m1 - m0 < MR || n1 - n0 < NR) return 0;
   for (int64_t jr = n0; jr < n1; jr += NR) {
     const int64_t j = tg_min(jr, n1 - NR);
-    for (int64_t ir = m0; ir < m1; ir += MR) {
+    for (int64_t ir = m0; ir < m1; ir += MR, tg_pf_step(pf)) {
       const int64_t i = tg_min(ir, m1 - MR);
       ukr_u(K, A + i*asm_, asm_, B + j, bsk, C + i*csm + j*csn, csm, csn, MR, NR, 1, 1, e, i, j);
     }
@@ -568,7 +570,7 @@ void tgrad_kernel(const int64_t* restrict p, char** restrict bufs, char* restric
 #endif
 #if TG_B_INPLACE
     if (P->packing == TG_PACKING_NEITHER && ask == 1 && bsn == 1) {
-      if (!tg_inplace_tiles(m0, m1, n0, n1, K, A, asm_, B, bsk, C, csm, csn, &e))
+      if (!tg_inplace_tiles(m0, m1, n0, n1, K, A, asm_, B, bsk, C, csm, csn, &e, &pf))
         tg_blis(m0, m1, n0, n1, K, KC, MC, NC, A, asm_, ask, B, bsk, bsn, C, csm, csn, &e, ap, bp, 1, &pf);
       continue;
     }
